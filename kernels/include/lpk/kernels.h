@@ -1,0 +1,166 @@
+/* lpk: the llmpipe kernel library.
+ *
+ * One C API over interchangeable backends (CPU now; a CUDA backend is a
+ * separate shared library that fills the same lpk_backend table). Every call
+ * takes an lpk_ctx that owns the backend, the thread count and the precision;
+ * there is no other state. All shapes are explicit; tensors are row-major and
+ * contiguous unless a leading dimension is passed. Kernels know nothing of
+ * models: a "row" is just one of N vectors of width C.
+ *
+ * Functions returning int return 0 on success and a negative value on bad
+ * arguments (the message is then available from lpk_ctx_error()). */
+#ifndef LPK_KERNELS_H
+#define LPK_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LPK_API_VERSION 1
+
+typedef enum { LPK_F32 = 0, LPK_BF16 = 1 } lpk_dtype;
+
+/* fp32: everything fp32. bf16: GEMM inputs in bf16 with fp32 accumulation and
+ * fp32 outputs; weights, softmax, losses and optimizer state stay fp32. */
+typedef enum { LPK_PREC_FP32 = 0, LPK_PREC_BF16 = 1 } lpk_precision;
+
+typedef enum { LPK_NOTRANS = 0, LPK_TRANS = 1 } lpk_trans;
+
+typedef uint16_t lpk_bf16;
+
+typedef struct lpk_ctx lpk_ctx;
+
+typedef struct lpk_ctx_opts {
+    const char *backend;     /* "cpu" (default when NULL) */
+    int num_threads;         /* <= 0: OMP_NUM_THREADS, else all cores */
+    lpk_precision precision;
+} lpk_ctx_opts;
+
+/* Returns NULL and writes a one-line reason into err on failure. */
+lpk_ctx *lpk_ctx_create(const lpk_ctx_opts *opts, char *err, size_t errlen);
+void lpk_ctx_destroy(lpk_ctx *ctx);
+int lpk_ctx_threads(const lpk_ctx *ctx);
+lpk_precision lpk_ctx_precision(const lpk_ctx *ctx);
+const char *lpk_ctx_backend_name(const lpk_ctx *ctx);
+/* Whether bf16 GEMMs run on native hardware (AVX512-BF16 / AMX on CPU). */
+int lpk_ctx_has_native_bf16(const lpk_ctx *ctx);
+const char *lpk_ctx_error(const lpk_ctx *ctx);
+
+/* Per-kernel wall-clock accounting (off by default; used by benchmarks). */
+void lpk_profile_enable(lpk_ctx *ctx, int on);
+void lpk_profile_reset(lpk_ctx *ctx);
+/* Fills up to n entries; returns the number of kernels with recorded time. */
+int lpk_profile_get(const lpk_ctx *ctx, const char **names, double *seconds,
+                    long *calls, int n);
+
+/* Memory in the backend's address space (host memory for the CPU). */
+void *lpk_alloc(lpk_ctx *ctx, size_t bytes);
+void lpk_free(lpk_ctx *ctx, void *p);
+
+/* ---- GEMM ------------------------------------------------------------
+ * C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C. A and B have dtype dt
+ * (both fp32 or both bf16); C is always fp32. */
+int lpk_gemm(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
+             float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
+             int ldb, float beta, float *C, int ldc);
+
+/* Round-to-nearest-even conversions. */
+void lpk_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
+void lpk_bf16_to_f32(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n);
+
+/* ---- elementwise / reductions -------------------------------------- */
+void lpk_fill(lpk_ctx *ctx, float *x, float v, size_t n);
+void lpk_scale(lpk_ctx *ctx, float *x, float s, size_t n);
+/* y = a + b (y may alias a or b) */
+void lpk_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n);
+/* Sum of squares in double; the summation order depends only on n, so the
+ * result is bitwise reproducible whatever the thread count. */
+double lpk_sumsq(lpk_ctx *ctx, const float *x, size_t n);
+
+/* y[N,C] += bias[C] broadcast over rows */
+void lpk_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C);
+/* dbias[C] += sum over rows of dy[N,C] */
+void lpk_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C);
+
+/* ---- embeddings ---------------------------------------------------------
+ * out[n,:] = wte[tok[n],:] + wpe[pos[n],:]; pos == NULL means pos[n] = n % T.
+ * Returns <0 if a token or position is out of range. */
+int lpk_embed_fwd(lpk_ctx *ctx, float *out, const int32_t *tok,
+                  const int32_t *pos, int N, int T, int C, const float *wte,
+                  int V, const float *wpe, int maxT);
+/* dwte[tok[n]] += dout[n]; dwpe[pos[n]] += dout[n] (deterministic). */
+void lpk_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
+                   const int32_t *tok, const int32_t *pos, int N, int T, int C,
+                   int V, int maxT);
+
+/* ---- LayerNorm over the last dimension ------------------------------- */
+void lpk_layernorm_fwd(lpk_ctx *ctx, float *out, float *mean, float *rstd,
+                       const float *x, const float *w, const float *b, int N,
+                       int C, float eps);
+/* dx += ..., dw += ..., db += ... */
+void lpk_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
+                       const float *dout, const float *x, const float *w,
+                       const float *mean, const float *rstd, int N, int C);
+
+/* ---- GELU, tanh approximation ------------------------------------------ */
+void lpk_gelu_fwd(lpk_ctx *ctx, float *y, const float *x, size_t n);
+/* dx = dy * gelu'(x) (overwrites; dx may alias dy) */
+void lpk_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
+                  size_t n);
+
+/* ---- causal multi-head self-attention -----------------------------------
+ * qkv[B,T,3C] holds q | k | v, head h at columns h*C/H. out[B,T,C]; lse[B,H,T]
+ * keeps each row's log-sum-exp so the backward pass recomputes probabilities
+ * one row at a time instead of storing B*H*T*T of them. */
+int lpk_attn_fwd(lpk_ctx *ctx, float *out, float *lse, const float *qkv, int B,
+                 int T, int C, int H);
+/* dqkv is overwritten. */
+int lpk_attn_bwd(lpk_ctx *ctx, float *dqkv, const float *dout,
+                 const float *qkv, const float *out, const float *lse, int B,
+                 int T, int C, int H);
+/* One new query per sequence against a KV cache laid out [B, maxT, C]:
+ * q[b] (row stride ldq) attends to cache positions 0..len[b]-1. */
+int lpk_attn_decode(lpk_ctx *ctx, float *out, const float *q, int ldq,
+                    const float *kcache, const float *vcache, const int32_t *len,
+                    int B, int maxT, int C, int H);
+
+/* ---- losses and heads ----------------------------------------------------
+ * Softmax cross-entropy over rows of logits[N, V] (row stride ld >= V).
+ * weight[n] (NULL = 1) scales token n; target < 0 means "no loss".
+ * loss = sum_n weight[n] * nll[n] / norm. When dlogits != NULL it receives
+ * dloss/dlogits scaled by dscale (it may alias logits). nll (optional) gets
+ * each token's unweighted loss (0 for ignored tokens). Returns the loss. */
+double lpk_xent(lpk_ctx *ctx, const float *logits, int ld, const int32_t *target,
+                const float *weight, int N, int V, double norm, float *nll,
+                float *dlogits, float dscale);
+/* Per-row log-probability of tok[n] and entropy of softmax(logits/temp). */
+void lpk_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
+                     const int32_t *tok, int N, int V, float temp, float *logp,
+                     float *entropy);
+/* dlogits (may alias logits) from upstream dlogp[n] and dentropy[n] (either
+ * may be NULL). */
+void lpk_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
+                     const int32_t *tok, int N, int V, float temp,
+                     const float *dlogp, const float *dentropy);
+/* out[n] = x[n,:] . w + b  (scalar head) */
+void lpk_rowdot_fwd(lpk_ctx *ctx, float *out, const float *x, const float *w,
+                    float b, int N, int C);
+/* dx[n,:] += dout[n] * w; dw += sum_n dout[n] * x[n,:]; *db += sum dout. */
+void lpk_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
+                    const float *dout, const float *x, const float *w, int N,
+                    int C);
+
+/* ---- optimizer ------------------------------------------------------------
+ * AdamW with decoupled weight decay; bc1 = 1 - beta1^t, bc2 = 1 - beta2^t.
+ * grad is multiplied by gscale first (clipping / accumulation scale). */
+void lpk_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+               size_t n, float lr, float beta1, float beta2, float eps,
+               float wd, float bc1, float bc2, float gscale);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,78 @@
+/* The CPU backend's table and lifetime. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int cpu_init(lpk_ctx *ctx, void **state, char *err, size_t errlen) {
+    cpu_state *s = calloc(1, sizeof *s);
+    if (!s) { snprintf(err, errlen, "cpu backend: out of memory"); return -1; }
+    s->threads = lpk_ctx_threads(ctx);
+    __builtin_cpu_init();
+    s->native_bf16 = __builtin_cpu_supports("avx512bf16") ||
+                     __builtin_cpu_supports("amx-bf16");
+    if (cpu_gemm_init(s, err, errlen) != 0) { free(s); return -1; }
+    *state = s;
+    return 0;
+}
+
+static void cpu_fini(lpk_ctx *ctx, void *state) {
+    (void)ctx;
+    cpu_state *s = state;
+    if (!s) return;
+    cpu_gemm_fini(s);
+    free(s);
+}
+
+static int cpu_has_native_bf16(lpk_ctx *ctx) { return cpu(ctx)->native_bf16; }
+
+/* 64-byte alignment: whole cache lines and aligned AVX-512 loads. */
+static void *cpu_alloc(lpk_ctx *ctx, size_t bytes) {
+    (void)ctx;
+    void *p = NULL;
+    if (bytes == 0) bytes = 64;
+    bytes = (bytes + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+    return p;
+}
+
+static void cpu_free(lpk_ctx *ctx, void *p) { (void)ctx; free(p); }
+
+static const lpk_backend cpu_table = {
+    .api_version = LPK_API_VERSION,
+    .size = sizeof(lpk_backend),
+    .name = "cpu",
+    .init = cpu_init,
+    .fini = cpu_fini,
+    .has_native_bf16 = cpu_has_native_bf16,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .gemm = cpu_gemm,
+    .f32_to_bf16 = cpu_f32_to_bf16,
+    .bf16_to_f32 = cpu_bf16_to_f32,
+    .fill = cpu_fill,
+    .scale = cpu_scale,
+    .add = cpu_add,
+    .sumsq = cpu_sumsq,
+    .bias_add = cpu_bias_add,
+    .bias_bwd = cpu_bias_bwd,
+    .embed_fwd = cpu_embed_fwd,
+    .embed_bwd = cpu_embed_bwd,
+    .layernorm_fwd = cpu_layernorm_fwd,
+    .layernorm_bwd = cpu_layernorm_bwd,
+    .gelu_fwd = cpu_gelu_fwd,
+    .gelu_bwd = cpu_gelu_bwd,
+    .attn_fwd = cpu_attn_fwd,
+    .attn_bwd = cpu_attn_bwd,
+    .attn_decode = cpu_attn_decode,
+    .xent = cpu_xent,
+    .logprob_fwd = cpu_logprob_fwd,
+    .logprob_bwd = cpu_logprob_bwd,
+    .rowdot_fwd = cpu_rowdot_fwd,
+    .rowdot_bwd = cpu_rowdot_bwd,
+    .adamw = cpu_adamw,
+};
+
+const lpk_backend *lpk_cpu_backend(void) { return &cpu_table; }

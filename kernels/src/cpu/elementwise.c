@@ -1,0 +1,143 @@
+/* Elementwise kernels and reductions. Loops are kept simple so GCC
+ * vectorises them; reductions use a fixed chunking so their result does not
+ * depend on how many threads ran them. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "vmath.h"
+
+void cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n) {
+#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        uint32_t rne = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+        /* NaN must stay NaN: rounding could carry it into infinity */
+        y[i] = (u & 0x7FFFFFFFu) > 0x7F800000u ? (lpk_bf16)((u >> 16) | 0x40u)
+                                               : (lpk_bf16)rne;
+    }
+}
+
+void cpu_bf16_to_f32(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n) {
+#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)x[i] << 16;
+        memcpy(&y[i], &u, 4);
+    }
+}
+
+void cpu_fill(lpk_ctx *ctx, float *x, float v, size_t n) {
+    if (v == 0.0f && n < ((size_t)1 << 16)) { memset(x, 0, n * sizeof *x); return; }
+#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] = v;
+}
+
+void cpu_scale(lpk_ctx *ctx, float *x, float s, size_t n) {
+#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
+void cpu_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n) {
+#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+#define SUMSQ_CHUNK ((size_t)1 << 14)
+
+double cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n) {
+    size_t nc = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
+    if (nc == 0) return 0.0;
+    double *part = malloc(nc * sizeof *part);
+    if (!part) { /* degrade to a serial sum rather than fail */
+        double s = 0.0;
+        for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+        return s;
+    }
+#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+    for (size_t c = 0; c < nc; c++) {
+        size_t lo = c * SUMSQ_CHUNK, hi = lo + SUMSQ_CHUNK < n ? lo + SUMSQ_CHUNK : n;
+        double s = 0.0;
+#pragma omp simd reduction(+ : s)
+        for (size_t i = lo; i < hi; i++) s += (double)x[i] * x[i];
+        part[c] = s;
+    }
+    double s = 0.0;
+    for (size_t c = 0; c < nc; c++) s += part[c];
+    free(part);
+    return s;
+}
+
+void cpu_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C) {
+#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+    for (int i = 0; i < N; i++) {
+        float *r = y + (size_t)i * C;
+#pragma omp simd
+        for (int j = 0; j < C; j++) r[j] += bias[j];
+    }
+}
+
+/* Column blocks per thread: each thread owns its columns, so the sum over
+ * rows runs in row order whatever the thread count. */
+void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C) {
+    const int BLK = 64;
+    int nb = (C + BLK - 1) / BLK;
+#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+    for (int b = 0; b < nb; b++) {
+        int lo = b * BLK, hi = lo + BLK < C ? lo + BLK : C;
+        float acc[64];
+        for (int j = lo; j < hi; j++) acc[j - lo] = 0.0f;
+        for (int i = 0; i < N; i++) {
+            const float *r = dy + (size_t)i * C;
+#pragma omp simd
+            for (int j = lo; j < hi; j++) acc[j - lo] += r[j];
+        }
+        for (int j = lo; j < hi; j++) dbias[j] += acc[j - lo];
+    }
+}
+
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+
+void cpu_gelu_fwd(lpk_ctx *ctx, float *y, const float *x, size_t n) {
+#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float t = lpk_tanhf(GELU_K * (v + 0.044715f * v * v * v));
+        y[i] = 0.5f * v * (1.0f + t);
+    }
+}
+
+void cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
+                  size_t n) {
+#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = GELU_K * (v + 0.044715f * v * v * v);
+        float t = lpk_tanhf(u);
+        float du = GELU_K * (1.0f + 3.0f * 0.044715f * v * v);
+        float g = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
+        dx[i] = dy[i] * g;
+    }
+}
+
+/* Same operation order as torch.optim.AdamW (decay first, then the Adam
+ * step with denom = sqrt(v)/sqrt(bc2) + eps), so trajectories agree to
+ * rounding. */
+void cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+               size_t n, float lr, float beta1, float beta2, float eps,
+               float wd, float bc1, float bc2, float gscale) {
+    const float decay = 1.0f - lr * wd;
+    const float step = lr / bc1;
+    const float sbc2 = sqrtf(bc2);
+#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] * gscale;
+        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrtf(vi) / sbc2 + eps;
+        p[i] = p[i] * decay - step * (mi / denom);
+    }
+}

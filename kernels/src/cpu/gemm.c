@@ -1,0 +1,159 @@
+/* GEMM: OpenBLAS for fp32, oneDNN matmul for bf16 inputs (fp32 accumulation
+ * and output). oneDNN primitives are costly to create, so each context keeps
+ * a small cache keyed by everything that shapes the primitive. */
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "internal.h"
+
+#define CACHE_SLOTS 64
+
+typedef struct {
+    int used;
+    int ta, tb, M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t a_md, b_md, c_md;
+} gemm_slot;
+
+struct cpu_gemm_cache {
+    dnnl_engine_t eng;
+    dnnl_stream_t stream;
+    gemm_slot slot[CACHE_SLOTS];
+    int next; /* round-robin eviction */
+};
+
+int cpu_gemm_init(cpu_state *s, char *err, size_t errlen) {
+    cpu_gemm_cache *g = calloc(1, sizeof *g);
+    if (!g) { snprintf(err, errlen, "cpu backend: out of memory"); return -1; }
+    if (dnnl_engine_create(&g->eng, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&g->stream, g->eng, dnnl_stream_default_flags) !=
+            dnnl_success) {
+        snprintf(err, errlen, "cpu backend: oneDNN engine/stream creation failed");
+        if (g->eng) dnnl_engine_destroy(g->eng);
+        free(g);
+        return -1;
+    }
+    s->gemm = g;
+    return 0;
+}
+
+void cpu_gemm_fini(cpu_state *s) {
+    cpu_gemm_cache *g = s->gemm;
+    if (!g) return;
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (g->slot[i].used) dnnl_primitive_destroy(g->slot[i].prim);
+    dnnl_stream_destroy(g->stream);
+    dnnl_engine_destroy(g->eng);
+    free(g);
+    s->gemm = NULL;
+}
+
+/* A stored [M,K] (or [K,M] when transposed): describe op(A) by strides so
+ * no copy is ever made on our side. */
+static void md_2d(dnnl_memory_desc_t *md, int rows, int cols, int ld,
+                  int trans, dnnl_data_type_t dt) {
+    dnnl_dims_t dims = {rows, cols};
+    dnnl_dims_t strides = {trans ? 1 : ld, trans ? ld : 1};
+    dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
+}
+
+static gemm_slot *get_prim(lpk_ctx *ctx, cpu_gemm_cache *g, int ta, int tb,
+                           int M, int N, int K, int lda, int ldb, int ldc,
+                           float alpha, float beta) {
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        gemm_slot *s = &g->slot[i];
+        if (s->used && s->ta == ta && s->tb == tb && s->M == M && s->N == N &&
+            s->K == K && s->lda == lda && s->ldb == ldb && s->ldc == ldc &&
+            s->alpha == alpha && s->beta == beta)
+            return s;
+    }
+    gemm_slot *s = &g->slot[g->next];
+    g->next = (g->next + 1) % CACHE_SLOTS;
+    if (s->used) { dnnl_primitive_destroy(s->prim); s->used = 0; }
+
+    md_2d(&s->a_md, M, K, lda, ta, dnnl_bf16);
+    md_2d(&s->b_md, K, N, ldb, tb, dnnl_bf16);
+    md_2d(&s->c_md, M, N, ldc, 0, dnnl_f32);
+    dnnl_matmul_desc_t desc;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    int ok = dnnl_matmul_desc_init(&desc, &s->a_md, &s->b_md, NULL, &s->c_md) ==
+                 dnnl_success &&
+             dnnl_primitive_attr_create(&attr) == dnnl_success;
+    if (ok && alpha != 1.0f)
+        ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha) ==
+             dnnl_success;
+    if (ok && beta != 0.0f) {
+        ok = dnnl_post_ops_create(&po) == dnnl_success &&
+             dnnl_post_ops_append_sum(po, beta) == dnnl_success &&
+             dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
+    }
+    if (ok) ok = dnnl_primitive_desc_create(&pd, &desc, attr, g->eng, NULL) ==
+                 dnnl_success;
+    if (ok) ok = dnnl_primitive_create(&s->prim, pd) == dnnl_success;
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (!ok) {
+        lpk_ctx_set_error(ctx, "gemm: oneDNN has no bf16 matmul for M=%d N=%d K=%d", M, N, K);
+        return NULL;
+    }
+    s->used = 1;
+    s->ta = ta; s->tb = tb; s->M = M; s->N = N; s->K = K;
+    s->lda = lda; s->ldb = ldb; s->ldc = ldc; s->alpha = alpha; s->beta = beta;
+    return s;
+}
+
+static int gemm_bf16(lpk_ctx *ctx, int ta, int tb, int M, int N, int K,
+                     float alpha, const void *A, int lda, const void *B,
+                     int ldb, float beta, float *C, int ldc) {
+    cpu_state *st = cpu(ctx);
+    cpu_gemm_cache *g = st->gemm;
+    if (omp_get_max_threads() != st->threads) omp_set_num_threads(st->threads);
+    gemm_slot *s = get_prim(ctx, g, ta, tb, M, N, K, lda, ldb, ldc, alpha, beta);
+    if (!s) return -1;
+    dnnl_memory_t ma = NULL, mb = NULL, mc = NULL;
+    int ok = dnnl_memory_create(&ma, &s->a_md, g->eng, (void *)A) == dnnl_success &&
+             dnnl_memory_create(&mb, &s->b_md, g->eng, (void *)B) == dnnl_success &&
+             dnnl_memory_create(&mc, &s->c_md, g->eng, C) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma},
+                                   {DNNL_ARG_WEIGHTS, mb},
+                                   {DNNL_ARG_DST, mc}};
+        ok = dnnl_primitive_execute(s->prim, g->stream, 3, args) == dnnl_success &&
+             dnnl_stream_wait(g->stream) == dnnl_success;
+    }
+    if (ma) dnnl_memory_destroy(ma);
+    if (mb) dnnl_memory_destroy(mb);
+    if (mc) dnnl_memory_destroy(mc);
+    if (!ok) {
+        lpk_ctx_set_error(ctx, "gemm: oneDNN bf16 matmul failed for M=%d N=%d K=%d", M, N, K);
+        return -1;
+    }
+    return 0;
+}
+
+int cpu_gemm(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
+             float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
+             int ldb, float beta, float *C, int ldc) {
+    if (dt == LPK_BF16)
+        return gemm_bf16(ctx, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (K == 0) { /* BLAS leaves C untouched only when beta == 1 */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return 0;
+    }
+    openblas_set_num_threads(cpu(ctx)->threads);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, (const float *)A,
+                lda, (const float *)B, ldb, beta, C, ldc);
+    return 0;
+}

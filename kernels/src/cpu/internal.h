@@ -1,0 +1,79 @@
+/* Private to the CPU backend. */
+#ifndef LPK_CPU_INTERNAL_H
+#define LPK_CPU_INTERNAL_H
+
+#include <lpk/backend.h>
+
+typedef struct cpu_gemm_cache cpu_gemm_cache;
+
+typedef struct cpu_state {
+    int threads;
+    int native_bf16;
+    cpu_gemm_cache *gemm; /* oneDNN engine, stream and primitive cache */
+} cpu_state;
+
+static inline cpu_state *cpu(lpk_ctx *ctx) {
+    return (cpu_state *)lpk_ctx_backend_state(ctx);
+}
+#define NT(ctx) (cpu(ctx)->threads)
+
+int cpu_gemm_init(cpu_state *s, char *err, size_t errlen);
+void cpu_gemm_fini(cpu_state *s);
+
+int cpu_gemm(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
+             float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
+             int ldb, float beta, float *C, int ldc);
+
+void cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
+void cpu_bf16_to_f32(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n);
+void cpu_fill(lpk_ctx *ctx, float *x, float v, size_t n);
+void cpu_scale(lpk_ctx *ctx, float *x, float s, size_t n);
+void cpu_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n);
+double cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n);
+void cpu_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C);
+void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C);
+void cpu_gelu_fwd(lpk_ctx *ctx, float *y, const float *x, size_t n);
+void cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
+                  size_t n);
+void cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+               size_t n, float lr, float beta1, float beta2, float eps,
+               float wd, float bc1, float bc2, float gscale);
+
+int cpu_embed_fwd(lpk_ctx *ctx, float *out, const int32_t *tok,
+                  const int32_t *pos, int N, int T, int C, const float *wte,
+                  int V, const float *wpe, int maxT);
+void cpu_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
+                   const int32_t *tok, const int32_t *pos, int N, int T, int C,
+                   int V, int maxT);
+void cpu_layernorm_fwd(lpk_ctx *ctx, float *out, float *mean, float *rstd,
+                       const float *x, const float *w, const float *b, int N,
+                       int C, float eps);
+void cpu_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
+                       const float *dout, const float *x, const float *w,
+                       const float *mean, const float *rstd, int N, int C);
+
+int cpu_attn_fwd(lpk_ctx *ctx, float *out, float *lse, const float *qkv, int B,
+                 int T, int C, int H);
+int cpu_attn_bwd(lpk_ctx *ctx, float *dqkv, const float *dout,
+                 const float *qkv, const float *out, const float *lse, int B,
+                 int T, int C, int H);
+int cpu_attn_decode(lpk_ctx *ctx, float *out, const float *q, int ldq,
+                    const float *kcache, const float *vcache, const int32_t *len,
+                    int B, int maxT, int C, int H);
+
+double cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
+                const int32_t *target, const float *weight, int N, int V,
+                double norm, float *nll, float *dlogits, float dscale);
+void cpu_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
+                     const int32_t *tok, int N, int V, float temp, float *logp,
+                     float *entropy);
+void cpu_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
+                     const int32_t *tok, int N, int V, float temp,
+                     const float *dlogp, const float *dentropy);
+void cpu_rowdot_fwd(lpk_ctx *ctx, float *out, const float *x, const float *w,
+                    float b, int N, int C);
+void cpu_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
+                    const float *dout, const float *x, const float *w, int N,
+                    int C);
+
+#endif

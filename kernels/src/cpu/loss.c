@@ -1,0 +1,152 @@
+/* Softmax-based heads over the vocabulary: cross-entropy with per-token
+ * weights, log-probabilities of chosen tokens with entropy (PPO), and the
+ * scalar head. Each row is independent; sums over rows are done serially in
+ * double from per-row values so the total is reproducible. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "internal.h"
+#include "vmath.h"
+
+/* max and log-sum-exp of s*z over a row */
+static float row_lse(const float *z, int V, float s, float *maxout) {
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int j = 0; j < V; j++) mx = z[j] * s > mx ? z[j] * s : mx;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < V; j++) sum += lpk_expf(z[j] * s - mx);
+    *maxout = mx;
+    return mx + logf(sum);
+}
+
+double cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
+                const int32_t *target, const float *weight, int N, int V,
+                double norm, float *nll, float *dlogits, float dscale) {
+    double *row = malloc(sizeof(double) * (N > 0 ? (size_t)N : 1));
+    if (!row) { lpk_ctx_set_error(ctx, "cross-entropy: out of memory"); return NAN; }
+    const float g = (float)(dscale / norm);
+#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *z = logits + (size_t)i * ld;
+        int t = target[i];
+        float w = weight ? weight[i] : 1.0f;
+        if (t < 0 || t >= V) w = 0.0f;
+        float mx;
+        float lse = row_lse(z, V, 1.0f, &mx);
+        float l = (t >= 0 && t < V) ? lse - z[t] : 0.0f;
+        if (nll) nll[i] = l;
+        row[i] = (double)w * l;
+        if (dlogits) {
+            float *d = dlogits + (size_t)i * ld;
+            float c = w * g;
+            if (c == 0.0f) {
+                for (int j = 0; j < V; j++) d[j] = 0.0f;
+            } else {
+#pragma omp simd
+                for (int j = 0; j < V; j++) d[j] = lpk_expf(z[j] - lse) * c;
+                d[t] -= c;
+            }
+        }
+    }
+    double s = 0.0;
+    for (int i = 0; i < N; i++) s += row[i];
+    free(row);
+    return s / norm;
+}
+
+void cpu_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
+                     const int32_t *tok, int N, int V, float temp, float *logp,
+                     float *entropy) {
+    const float s = 1.0f / temp;
+#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *z = logits + (size_t)i * ld;
+        float mx;
+        float lse = row_lse(z, V, s, &mx);
+        int t = tok[i];
+        if (logp) logp[i] = (t >= 0 && t < V) ? z[t] * s - lse : 0.0f;
+        if (entropy) {
+            float ez = 0.0f;
+#pragma omp simd reduction(+ : ez)
+            for (int j = 0; j < V; j++) ez += lpk_expf(z[j] * s - lse) * (z[j] * s);
+            entropy[i] = lse - ez;
+        }
+    }
+}
+
+void cpu_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
+                     const int32_t *tok, int N, int V, float temp,
+                     const float *dlogp, const float *dentropy) {
+    const float s = 1.0f / temp;
+#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *z = logits + (size_t)i * ld;
+        float *d = dlogits + (size_t)i * ld;
+        float mx;
+        float lse = row_lse(z, V, s, &mx);
+        float gl = dlogp ? dlogp[i] : 0.0f;
+        float ge = dentropy ? dentropy[i] : 0.0f;
+        float H = 0.0f;
+        if (ge != 0.0f) {
+            float ez = 0.0f;
+#pragma omp simd reduction(+ : ez)
+            for (int j = 0; j < V; j++) ez += lpk_expf(z[j] * s - lse) * (z[j] * s);
+            H = lse - ez;
+        }
+        int t = tok[i];
+        if (t < 0 || t >= V) gl = 0.0f;
+        float zt = (t >= 0 && t < V) ? z[t] : 0.0f;
+        /* d logp / dz'_j = [j==t] - p_j ; d H / dz'_j = -p_j (log p_j + H);
+         * z' = z / temp. d may alias z, so z[t] was read first. */
+#pragma omp simd
+        for (int j = 0; j < V; j++) {
+            float zs = z[j] * s;
+            float p = lpk_expf(zs - lse);
+            d[j] = (-gl * p - ge * p * (zs - lse + H)) * s;
+        }
+        (void)zt;
+        if (gl != 0.0f) d[t] += gl * s;
+    }
+}
+
+void cpu_rowdot_fwd(lpk_ctx *ctx, float *out, const float *x, const float *w,
+                    float b, int N, int C) {
+#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *r = x + (size_t)i * C;
+        float a = 0.0f;
+#pragma omp simd reduction(+ : a)
+        for (int j = 0; j < C; j++) a += r[j] * w[j];
+        out[i] = a + b;
+    }
+}
+
+void cpu_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
+                    const float *dout, const float *x, const float *w, int N,
+                    int C) {
+    if (dx) {
+#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+        for (int i = 0; i < N; i++) {
+            float g = dout[i];
+            if (g == 0.0f) continue;
+            float *r = dx + (size_t)i * C;
+#pragma omp simd
+            for (int j = 0; j < C; j++) r[j] += g * w[j];
+        }
+    }
+    if (dw) {
+        for (int i = 0; i < N; i++) {
+            float g = dout[i];
+            if (g == 0.0f) continue;
+            const float *r = x + (size_t)i * C;
+#pragma omp simd
+            for (int j = 0; j < C; j++) dw[j] += g * r[j];
+        }
+    }
+    if (db) {
+        float s = 0.0f;
+        for (int i = 0; i < N; i++) s += dout[i];
+        *db += s;
+    }
+}

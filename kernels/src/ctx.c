@@ -1,0 +1,310 @@
+/* Context and dispatch: every public lpk_* call goes through the backend
+ * table here, which is also where optional per-kernel timing lives (so each
+ * backend gets profiling for free). */
+#include <dlfcn.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lpk/backend.h>
+
+enum {
+    P_GEMM, P_CVT, P_ELEM, P_BIAS, P_EMBED, P_LN, P_GELU, P_ATTN, P_XENT,
+    P_LOGPROB, P_ROWDOT, P_ADAMW, P_COUNT
+};
+static const char *const prof_names[P_COUNT] = {
+    "gemm", "bf16_convert", "elementwise", "bias", "embedding", "layernorm",
+    "gelu", "attention", "softmax_xent", "logprob", "scalar_head", "adamw"};
+
+struct lpk_ctx {
+    const lpk_backend *be;
+    void *state;
+    void *dl; /* dlopen handle of an external backend */
+    int threads;
+    lpk_precision prec;
+    int profiling;
+    double prof_s[P_COUNT];
+    long prof_n[P_COUNT];
+    char err[256];
+};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define PROF_BEGIN(ctx) double t0_ = (ctx)->profiling ? now_s() : 0.0
+#define PROF_END(ctx, k)                                                     \
+    do {                                                                     \
+        if ((ctx)->profiling) {                                              \
+            (ctx)->prof_s[k] += now_s() - t0_;                               \
+            (ctx)->prof_n[k]++;                                              \
+        }                                                                    \
+    } while (0)
+
+static const lpk_backend *load_external(lpk_ctx *c, const char *name,
+                                        char *err, size_t errlen) {
+    char lib[128];
+    snprintf(lib, sizeof lib, "liblpk_%s.so", name);
+    c->dl = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (!c->dl) {
+        snprintf(err, errlen, "kernel backend '%s': cannot load %s: %s", name,
+                 lib, dlerror());
+        return NULL;
+    }
+    const lpk_backend *(*entry)(void) =
+        (const lpk_backend *(*)(void))dlsym(c->dl, "lpk_backend_entry");
+    const lpk_backend *be = entry ? entry() : NULL;
+    if (!be || be->api_version != LPK_API_VERSION ||
+        be->size < sizeof(lpk_backend)) {
+        snprintf(err, errlen,
+                 "kernel backend '%s' (%s): missing entry or API version %u, "
+                 "expected %d",
+                 name, lib, be ? be->api_version : 0u, LPK_API_VERSION);
+        return NULL;
+    }
+    return be;
+}
+
+lpk_ctx *lpk_ctx_create(const lpk_ctx_opts *opts, char *err, size_t errlen) {
+    lpk_ctx_opts o = {0};
+    if (opts) o = *opts;
+    char dummy[8];
+    if (!err) { err = dummy; errlen = sizeof dummy; }
+    if (o.precision != LPK_PREC_FP32 && o.precision != LPK_PREC_BF16) {
+        snprintf(err, errlen, "kernel context: precision %d is not fp32 (0) or bf16 (1)",
+                 (int)o.precision);
+        return NULL;
+    }
+    lpk_ctx *c = calloc(1, sizeof *c);
+    if (!c) { snprintf(err, errlen, "kernel context: out of memory"); return NULL; }
+    c->prec = o.precision;
+    c->threads = o.num_threads;
+    if (c->threads <= 0) {
+        const char *e = getenv("OMP_NUM_THREADS");
+        c->threads = e ? atoi(e) : 0;
+        if (c->threads <= 0) c->threads = omp_get_num_procs();
+    }
+    if (!o.backend || !strcmp(o.backend, "cpu")) {
+        c->be = lpk_cpu_backend();
+    } else {
+        c->be = load_external(c, o.backend, err, errlen);
+        if (!c->be) { lpk_ctx_destroy(c); return NULL; }
+    }
+    if (c->be->init && c->be->init(c, &c->state, err, errlen) != 0) {
+        c->be = NULL; /* init failed: nothing to fini */
+        lpk_ctx_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+void lpk_ctx_destroy(lpk_ctx *c) {
+    if (!c) return;
+    if (c->be && c->be->fini) c->be->fini(c, c->state);
+    if (c->dl) dlclose(c->dl);
+    free(c);
+}
+
+int lpk_ctx_threads(const lpk_ctx *c) { return c->threads; }
+lpk_precision lpk_ctx_precision(const lpk_ctx *c) { return c->prec; }
+const char *lpk_ctx_backend_name(const lpk_ctx *c) { return c->be->name; }
+int lpk_ctx_has_native_bf16(const lpk_ctx *c) {
+    return c->be->has_native_bf16 ? c->be->has_native_bf16((lpk_ctx *)c) : 0;
+}
+const char *lpk_ctx_error(const lpk_ctx *c) { return c->err; }
+void *lpk_ctx_backend_state(const lpk_ctx *c) { return c->state; }
+
+void lpk_ctx_set_error(lpk_ctx *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+}
+
+void lpk_profile_enable(lpk_ctx *c, int on) { c->profiling = on; }
+void lpk_profile_reset(lpk_ctx *c) {
+    memset(c->prof_s, 0, sizeof c->prof_s);
+    memset(c->prof_n, 0, sizeof c->prof_n);
+}
+int lpk_profile_get(const lpk_ctx *c, const char **names, double *seconds,
+                    long *calls, int n) {
+    int k = 0;
+    for (int i = 0; i < P_COUNT; i++) {
+        if (!c->prof_n[i]) continue;
+        if (k < n) {
+            if (names) names[k] = prof_names[i];
+            if (seconds) seconds[k] = c->prof_s[i];
+            if (calls) calls[k] = c->prof_n[i];
+        }
+        k++;
+    }
+    return k;
+}
+
+void *lpk_alloc(lpk_ctx *c, size_t bytes) { return c->be->alloc(c, bytes); }
+void lpk_free(lpk_ctx *c, void *p) { if (p) c->be->free(c, p); }
+
+int lpk_gemm(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N, int K,
+             float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
+             int ldb, float beta, float *C, int ldc) {
+    if (M < 0 || N < 0 || K < 0 || ldc < N || lda < (ta ? M : K) ||
+        ldb < (tb ? K : N) || (dt != LPK_F32 && dt != LPK_BF16)) {
+        lpk_ctx_set_error(c, "gemm: bad shape M=%d N=%d K=%d lda=%d ldb=%d ldc=%d",
+                          M, N, K, lda, ldb, ldc);
+        return -1;
+    }
+    if (M == 0 || N == 0) return 0;
+    PROF_BEGIN(c);
+    int r = c->be->gemm(c, ta, tb, M, N, K, alpha, dt, A, lda, B, ldb, beta, C, ldc);
+    PROF_END(c, P_GEMM);
+    return r;
+}
+
+void lpk_f32_to_bf16(lpk_ctx *c, const float *x, lpk_bf16 *y, size_t n) {
+    PROF_BEGIN(c); c->be->f32_to_bf16(c, x, y, n); PROF_END(c, P_CVT);
+}
+void lpk_bf16_to_f32(lpk_ctx *c, const lpk_bf16 *x, float *y, size_t n) {
+    PROF_BEGIN(c); c->be->bf16_to_f32(c, x, y, n); PROF_END(c, P_CVT);
+}
+void lpk_fill(lpk_ctx *c, float *x, float v, size_t n) {
+    PROF_BEGIN(c); c->be->fill(c, x, v, n); PROF_END(c, P_ELEM);
+}
+void lpk_scale(lpk_ctx *c, float *x, float s, size_t n) {
+    PROF_BEGIN(c); c->be->scale(c, x, s, n); PROF_END(c, P_ELEM);
+}
+void lpk_add(lpk_ctx *c, float *y, const float *a, const float *b, size_t n) {
+    PROF_BEGIN(c); c->be->add(c, y, a, b, n); PROF_END(c, P_ELEM);
+}
+double lpk_sumsq(lpk_ctx *c, const float *x, size_t n) {
+    PROF_BEGIN(c); double r = c->be->sumsq(c, x, n); PROF_END(c, P_ELEM);
+    return r;
+}
+void lpk_bias_add(lpk_ctx *c, float *y, const float *bias, int N, int C) {
+    PROF_BEGIN(c); c->be->bias_add(c, y, bias, N, C); PROF_END(c, P_BIAS);
+}
+void lpk_bias_bwd(lpk_ctx *c, float *dbias, const float *dy, int N, int C) {
+    PROF_BEGIN(c); c->be->bias_bwd(c, dbias, dy, N, C); PROF_END(c, P_BIAS);
+}
+int lpk_embed_fwd(lpk_ctx *c, float *out, const int32_t *tok,
+                  const int32_t *pos, int N, int T, int C, const float *wte,
+                  int V, const float *wpe, int maxT) {
+    PROF_BEGIN(c);
+    int r = c->be->embed_fwd(c, out, tok, pos, N, T, C, wte, V, wpe, maxT);
+    PROF_END(c, P_EMBED);
+    return r;
+}
+void lpk_embed_bwd(lpk_ctx *c, float *dwte, float *dwpe, const float *dout,
+                   const int32_t *tok, const int32_t *pos, int N, int T, int C,
+                   int V, int maxT) {
+    PROF_BEGIN(c);
+    c->be->embed_bwd(c, dwte, dwpe, dout, tok, pos, N, T, C, V, maxT);
+    PROF_END(c, P_EMBED);
+}
+void lpk_layernorm_fwd(lpk_ctx *c, float *out, float *mean, float *rstd,
+                       const float *x, const float *w, const float *b, int N,
+                       int C, float eps) {
+    PROF_BEGIN(c);
+    c->be->layernorm_fwd(c, out, mean, rstd, x, w, b, N, C, eps);
+    PROF_END(c, P_LN);
+}
+void lpk_layernorm_bwd(lpk_ctx *c, float *dx, float *dw, float *db,
+                       const float *dout, const float *x, const float *w,
+                       const float *mean, const float *rstd, int N, int C) {
+    PROF_BEGIN(c);
+    c->be->layernorm_bwd(c, dx, dw, db, dout, x, w, mean, rstd, N, C);
+    PROF_END(c, P_LN);
+}
+void lpk_gelu_fwd(lpk_ctx *c, float *y, const float *x, size_t n) {
+    PROF_BEGIN(c); c->be->gelu_fwd(c, y, x, n); PROF_END(c, P_GELU);
+}
+void lpk_gelu_bwd(lpk_ctx *c, float *dx, const float *dy, const float *x,
+                  size_t n) {
+    PROF_BEGIN(c); c->be->gelu_bwd(c, dx, dy, x, n); PROF_END(c, P_GELU);
+}
+static int attn_shape_ok(lpk_ctx *c, const char *what, int B, int T, int C,
+                         int H) {
+    if (B <= 0 || T <= 0 || C <= 0 || H <= 0 || C % H) {
+        lpk_ctx_set_error(c, "%s: bad shape B=%d T=%d C=%d H=%d (C must be a multiple of H)",
+                          what, B, T, C, H);
+        return 0;
+    }
+    return 1;
+}
+int lpk_attn_fwd(lpk_ctx *c, float *out, float *lse, const float *qkv, int B,
+                 int T, int C, int H) {
+    if (!attn_shape_ok(c, "attention", B, T, C, H)) return -1;
+    PROF_BEGIN(c);
+    int r = c->be->attn_fwd(c, out, lse, qkv, B, T, C, H);
+    PROF_END(c, P_ATTN);
+    return r;
+}
+int lpk_attn_bwd(lpk_ctx *c, float *dqkv, const float *dout, const float *qkv,
+                 const float *out, const float *lse, int B, int T, int C,
+                 int H) {
+    if (!attn_shape_ok(c, "attention backward", B, T, C, H)) return -1;
+    PROF_BEGIN(c);
+    int r = c->be->attn_bwd(c, dqkv, dout, qkv, out, lse, B, T, C, H);
+    PROF_END(c, P_ATTN);
+    return r;
+}
+int lpk_attn_decode(lpk_ctx *c, float *out, const float *q, int ldq,
+                    const float *kc, const float *vc, const int32_t *len,
+                    int B, int maxT, int C, int H) {
+    if (!attn_shape_ok(c, "attention decode", B, maxT, C, H)) return -1;
+    for (int b = 0; b < B; b++)
+        if (len[b] < 1 || len[b] > maxT) {
+            lpk_ctx_set_error(c, "attention decode: sequence %d has length %d, expected 1..%d",
+                              b, len[b], maxT);
+            return -1;
+        }
+    PROF_BEGIN(c);
+    int r = c->be->attn_decode(c, out, q, ldq, kc, vc, len, B, maxT, C, H);
+    PROF_END(c, P_ATTN);
+    return r;
+}
+double lpk_xent(lpk_ctx *c, const float *logits, int ld, const int32_t *target,
+                const float *weight, int N, int V, double norm, float *nll,
+                float *dlogits, float dscale) {
+    PROF_BEGIN(c);
+    double r = c->be->xent(c, logits, ld, target, weight, N, V, norm, nll,
+                           dlogits, dscale);
+    PROF_END(c, P_XENT);
+    return r;
+}
+void lpk_logprob_fwd(lpk_ctx *c, const float *logits, int ld,
+                     const int32_t *tok, int N, int V, float temp, float *logp,
+                     float *entropy) {
+    PROF_BEGIN(c);
+    c->be->logprob_fwd(c, logits, ld, tok, N, V, temp, logp, entropy);
+    PROF_END(c, P_LOGPROB);
+}
+void lpk_logprob_bwd(lpk_ctx *c, float *dlogits, const float *logits, int ld,
+                     const int32_t *tok, int N, int V, float temp,
+                     const float *dlogp, const float *dentropy) {
+    PROF_BEGIN(c);
+    c->be->logprob_bwd(c, dlogits, logits, ld, tok, N, V, temp, dlogp, dentropy);
+    PROF_END(c, P_LOGPROB);
+}
+void lpk_rowdot_fwd(lpk_ctx *c, float *out, const float *x, const float *w,
+                    float b, int N, int C) {
+    PROF_BEGIN(c); c->be->rowdot_fwd(c, out, x, w, b, N, C); PROF_END(c, P_ROWDOT);
+}
+void lpk_rowdot_bwd(lpk_ctx *c, float *dx, float *dw, float *db,
+                    const float *dout, const float *x, const float *w, int N,
+                    int C) {
+    PROF_BEGIN(c);
+    c->be->rowdot_bwd(c, dx, dw, db, dout, x, w, N, C);
+    PROF_END(c, P_ROWDOT);
+}
+void lpk_adamw(lpk_ctx *c, float *p, const float *g, float *m, float *v,
+               size_t n, float lr, float beta1, float beta2, float eps,
+               float wd, float bc1, float bc2, float gscale) {
+    PROF_BEGIN(c);
+    c->be->adamw(c, p, g, m, v, n, lr, beta1, beta2, eps, wd, bc1, bc2, gscale);
+    PROF_END(c, P_ADAMW);
+}
