@@ -1,0 +1,25 @@
+/* SHA-256 (FIPS 180-4), streaming. Written here so the data plane needs no
+ * crypto library; artifact hashes are plain hex strings of this digest. */
+#ifndef LLMPIPE_COMM_SHA256_H
+#define LLMPIPE_COMM_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LP_SHA256_HEX_SIZE 65 /* 64 hex digits + NUL */
+
+typedef struct lp_sha256 {
+  uint32_t h[8];
+  uint64_t total; /* bytes fed so far */
+  uint8_t buf[64];
+  size_t used; /* bytes waiting in buf */
+} lp_sha256;
+
+void lp_sha256_init(lp_sha256 *s);
+void lp_sha256_update(lp_sha256 *s, const void *data, size_t len);
+void lp_sha256_final(lp_sha256 *s, uint8_t out[32]);
+/* Finishes s and writes the digest as lowercase hex into hex (65 bytes). */
+void lp_sha256_final_hex(lp_sha256 *s, char hex[LP_SHA256_HEX_SIZE]);
+void lp_sha256_hex(const void *data, size_t len, char hex[LP_SHA256_HEX_SIZE]);
+
+#endif

@@ -1,0 +1,83 @@
+/* The checkpoint-store wire protocol and the artifact helpers both ends
+ * share (docs/dataplane.md has the prose version).
+ *
+ * Client (DEALER) <-> store (ROUTER); every message starts with a command
+ * frame. Transfers are pulled by the receiver, zguide "Transferring Files"
+ * style: it keeps at most LP_STORE_WINDOW FETCH requests of at most
+ * LP_STORE_CHUNK bytes outstanding, so neither side ever queues more than
+ * the window whatever the artifact size. Chunks are requested in order; the
+ * sender attaches the file's SHA-256 to the last chunk of each file and the
+ * receiver compares it with the hash of the bytes it wrote.
+ *
+ *   put:  C: PUT name manifest{files:[{path,size}]}
+ *         S: FETCH "file offset len"        (window)   C: DATA "file offset" bytes [sha]
+ *         S: DONE artifact_hash | ERR message
+ *   get:  C: GET name
+ *         S: MANIFEST manifest{name,hash,files:[{path,size,sha256}]} | ERR message | NOTFOUND message
+ *         C: FETCH ...                      (window)   S: DATA ...
+ *         C: BYE (done) | ABORT reason
+ *   Either side may send ABORT reason / ERR message at any time. */
+#ifndef LLMPIPE_COMM_STORE_PROTO_H
+#define LLMPIPE_COMM_STORE_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sdk/comm/sha256.h"
+
+#define LP_STORE_CHUNK (256 * 1024)
+#define LP_STORE_WINDOW 8
+#define LP_STORE_MANIFEST_FILE ".llmpipe-manifest.json"
+#define LP_STORE_MAX_FILES 100000
+#define LP_STORE_MAX_NAME 200
+
+typedef struct lp_store_file {
+  char *path; /* relative, '/'-separated */
+  uint64_t size;
+  char sha256[LP_SHA256_HEX_SIZE]; /* "" until known */
+} lp_store_file;
+
+typedef struct lp_store_manifest {
+  char *name;
+  lp_store_file *files;
+  size_t count;
+  char hash[LP_SHA256_HEX_SIZE]; /* artifact hash, "" until known */
+} lp_store_manifest;
+
+/* Artifact names: 1..200 of [A-Za-z0-9._-], not starting with '.'. */
+int lp_store_valid_name(const char *name);
+/* Relative file paths: components like names, no "..", no empty parts. */
+int lp_store_valid_path(const char *path);
+
+void lp_store_manifest_free(lp_store_manifest *m);
+/* Lists the regular files under dir (recursively, sorted, sizes only). The
+ * top-level manifest file of an earlier get is skipped. */
+int lp_store_scan_dir(const char *dir, lp_store_manifest *m, char *err,
+                      size_t err_size);
+/* The artifact hash: SHA-256 over "<sha256> <size> <path>\n" per file in
+ * path order, hex. Needs every file's sha256. */
+void lp_store_compute_hash(const lp_store_manifest *m,
+                           char out[LP_SHA256_HEX_SIZE]);
+/* JSON text (malloc'd); with_hashes adds sha256 per file and the artifact
+ * hash. */
+char *lp_store_manifest_json(const lp_store_manifest *m, int with_hashes);
+int lp_store_manifest_parse(const char *text, size_t len, int need_hashes,
+                            lp_store_manifest *m, char *err, size_t err_size);
+/* dir/.llmpipe-manifest.json, written atomically and fsynced. */
+int lp_store_write_manifest(const char *dir, const lp_store_manifest *m,
+                            char *err, size_t err_size);
+int lp_store_read_manifest(const char *dir, lp_store_manifest *m, char *err,
+                           size_t err_size);
+
+/* Filesystem helpers. */
+int lp_store_rm_rf(const char *path);
+int lp_store_fsync_path(const char *path); /* file or directory */
+/* Creates the folders leading to root/rel (not rel's last component). */
+int lp_store_mkdirs_for(const char *root, const char *rel);
+/* "a/b/c" -> "a/b" in out ("." when there is no '/'). */
+void lp_store_parent(const char *path, char *out, size_t out_size);
+
+/* "file offset len" frames. */
+int lp_store_parse_nums(const char *s, size_t len, uint64_t *vals, int n);
+
+#endif

@@ -1,0 +1,50 @@
+/* Small libzmq helpers shared by the broker and the worker-side clients:
+ * socket defaults, CURVE setup, multipart receive, clocks, error text. */
+#ifndef LLMPIPE_COMM_ZMQ_UTIL_H
+#define LLMPIPE_COMM_ZMQ_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+/* printf into err (if non-NULL); always returns -1 so callers can
+ * `return lp_comm_err(...)`. */
+int lp_comm_err(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+double lp_comm_wall_s(void);     /* unix seconds */
+int64_t lp_comm_mono_ms(void);   /* monotonic milliseconds */
+
+/* Linger and high-water marks, the settings every llmpipe socket makes on
+ * purpose (libzmq's default linger is infinite: zmq_ctx_term would hang). */
+int lp_comm_sockopts(void *sock, int linger_ms, int sndhwm, int rcvhwm);
+
+int lp_comm_is_tcp(const char *endpoint);
+/* 1 when libzmq was built with CURVE. */
+int lp_comm_curve_available(void);
+/* Server side: `secret_key` is the 40-char Z85 secret key. */
+int lp_comm_curve_server(void *sock, const char *secret_key, char *err,
+                         size_t err_size);
+/* Client side: authenticates the server by its Z85 public key; the client's
+ * own keypair is ephemeral (generated here). */
+int lp_comm_curve_client(void *sock, const char *server_public_key, char *err,
+                         size_t err_size);
+/* Z85 public key for a Z85 secret key (41 bytes out). */
+int lp_comm_curve_public(const char *secret_key, char public_key[41]);
+
+/* Receives one whole multipart message into parts[0..max-1] (each already
+ * initialised here); parts beyond max are received and discarded. Returns
+ * the number of parts kept, or -1 (errno from zmq). On -1 nothing needs
+ * closing. */
+int lp_comm_recv_parts(void *sock, zmq_msg_t *parts, int max, int flags);
+void lp_comm_close_parts(zmq_msg_t *parts, int n);
+
+/* Sends `n` string frames as one message (NULL strings send empty frames). */
+int lp_comm_send_strs(void *sock, int flags, int n, const char *const *strs);
+
+/* Copies a frame into a NUL-terminated string; -1 when it does not fit. */
+int lp_comm_frame_str(zmq_msg_t *m, char *out, size_t out_size);
+/* 1 when the frame holds exactly the string s. */
+int lp_comm_frame_is(zmq_msg_t *m, const char *s);
+
+#endif
