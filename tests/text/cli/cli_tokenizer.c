@@ -1,0 +1,1 @@
+../../../host/cli_tokenizer.c
