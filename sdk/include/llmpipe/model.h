@@ -1,0 +1,137 @@
+/* The GPT-2 style decoder every stage trains: learned positions, pre-LN
+ * blocks, tanh-GELU MLP, LM head tied to the token embedding, and an optional
+ * scalar head (reward / critic) on the same trunk.
+ *
+ * Typical training micro-step:
+ *     lp_model_forward(m, tokens, B, T);
+ *     lp_model_lm_loss(m, targets, weights, 0, NULL, &loss);   // or other heads
+ *     lp_model_backward(m);               // grads accumulate until zero_grad
+ * Heads record their upstream gradient ("pending"); lp_model_backward consumes
+ * all pending head gradients in one pass through the trunk.
+ *
+ * Parameters live in one flat fp32 buffer (master weights in bf16 mode too)
+ * and are enumerated with Hugging Face GPT2LMHeadModel names and layouts
+ * (Conv1D weights stored [in, out]; the LM head is transformer.wte.weight;
+ * the scalar head is score.weight [1, n_embd] as in GPT2ForSequenceClassification).
+ *
+ * All functions returning int give 0 on success, <0 on error with a one-line
+ * message in lp_model_error(). */
+#ifndef LLMPIPE_MODEL_H
+#define LLMPIPE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lpk/kernels.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lp_model_config {
+    int n_layer;
+    int n_head;
+    int n_embd;
+    int vocab_size;
+    int n_ctx;        /* maximum sequence length (position table size) */
+    int scalar_head;  /* 1: add score.weight (reward model / critic) */
+    float ln_eps;     /* 0 means 1e-5 */
+} lp_model_config;
+
+typedef struct lp_param {
+    const char *name;   /* e.g. "transformer.h.0.attn.c_attn.weight" */
+    int ndim;           /* 1 or 2 */
+    int64_t shape[2];
+    size_t numel;
+    float *data;        /* fp32 master weights */
+    float *grad;
+    int decay;          /* 1: weight decay applies (matrices, not embeddings) */
+} lp_param;
+
+typedef struct lp_model lp_model;
+
+/* The model keeps ctx (not owned); ctx precision selects fp32 or bf16 mixed. */
+lp_model *lp_model_create(const lp_model_config *cfg, lpk_ctx *ctx, char *err,
+                          size_t errlen);
+void lp_model_destroy(lp_model *m);
+const char *lp_model_error(const lp_model *m);
+const lp_model_config *lp_model_get_config(const lp_model *m);
+lpk_ctx *lp_model_ctx(const lp_model *m);
+
+/* GPT-2 initialisation: N(0, 0.02) weights, residual projections (c_proj)
+ * N(0, 0.02/sqrt(2*n_layer)), zero biases, unit LayerNorm gains. */
+void lp_model_init_gpt2(lp_model *m, uint64_t seed);
+
+int lp_model_num_params(const lp_model *m);
+const lp_param *lp_model_param(const lp_model *m, int i);
+const lp_param *lp_model_find_param(const lp_model *m, const char *name);
+size_t lp_model_numel(const lp_model *m);
+/* Call after writing parameters directly (checkpoint load, optimizer). */
+void lp_model_params_changed(lp_model *m);
+
+/* Trunk forward for tokens[B*T]; keeps activations for backward. Allocation
+ * happens only when B*T grows. */
+int lp_model_forward(lp_model *m, const int32_t *tokens, int B, int T);
+/* Final LayerNorm output [B, T, n_embd] of the last forward. */
+const float *lp_model_hidden(const lp_model *m);
+/* LM head logits [B, T, vocab]; NULL on error. Valid until the next loss /
+ * log-prob backward (which reuses the buffer for the gradient). */
+const float *lp_model_logits(lp_model *m);
+
+/* Cross-entropy of the LM head against targets[B*T] (< 0: ignored) with
+ * per-token weights (NULL: 1). loss = sum(w * nll) / norm, norm <= 0 meaning
+ * sum(w over counted tokens). per_token (optional, [B*T]) gets each token's
+ * unweighted nll. Records dloss/dlogits for lp_model_backward. */
+int lp_model_lm_loss(lp_model *m, const int32_t *targets, const float *weights,
+                     double norm, float *per_token, double *loss);
+
+/* Log-probability and entropy of tokens[B*T] under softmax(logits / temp);
+ * either output may be NULL. */
+int lp_model_logprobs(lp_model *m, const int32_t *tokens, float temp,
+                      float *logp, float *entropy);
+/* Records the upstream gradient d(objective)/d(logp) and d/d(entropy) (either
+ * may be NULL) for lp_model_backward. */
+int lp_model_logprobs_grad(lp_model *m, const int32_t *tokens, float temp,
+                           const float *dlogp, const float *dentropy);
+
+/* Scalar head at every position: out[B*T] (critic values). */
+int lp_model_values(lp_model *m, float *out);
+/* Adds dvalues[B*T] to the pending scalar-head gradient. */
+int lp_model_values_grad(lp_model *m, const float *dvalues);
+/* Scalar head at the last real token of each sequence (index lengths[b]-1,
+ * the rest being padding): out[B] (reward). */
+int lp_model_scalar_last(lp_model *m, const int32_t *lengths, float *out);
+int lp_model_scalar_last_grad(lp_model *m, const int32_t *lengths,
+                              const float *dout);
+
+/* Backpropagates all pending head gradients; adds into parameter grads. */
+int lp_model_backward(lp_model *m);
+void lp_model_zero_grad(lp_model *m);
+double lp_model_grad_norm(lp_model *m);
+/* torch.nn.utils.clip_grad_norm_: scales grads by max/(norm+1e-6) when that
+ * is < 1. Returns the norm before clipping. */
+double lp_model_clip_grad_norm(lp_model *m, double max_norm);
+
+/* ---- inference with a KV cache ------------------------------------------ */
+typedef struct lp_kv_cache lp_kv_cache;
+
+lp_kv_cache *lp_kv_cache_create(lp_model *m, int batch, int max_len);
+void lp_kv_cache_destroy(lp_kv_cache *c);
+/* Current length of sequence b. */
+int lp_kv_cache_len(const lp_kv_cache *c, int b);
+
+/* Fills the cache with prompts of different lengths (tokens row-major with
+ * stride max_prompt, lens[b] >= 1) and writes each row's next-token logits
+ * to logits[B, vocab]. Replaces whatever the cache held. Uses (and so
+ * invalidates) the training activations. */
+int lp_model_prefill(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
+                     const int32_t *lens, int max_prompt, float *logits);
+/* Appends tokens[b] to every sequence with active[b] != 0 (NULL: all) and
+ * writes their next-token logits to logits[B, vocab]. */
+int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
+                         const uint8_t *active, float *logits);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,36 @@
+/* AdamW over a model's parameters with decoupled weight decay applied only to
+ * parameters flagged decay (matrices; not biases, norms, embeddings). */
+#ifndef LLMPIPE_OPTIM_H
+#define LLMPIPE_OPTIM_H
+
+#include <llmpipe/model.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lp_adamw_config {
+    float lr;
+    float beta1, beta2; /* 0 means 0.9 / 0.999 */
+    float eps;          /* 0 means 1e-8 */
+    float weight_decay;
+} lp_adamw_config;
+
+typedef struct lp_adamw lp_adamw;
+
+lp_adamw *lp_adamw_create(lp_model *m, const lp_adamw_config *cfg);
+void lp_adamw_destroy(lp_adamw *o);
+/* One update with learning rate lr (schedules live with the caller); grads
+ * are multiplied by grad_scale first (1 normally). */
+int lp_adamw_step(lp_adamw *o, float lr, float grad_scale);
+/* State for checkpoints: moments of parameter i (same order and shape as
+ * lp_model_param), and the step counter. */
+float *lp_adamw_m(lp_adamw *o, int i);
+float *lp_adamw_v(lp_adamw *o, int i);
+long lp_adamw_steps(const lp_adamw *o);
+void lp_adamw_set_steps(lp_adamw *o, long t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,184 @@
+/* KV-cache inference: a batched prefill through the training forward (right
+ * padding is harmless under a causal mask: position p never sees p' > p),
+ * then one-token steps for all sequences, each at its own position. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define TRY(x) do { if ((x) != 0) return -1; } while (0)
+
+struct lp_kv_cache {
+    lp_model *m;
+    int B, maxT;
+    int32_t *len, *pos, *alen;
+    float *k, *v;            /* [L][B][maxT][C] */
+    float *x, *ln, *qkv, *att, *tmp, *fc, *h; /* step scratch, B rows */
+    int32_t *rows;
+};
+
+static size_t kv_off(const lp_kv_cache *c, int l, int b) {
+    return (((size_t)l * c->B + b) * c->maxT) * (size_t)c->m->cfg.n_embd;
+}
+
+lp_kv_cache *lp_kv_cache_create(lp_model *m, int batch, int max_len) {
+    if (batch < 1 || max_len < 1 || max_len > m->cfg.n_ctx) {
+        lp_model_set_error(m, "kv cache: batch %d, length %d: expected batch >= 1 and 1 <= length <= n_ctx (%d)",
+                           batch, max_len, m->cfg.n_ctx);
+        return NULL;
+    }
+    lp_kv_cache *c = calloc(1, sizeof *c);
+    if (!c) goto oom;
+    const size_t C = (size_t)m->cfg.n_embd, L = (size_t)m->cfg.n_layer;
+    c->m = m;
+    c->B = batch;
+    c->maxT = max_len;
+    lpk_ctx *k = m->ctx;
+    c->len = calloc((size_t)batch * 4, sizeof(int32_t));
+    c->k = lpk_alloc(k, L * batch * max_len * C * sizeof(float));
+    c->v = lpk_alloc(k, L * batch * max_len * C * sizeof(float));
+    c->x = lpk_alloc(k, (size_t)batch * C * 13 * sizeof(float));
+    if (!c->len || !c->k || !c->v || !c->x) goto oom;
+    c->pos = c->len + batch;
+    c->alen = c->pos + batch;
+    c->rows = c->alen + batch;
+    c->ln = c->x + batch * C;
+    c->qkv = c->ln + batch * C;
+    c->att = c->qkv + 3 * batch * C;
+    c->tmp = c->att + batch * C;
+    c->h = c->tmp + batch * C;
+    c->fc = c->h + batch * C;     /* 4 * batch * C */
+    return c;
+oom:
+    lp_model_set_error(m, "kv cache: out of memory for batch %d, length %d", batch, max_len);
+    lp_kv_cache_destroy(c);
+    return NULL;
+}
+
+void lp_kv_cache_destroy(lp_kv_cache *c) {
+    if (!c) return;
+    lpk_ctx *k = c->m->ctx;
+    lpk_free(k, c->k);
+    lpk_free(k, c->v);
+    lpk_free(k, c->x);
+    free(c->len);
+    free(c);
+}
+
+int lp_kv_cache_len(const lp_kv_cache *c, int b) {
+    return (b >= 0 && b < c->B) ? c->len[b] : -1;
+}
+
+int lp_model_prefill(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
+                     const int32_t *lens, int max_prompt, float *logits) {
+    const int B = c->B, C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    if (max_prompt < 1 || max_prompt > c->maxT) {
+        lp_model_set_error(m, "prefill: prompt width %d, expected 1..%d", max_prompt, c->maxT);
+        return -1;
+    }
+    for (int b = 0; b < B; b++)
+        if (lens[b] < 1 || lens[b] > max_prompt) {
+            lp_model_set_error(m, "prefill: prompt %d has length %d, expected 1..%d", b, lens[b], max_prompt);
+            return -1;
+        }
+    TRY(lp_model_forward(m, tokens, B, max_prompt));
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const float *qkv = m->la[l].qkv;
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < lens[b]; t++) {
+                const float *r = qkv + ((size_t)b * max_prompt + t) * 3 * C;
+                memcpy(c->k + kv_off(c, l, b) + (size_t)t * C, r + C, C * sizeof(float));
+                memcpy(c->v + kv_off(c, l, b) + (size_t)t * C, r + 2 * C, C * sizeof(float));
+            }
+    }
+    for (int b = 0; b < B; b++) {
+        c->len[b] = lens[b];
+        memcpy(c->h + (size_t)b * C, m->lnf + ((size_t)b * max_prompt + lens[b] - 1) * C,
+               C * sizeof(float));
+    }
+    m->B = 0; /* training activations no longer describe a batch */
+    return lp_mm(m, LPK_NOTRANS, LPK_TRANS, B, V, C, c->h, -1, C, P(m, m->p_wte),
+                 m->p_wte, C, 0.0f, logits, V);
+}
+
+int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
+                         const uint8_t *active, float *logits) {
+    lpk_ctx *k = m->ctx;
+    const int C = m->cfg.n_embd, V = m->cfg.vocab_size, H = m->cfg.n_head;
+    const int maxT = c->maxT;
+    const float eps = m->cfg.ln_eps;
+    /* compact the active rows so finished sequences cost nothing */
+    int n = 0;
+    int32_t tok[c->B > 0 ? c->B : 1];
+    for (int b = 0; b < c->B; b++) {
+        if (active && !active[b]) continue;
+        if (c->len[b] < 1 || c->len[b] >= maxT) {
+            lp_model_set_error(m, "decode: sequence %d is at length %d; the cache holds 1..%d (prefill first)",
+                               b, c->len[b], maxT);
+            return -1;
+        }
+        c->rows[n] = b;
+        c->pos[n] = c->len[b];
+        c->alen[n] = c->len[b] + 1;
+        tok[n] = tokens[b];
+        n++;
+    }
+    if (n == 0) return 0;
+    TRY(lp_model_sync_bf16(m));
+    if (lpk_embed_fwd(k, c->x, tok, c->pos, n, 1, C, P(m, m->p_wte), V,
+                      P(m, m->p_wpe), m->cfg.n_ctx)) {
+        lp_model_set_error(m, "decode: %s", lpk_ctx_error(k));
+        return -1;
+    }
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        lpk_layernorm_fwd(k, c->ln, NULL, NULL, c->x, P(m, LP(m, l, LW_LN1W)),
+                          P(m, LP(m, l, LW_LN1B)), n, C, eps);
+        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, 3 * C, C, c->ln, -1, C,
+                  P(m, LP(m, l, LW_QKVW)), LP(m, l, LW_QKVW), 3 * C, 0.0f, c->qkv, 3 * C));
+        lpk_bias_add(k, c->qkv, P(m, LP(m, l, LW_QKVB)), n, 3 * C);
+        /* the attention kernel reads caches laid out per batch row, so the
+         * compacted rows index through their own cache slice */
+        for (int i = 0; i < n; i++) {
+            int b = c->rows[i];
+            const float *r = c->qkv + (size_t)i * 3 * C;
+            memcpy(c->k + kv_off(c, l, b) + (size_t)c->pos[i] * C, r + C, C * sizeof(float));
+            memcpy(c->v + kv_off(c, l, b) + (size_t)c->pos[i] * C, r + 2 * C, C * sizeof(float));
+        }
+        for (int i = 0; i < n; i++) {
+            int b = c->rows[i];
+            if (lpk_attn_decode(k, c->att + (size_t)i * C, c->qkv + (size_t)i * 3 * C, 3 * C,
+                                c->k + kv_off(c, l, b), c->v + kv_off(c, l, b),
+                                &c->alen[i], 1, maxT, C, H)) {
+                lp_model_set_error(m, "decode: %s", lpk_ctx_error(k));
+                return -1;
+            }
+        }
+        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, C, C, c->att, -1, C,
+                  P(m, LP(m, l, LW_PROJW)), LP(m, l, LW_PROJW), C, 0.0f, c->tmp, C));
+        lpk_bias_add(k, c->tmp, P(m, LP(m, l, LW_PROJB)), n, C);
+        lpk_add(k, c->x, c->x, c->tmp, (size_t)n * C);
+        lpk_layernorm_fwd(k, c->ln, NULL, NULL, c->x, P(m, LP(m, l, LW_LN2W)),
+                          P(m, LP(m, l, LW_LN2B)), n, C, eps);
+        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, 4 * C, C, c->ln, -1, C,
+                  P(m, LP(m, l, LW_FCW)), LP(m, l, LW_FCW), 4 * C, 0.0f, c->fc, 4 * C));
+        lpk_bias_add(k, c->fc, P(m, LP(m, l, LW_FCB)), n, 4 * C);
+        lpk_gelu_fwd(k, c->fc, c->fc, (size_t)n * 4 * C);
+        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, C, 4 * C, c->fc, -1, 4 * C,
+                  P(m, LP(m, l, LW_FPW)), LP(m, l, LW_FPW), C, 0.0f, c->tmp, C));
+        lpk_bias_add(k, c->tmp, P(m, LP(m, l, LW_FPB)), n, C);
+        lpk_add(k, c->x, c->x, c->tmp, (size_t)n * C);
+    }
+    lpk_layernorm_fwd(k, c->h, NULL, NULL, c->x, P(m, m->p_lnfw), P(m, m->p_lnfb),
+                      n, C, eps);
+    /* logits of compacted rows, then scattered to their batch slots */
+    int compact = n != c->B;
+    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, n, V, C, c->h, -1, C, P(m, m->p_wte),
+              m->p_wte, C, 0.0f, logits, V));
+    if (compact) /* rows[i] >= i, so moving from the last row down is safe */
+        for (int i = n - 1; i >= 0; i--)
+            if (c->rows[i] != i)
+                memmove(logits + (size_t)c->rows[i] * V, logits + (size_t)i * V,
+                        (size_t)V * sizeof(float));
+    for (int i = 0; i < n; i++) c->len[c->rows[i]]++;
+    return 0;
+}

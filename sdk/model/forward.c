@@ -1,0 +1,207 @@
+/* Trunk forward and the heads (LM loss, log-probs, scalar). */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define TRY(x) do { if ((x) != 0) return -1; } while (0)
+#define KTRY(m, x)                                                          \
+    do {                                                                    \
+        if ((x) != 0) {                                                     \
+            lp_model_set_error((m), "model: %s", lpk_ctx_error((m)->ctx)); \
+            return -1;                                                      \
+        }                                                                   \
+    } while (0)
+
+int lp_block_forward(lp_model *m, int l, const float *x, int B, int T) {
+    lpk_ctx *c = m->ctx;
+    const int C = m->cfg.n_embd, H = m->cfg.n_head, N = B * T;
+    const float eps = m->cfg.ln_eps;
+    layer_acts *a = &m->la[l];
+    lpk_layernorm_fwd(c, a->ln1, a->ln1_mean, a->ln1_rstd, x,
+                      P(m, LP(m, l, LW_LN1W)), P(m, LP(m, l, LW_LN1B)), N, C, eps);
+    TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, 3 * C, C, a->ln1, -1, C,
+              P(m, LP(m, l, LW_QKVW)), LP(m, l, LW_QKVW), 3 * C, 0.0f, a->qkv, 3 * C));
+    lpk_bias_add(c, a->qkv, P(m, LP(m, l, LW_QKVB)), N, 3 * C);
+    KTRY(m, lpk_attn_fwd(c, a->att, a->lse, a->qkv, B, T, C, H));
+    TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, C, C, a->att, -1, C,
+              P(m, LP(m, l, LW_PROJW)), LP(m, l, LW_PROJW), C, 0.0f, a->mid, C));
+    lpk_bias_add(c, a->mid, P(m, LP(m, l, LW_PROJB)), N, C);
+    lpk_add(c, a->mid, a->mid, x, (size_t)N * C);
+    lpk_layernorm_fwd(c, a->ln2, a->ln2_mean, a->ln2_rstd, a->mid,
+                      P(m, LP(m, l, LW_LN2W)), P(m, LP(m, l, LW_LN2B)), N, C, eps);
+    TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, 4 * C, C, a->ln2, -1, C,
+              P(m, LP(m, l, LW_FCW)), LP(m, l, LW_FCW), 4 * C, 0.0f, a->fc, 4 * C));
+    lpk_bias_add(c, a->fc, P(m, LP(m, l, LW_FCB)), N, 4 * C);
+    lpk_gelu_fwd(c, a->gelu, a->fc, (size_t)N * 4 * C);
+    TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, C, 4 * C, a->gelu, -1, 4 * C,
+              P(m, LP(m, l, LW_FPW)), LP(m, l, LW_FPW), C, 0.0f, a->out, C));
+    lpk_bias_add(c, a->out, P(m, LP(m, l, LW_FPB)), N, C);
+    lpk_add(c, a->out, a->out, a->mid, (size_t)N * C);
+    return 0;
+}
+
+int lp_model_forward(lp_model *m, const int32_t *tokens, int B, int T) {
+    if (B < 1 || T < 1 || T > m->cfg.n_ctx) {
+        lp_model_set_error(m, "model forward: batch %d x length %d, expected B >= 1 and 1 <= T <= n_ctx (%d)",
+                           B, T, m->cfg.n_ctx);
+        return -1;
+    }
+    const int C = m->cfg.n_embd, N = B * T;
+    TRY(lp_model_reserve(m, (size_t)N));
+    TRY(lp_model_sync_bf16(m));
+    m->B = B;
+    m->T = T;
+    m->logits_state = 0;
+    m->dvalues_pending = 0;
+    memcpy(m->tokens, tokens, (size_t)N * sizeof(int32_t));
+    KTRY(m, lpk_embed_fwd(m->ctx, m->emb, tokens, NULL, N, T, C, P(m, m->p_wte),
+                          m->cfg.vocab_size, P(m, m->p_wpe), m->cfg.n_ctx));
+    const float *x = m->emb;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        TRY(lp_block_forward(m, l, x, B, T));
+        x = m->la[l].out;
+    }
+    lpk_layernorm_fwd(m->ctx, m->lnf, m->lnf_mean, m->lnf_rstd, x,
+                      P(m, m->p_lnfw), P(m, m->p_lnfb), N, C, m->cfg.ln_eps);
+    return 0;
+}
+
+const float *lp_model_hidden(const lp_model *m) { return m->B ? m->lnf : NULL; }
+
+static int need_forward(lp_model *m, const char *what) {
+    if (!m->B) {
+        lp_model_set_error(m, "model %s: call lp_model_forward first", what);
+        return -1;
+    }
+    return 0;
+}
+
+const float *lp_model_logits(lp_model *m) {
+    if (need_forward(m, "logits")) return NULL;
+    if (m->logits_state == 1) return m->logits;
+    if (m->logits_state == 2) {
+        lp_model_set_error(m, "model logits: the logits buffer holds a pending gradient; run lp_model_backward and forward again");
+        return NULL;
+    }
+    const int N = m->B * m->T, C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    if (lp_model_reserve_logits(m, (size_t)N)) return NULL;
+    if (lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, V, C, m->lnf, -1, C, P(m, m->p_wte),
+              m->p_wte, C, 0.0f, m->logits, V))
+        return NULL;
+    m->logits_state = 1;
+    return m->logits;
+}
+
+int lp_model_lm_loss(lp_model *m, const int32_t *targets, const float *weights,
+                     double norm, float *per_token, double *loss) {
+    if (!lp_model_logits(m)) return -1;
+    const int N = m->B * m->T, V = m->cfg.vocab_size;
+    if (norm <= 0.0) {
+        norm = 0.0;
+        for (int i = 0; i < N; i++)
+            if (targets[i] >= 0 && targets[i] < V) norm += weights ? weights[i] : 1.0;
+        if (norm <= 0.0) norm = 1.0; /* nothing counted: loss 0, grads 0 */
+    }
+    for (int i = 0; i < N; i++)
+        if (targets[i] >= V) {
+            lp_model_set_error(m, "model loss: target %d at index %d is outside the vocabulary 0..%d",
+                               targets[i], i, V - 1);
+            return -1;
+        }
+    double l = lpk_xent(m->ctx, m->logits, V, targets, weights, N, V, norm,
+                        per_token, m->logits, 1.0f);
+    if (isnan(l) && lpk_ctx_error(m->ctx)[0]) {
+        lp_model_set_error(m, "model: %s", lpk_ctx_error(m->ctx));
+        return -1;
+    }
+    m->logits_state = 2;
+    if (loss) *loss = l;
+    return 0;
+}
+
+int lp_model_logprobs(lp_model *m, const int32_t *tokens, float temp,
+                      float *logp, float *entropy) {
+    if (!(temp > 0.0f)) {
+        lp_model_set_error(m, "model logprobs: temperature %g must be > 0", temp);
+        return -1;
+    }
+    if (!lp_model_logits(m)) return -1;
+    const int N = m->B * m->T, V = m->cfg.vocab_size;
+    lpk_logprob_fwd(m->ctx, m->logits, V, tokens, N, V, temp, logp, entropy);
+    return 0;
+}
+
+int lp_model_logprobs_grad(lp_model *m, const int32_t *tokens, float temp,
+                           const float *dlogp, const float *dentropy) {
+    if (!(temp > 0.0f)) {
+        lp_model_set_error(m, "model logprobs: temperature %g must be > 0", temp);
+        return -1;
+    }
+    if (m->logits_state == 2) {
+        lp_model_set_error(m, "model logprobs grad: a head gradient is already pending on the logits");
+        return -1;
+    }
+    if (!lp_model_logits(m)) return -1;
+    const int N = m->B * m->T, V = m->cfg.vocab_size;
+    lpk_logprob_bwd(m->ctx, m->logits, m->logits, V, tokens, N, V, temp, dlogp,
+                    dentropy);
+    m->logits_state = 2;
+    return 0;
+}
+
+static int need_scalar(lp_model *m, const char *what) {
+    if (m->p_score < 0) {
+        lp_model_set_error(m, "model %s: this model has no scalar head (config scalar_head = 0)", what);
+        return -1;
+    }
+    return need_forward(m, what);
+}
+
+int lp_model_values(lp_model *m, float *out) {
+    TRY(need_scalar(m, "values"));
+    lpk_rowdot_fwd(m->ctx, out, m->lnf, P(m, m->p_score), 0.0f, m->B * m->T,
+                   m->cfg.n_embd);
+    return 0;
+}
+
+int lp_model_values_grad(lp_model *m, const float *dvalues) {
+    TRY(need_scalar(m, "values grad"));
+    const int N = m->B * m->T;
+    if (!m->dvalues_pending) memset(m->dvalues, 0, (size_t)N * sizeof(float));
+    for (int i = 0; i < N; i++) m->dvalues[i] += dvalues[i];
+    m->dvalues_pending = 1;
+    return 0;
+}
+
+static int check_lengths(lp_model *m, const int32_t *len) {
+    for (int b = 0; b < m->B; b++)
+        if (len[b] < 1 || len[b] > m->T) {
+            lp_model_set_error(m, "model scalar head: sequence %d has length %d, expected 1..%d",
+                               b, len[b], m->T);
+            return -1;
+        }
+    return 0;
+}
+
+int lp_model_scalar_last(lp_model *m, const int32_t *lengths, float *out) {
+    TRY(need_scalar(m, "scalar"));
+    TRY(check_lengths(m, lengths));
+    const int C = m->cfg.n_embd;
+    for (int b = 0; b < m->B; b++) {
+        const float *h = m->lnf + ((size_t)b * m->T + lengths[b] - 1) * C;
+        lpk_rowdot_fwd(m->ctx, &out[b], h, P(m, m->p_score), 0.0f, 1, C);
+    }
+    return 0;
+}
+
+int lp_model_scalar_last_grad(lp_model *m, const int32_t *lengths,
+                              const float *dout) {
+    TRY(need_scalar(m, "scalar grad"));
+    TRY(check_lengths(m, lengths));
+    const int N = m->B * m->T;
+    if (!m->dvalues_pending) memset(m->dvalues, 0, (size_t)N * sizeof(float));
+    for (int b = 0; b < m->B; b++) m->dvalues[(size_t)b * m->T + lengths[b] - 1] += dout[b];
+    m->dvalues_pending = 1;
+    return 0;
+}

@@ -1,0 +1,78 @@
+/* Private layout of lp_model, shared by the model's source files. */
+#ifndef LP_MODEL_INTERNAL_H
+#define LP_MODEL_INTERNAL_H
+
+#include <llmpipe/model.h>
+
+enum { LW_LN1W, LW_LN1B, LW_QKVW, LW_QKVB, LW_PROJW, LW_PROJB, LW_LN2W,
+       LW_LN2B, LW_FCW, LW_FCB, LW_FPW, LW_FPB, LW_COUNT };
+
+typedef struct layer_acts {
+    float *ln1, *ln1_mean, *ln1_rstd;
+    float *qkv, *att, *lse;
+    float *mid;               /* residual after attention */
+    float *ln2, *ln2_mean, *ln2_rstd;
+    float *fc, *gelu;
+    float *out;               /* residual after MLP */
+} layer_acts;
+
+struct lp_model {
+    lp_model_config cfg;
+    lpk_ctx *ctx;
+    int bf16;
+    char err[256];
+
+    int nparams;
+    lp_param *params;
+    char *names;              /* storage for all parameter names */
+    float *data, *grad;       /* flat, 64-byte aligned per tensor */
+    size_t flat, numel;
+    lpk_bf16 *data_bf16;      /* GEMM copy of the weights in bf16 mode */
+    int bf16_stale;
+
+    /* parameter index of tensors */
+    int p_wte, p_wpe, p_lnfw, p_lnfb, p_score;
+    int p_layer0;             /* LW_COUNT tensors per layer from here */
+
+    /* activations, sized for cap_tokens = B*T */
+    int B, T;
+    size_t cap_tokens;
+    int32_t *tokens;
+    float *emb;
+    layer_acts *la;
+    float *lnf, *lnf_mean, *lnf_rstd;
+    float *logits;            /* [BT, V] allocated on first use */
+    size_t logits_cap;
+    int logits_state;         /* 0 invalid, 1 logits, 2 dlogits pending */
+    float *dvalues;           /* pending scalar-head gradient [BT] */
+    int dvalues_pending;
+    /* backward scratch */
+    float *dres, *dbig, *dqkv, *dsmall;
+    lpk_bf16 *cvt[2];         /* bf16 operand staging */
+    size_t cvt_cap;
+};
+
+static inline float *P(lp_model *m, int i) { return m->params[i].data; }
+static inline float *G(lp_model *m, int i) { return m->params[i].grad; }
+static inline int LP(const lp_model *m, int l, int k) {
+    return m->p_layer0 + l * LW_COUNT + k;
+}
+
+void lp_model_set_error(lp_model *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int lp_model_reserve(lp_model *m, size_t tokens);
+int lp_model_reserve_logits(lp_model *m, size_t tokens);
+int lp_model_sync_bf16(lp_model *m);
+
+/* y[M,N] (+)= x[M,K] . W  with W a parameter stored [K, N] (Conv1D layout)
+ * or its transpose; converts operands for bf16 when needed. pa / pb give the
+ * parameter index of an operand (its bf16 copy is used), -1 for activations. */
+int lp_mm(lp_model *m, lpk_trans ta, lpk_trans tb, int M, int N, int K,
+          const float *A, int pa, int lda, const float *B, int pb, int ldb,
+          float beta, float *C, int ldc);
+
+/* One block forward on n rows given the block's input; attention is either
+ * full causal (batch B x T) — decode paths do their own. */
+int lp_block_forward(lp_model *m, int l, const float *x, int B, int T);
+
+#endif
