@@ -162,11 +162,17 @@ typedef struct lp_stage_desc {
    * flag. May be NULL: the stage then polls host->cancelled(). */
   void (*request_stop)(void *state);
   void (*destroy)(void *state);
+
+  /* ---- ABI 1.1 ---- */
+  uint32_t flags; /* LP_STAGE_* below */
   /* New fields go here, at the end. */
 } lp_stage_desc;
 
-/* The fixed prefix every ABI 1.x descriptor has; a descriptor whose size is
- * smaller is refused. */
+/* flags (ABI 1.1; a 1.0 plugin has none). */
+#define LP_STAGE_RESUMABLE 0x1u /* restarts from its own in-stage checkpoint */
+
+/* The fixed prefix every ABI 1.x descriptor has (the 1.0 layout); a
+ * descriptor whose size is smaller is refused. */
 #define LP_STAGE_DESC_MIN_SIZE (offsetof(lp_stage_desc, destroy) + sizeof(void *))
 
 typedef const lp_stage_desc *(*lp_entry_fn)(void);

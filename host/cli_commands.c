@@ -1,0 +1,17 @@
+/* The subcommand table. Parts of llmpipe add their commands here, one line
+ * each. */
+#include "host/cli.h"
+
+const lp_cli_command lp_cli_commands[] = {
+    {"run", lp_cli_run, "run a chain: run CONFIG [--resume] [--only STAGE] "
+                        "[--set KEY=VALUE]... [--quiet]"},
+    {"validate", lp_cli_validate, "check a chain without running it: "
+                                  "validate CONFIG [--set KEY=VALUE]..."},
+    {"plugins", lp_cli_plugins, "list the plugins found on the plugin path: "
+                                "plugins [CONFIG]"},
+    {"keygen", lp_cli_keygen, "print a CURVE key pair for a config's curve "
+                              "group"},
+    {"worker", lp_cli_worker, "run one stage of a running host's chain: "
+                              "worker --connect ENDPOINT --stage NAME"},
+    {0, 0, 0},
+};
