@@ -131,83 +131,6 @@ static void send_abort(void *s, const char *reason) {
 
 /* ---- put ---------------------------------------------------------------- */
 
-typedef struct put_state {
-  const char *dir;
-  lp_store_manifest *m;
-  size_t idx;    /* file being served */
-  uint64_t off;  /* next offset expected in it */
-  int fd;
-  lp_sha256 sha;
-} put_state;
-
-static int serve_fetch(void *s, put_state *ps, zmq_msg_t *arg, char *err,
-                       size_t err_size) {
-  uint64_t v[3];
-  if (lp_store_parse_nums(zmq_msg_data(arg), zmq_msg_size(arg), v, 3))
-    return lp_comm_err(err, err_size, "store sent a malformed FETCH");
-  lp_store_file *f = ps->idx < ps->m->count ? &ps->m->files[ps->idx] : NULL;
-  if (!f || v[0] != ps->idx || v[1] != ps->off || v[2] > LP_STORE_CHUNK ||
-      v[1] + v[2] > f->size || (v[2] == 0 && f->size != 0))
-    return lp_comm_err(err, err_size,
-                       "store asked for chunk (file %llu, offset %llu, %llu "
-                       "bytes) out of order", (unsigned long long)v[0],
-                       (unsigned long long)v[1], (unsigned long long)v[2]);
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s", ps->dir, f->path);
-  if (ps->fd < 0) {
-    ps->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (ps->fd < 0)
-      return lp_comm_err(err, err_size, "cannot open '%s': %s", path,
-                         strerror(errno));
-    struct stat st;
-    if (fstat(ps->fd, &st) || (uint64_t)st.st_size != f->size)
-      return lp_comm_err(err, err_size, "'%s' changed size during the put",
-                         path);
-    lp_sha256_init(&ps->sha);
-  }
-  zmq_msg_t data;
-  zmq_msg_init_size(&data, (size_t)v[2]);
-  size_t got = 0;
-  while (got < v[2]) {
-    ssize_t r = pread(ps->fd, (char *)zmq_msg_data(&data) + got, v[2] - got,
-                      (off_t)(v[1] + got));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got += (size_t)r;
-  }
-  if (got != v[2]) {
-    zmq_msg_close(&data);
-    return lp_comm_err(err, err_size, "cannot read '%s' at offset %llu: %s",
-                       path, (unsigned long long)(v[1] + got),
-                       got ? "file shrank" : strerror(errno));
-  }
-  lp_sha256_update(&ps->sha, zmq_msg_data(&data), got);
-  int last = v[1] + v[2] == f->size;
-  char pos[64];
-  snprintf(pos, sizeof pos, "%llu %llu", (unsigned long long)v[0],
-           (unsigned long long)v[1]);
-  int rc = zmq_send(s, "DATA", 4, ZMQ_SNDMORE) < 0 ||
-           zmq_send(s, pos, strlen(pos), ZMQ_SNDMORE) < 0 ||
-           zmq_msg_send(&data, s, last ? ZMQ_SNDMORE : 0) < 0;
-  if (rc) {
-    zmq_msg_close(&data);
-    return lp_comm_err(err, err_size, "store client: send failed: %s",
-                       zmq_strerror(zmq_errno()));
-  }
-  ps->off += v[2];
-  if (last) {
-    lp_sha256_final_hex(&ps->sha, f->sha256);
-    close(ps->fd);
-    ps->fd = -1;
-    ps->idx++;
-    ps->off = 0;
-    if (zmq_send(s, f->sha256, 64, 0) < 0)
-      return lp_comm_err(err, err_size, "store client: send failed: %s",
-                         zmq_strerror(zmq_errno()));
-  }
-  return 0;
-}
-
 int lp_store_client_put(lp_store_client *c, const char *name,
                         const char *local_dir, char *err, size_t err_size) {
   if (!c || !name || !local_dir)
@@ -232,7 +155,8 @@ int lp_store_client_put(lp_store_client *c, const char *name,
                 zmq_strerror(zmq_errno()));
     goto out;
   }
-  put_state ps = {.dir = local_dir, .m = &m, .fd = -1};
+  lp_store_tx tx;
+  lp_store_tx_init(&tx, local_dir, &m, 0);
   for (;;) {
     zmq_msg_t parts[MAX_PARTS];
     int n = wait_msg(c, s, parts, serr, sizeof serr);
@@ -241,7 +165,7 @@ int lp_store_client_put(lp_store_client *c, const char *name,
       break;
     }
     if (lp_comm_frame_is(&parts[0], "FETCH") && n >= 2) {
-      int r = serve_fetch(s, &ps, &parts[1], serr, sizeof serr);
+      int r = lp_store_tx_serve(&tx, s, NULL, &parts[1], serr, sizeof serr);
       lp_comm_close_parts(parts, n);
       if (r) {
         send_abort(s, serr);
@@ -252,7 +176,7 @@ int lp_store_client_put(lp_store_client *c, const char *name,
       char h[LP_SHA256_HEX_SIZE] = "", mine[LP_SHA256_HEX_SIZE];
       lp_comm_frame_str(&parts[1], h, sizeof h);
       lp_comm_close_parts(parts, n);
-      if (ps.idx != m.count) {
+      if (!lp_store_tx_complete(&tx)) {
         lp_comm_err(err, err_size, "store put '%s': store committed before "
                     "receiving every file", name);
         break;
@@ -282,7 +206,7 @@ int lp_store_client_put(lp_store_client *c, const char *name,
       break;
     }
   }
-  if (ps.fd >= 0) close(ps.fd);
+  lp_store_tx_close(&tx);
 out:
   if (s) zmq_close(s);
   free(mj);
@@ -292,96 +216,15 @@ out:
 
 /* ---- get ---------------------------------------------------------------- */
 
-typedef struct get_state {
-  const char *tmp;
-  lp_store_manifest *m;
-  size_t req_idx, recv_idx;
-  uint64_t req_off, recv_off;
-  int outstanding;
-  int fd;
-  lp_sha256 sha;
-} get_state;
-
-static int issue_fetches(void *s, get_state *gs, char *err, size_t err_size) {
-  while (gs->outstanding < LP_STORE_WINDOW && gs->req_idx < gs->m->count) {
-    uint64_t size = gs->m->files[gs->req_idx].size;
-    uint64_t len = size - gs->req_off;
-    if (len > LP_STORE_CHUNK) len = LP_STORE_CHUNK;
-    char arg[80];
-    snprintf(arg, sizeof arg, "%zu %llu %llu", gs->req_idx,
-             (unsigned long long)gs->req_off, (unsigned long long)len);
+static int issue_fetches(void *s, lp_store_rx *rx, char *err,
+                         size_t err_size) {
+  char arg[80];
+  while (lp_store_rx_next(rx, arg, sizeof arg)) {
     const char *f[2] = {"FETCH", arg};
     if (lp_comm_send_strs(s, 0, 2, f))
       return lp_comm_err(err, err_size, "send failed: %s",
                          zmq_strerror(zmq_errno()));
-    gs->outstanding++;
-    gs->req_off += len;
-    if (gs->req_off >= size) {
-      gs->req_idx++;
-      gs->req_off = 0;
-    }
-  }
-  return 0;
-}
-
-static int take_data(get_state *gs, zmq_msg_t *parts, int n, char *err,
-                     size_t err_size) {
-  uint64_t v[2];
-  if (n < 3 || lp_store_parse_nums(zmq_msg_data(&parts[1]),
-                                   zmq_msg_size(&parts[1]), v, 2))
-    return lp_comm_err(err, err_size, "malformed DATA message");
-  if (gs->recv_idx >= gs->m->count || v[0] != gs->recv_idx ||
-      v[1] != gs->recv_off)
-    return lp_comm_err(err, err_size, "chunk (file %llu, offset %llu) arrived "
-                       "out of order", (unsigned long long)v[0],
-                       (unsigned long long)v[1]);
-  lp_store_file *f = &gs->m->files[gs->recv_idx];
-  uint64_t want = f->size - gs->recv_off;
-  if (want > LP_STORE_CHUNK) want = LP_STORE_CHUNK;
-  size_t len = zmq_msg_size(&parts[2]);
-  if (len != want)
-    return lp_comm_err(err, err_size, "'%s': chunk at offset %llu has %zu "
-                       "bytes, expected %llu (truncated transfer)", f->path,
-                       (unsigned long long)v[1], len, (unsigned long long)want);
-  if (gs->fd < 0) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", gs->tmp, f->path);
-    if (lp_store_mkdirs_for(gs->tmp, f->path) ||
-        (gs->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) <
-            0)
-      return lp_comm_err(err, err_size, "cannot create '%s': %s", path,
-                         strerror(errno));
-    lp_sha256_init(&gs->sha);
-  }
-  const char *p = zmq_msg_data(&parts[2]);
-  size_t done = 0;
-  while (done < len) {
-    ssize_t w = write(gs->fd, p + done, len - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0)
-      return lp_comm_err(err, err_size, "cannot write '%s': %s", f->path,
-                         strerror(errno));
-    done += (size_t)w;
-  }
-  lp_sha256_update(&gs->sha, p, len);
-  gs->recv_off += len;
-  gs->outstanding--;
-  if (gs->recv_off == f->size) {
-    char mine[LP_SHA256_HEX_SIZE], theirs[LP_SHA256_HEX_SIZE] = "";
-    lp_sha256_final_hex(&gs->sha, mine);
-    if (n >= 4) lp_comm_frame_str(&parts[3], theirs, sizeof theirs);
-    if (strcmp(mine, f->sha256) || strcmp(theirs, f->sha256))
-      return lp_comm_err(err, err_size, "'%s': content hash mismatch (got %s, "
-                         "manifest says %s): corrupted transfer", f->path,
-                         mine, f->sha256);
-    int bad = fsync(gs->fd);
-    bad |= close(gs->fd);
-    gs->fd = -1;
-    if (bad)
-      return lp_comm_err(err, err_size, "cannot flush '%s': %s", f->path,
-                         strerror(errno));
-    gs->recv_idx++;
-    gs->recv_off = 0;
+    lp_store_rx_sent(rx);
   }
   return 0;
 }
@@ -418,7 +261,7 @@ static int prepare_dest(const char *dest, char *tmp, size_t tmp_size,
                         char *err, size_t err_size) {
   char parent[4096];
   lp_store_parent(dest, parent, sizeof parent);
-  if (lp_store_mkdirs_for(parent, "x") && errno != EEXIST)
+  if (lp_store_mkdir_p(parent))
     return lp_comm_err(err, err_size, "cannot create folder '%s': %s", parent,
                        strerror(errno));
   struct stat st;
@@ -496,17 +339,21 @@ int lp_store_client_get(lp_store_client *c, const char *name,
     lp_comm_err(err, err_size, "store get '%s': %s", name, serr);
     goto out;
   }
-  get_state gs = {.tmp = tmp, .m = &m, .fd = -1};
-  int bad = issue_fetches(s, &gs, serr, sizeof serr);
-  while (!bad && gs.recv_idx < m.count) {
+  lp_store_rx rx;
+  lp_store_rx_init(&rx, tmp, &m, 1);
+  int bad = issue_fetches(s, &rx, serr, sizeof serr);
+  while (!bad && !lp_store_rx_complete(&rx)) {
     n = wait_msg(c, s, parts, serr, sizeof serr);
     if (n < 0) {
       bad = 1;
       break;
     }
     if (lp_comm_frame_is(&parts[0], "DATA")) {
-      bad = take_data(&gs, parts, n, serr, sizeof serr) ||
-            issue_fetches(s, &gs, serr, sizeof serr);
+      bad = n < 3 ||
+            lp_store_rx_data(&rx, &parts[1], &parts[2], n > 3 ? &parts[3] : NULL,
+                             serr, sizeof serr) ||
+            issue_fetches(s, &rx, serr, sizeof serr);
+      if (n < 3) snprintf(serr, sizeof serr, "malformed DATA message");
     } else if (lp_comm_frame_is(&parts[0], "ERR")) {
       char msg[400] = "";
       if (n > 1) lp_comm_frame_str(&parts[1], msg, sizeof msg);
@@ -518,7 +365,7 @@ int lp_store_client_get(lp_store_client *c, const char *name,
     }
     lp_comm_close_parts(parts, n);
   }
-  if (gs.fd >= 0) close(gs.fd);
+  lp_store_rx_close(&rx);
   if (!bad && (lp_store_write_manifest(tmp, &m, serr, sizeof serr) ||
                lp_store_fsync_path(tmp) ||
                install(tmp, dest_dir, serr, sizeof serr)))

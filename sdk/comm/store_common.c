@@ -370,6 +370,19 @@ int lp_store_mkdirs_for(const char *root, const char *rel) {
   return 0;
 }
 
+int lp_store_mkdir_p(const char *path) {
+  char buf[4096];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return -1;
+  for (size_t i = 1; buf[i]; i++) {
+    if (buf[i] != '/') continue;
+    buf[i] = '\0';
+    if (mkdir(buf, 0755) && errno != EEXIST) return -1;
+    buf[i] = '/';
+  }
+  if (mkdir(buf, 0755) && errno != EEXIST) return -1;
+  return 0;
+}
+
 void lp_store_parent(const char *path, char *out, size_t out_size) {
   const char *slash = strrchr(path, '/');
   if (!slash) {

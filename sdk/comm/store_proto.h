@@ -74,10 +74,66 @@ int lp_store_rm_rf(const char *path);
 int lp_store_fsync_path(const char *path); /* file or directory */
 /* Creates the folders leading to root/rel (not rel's last component). */
 int lp_store_mkdirs_for(const char *root, const char *rel);
+int lp_store_mkdir_p(const char *path);
 /* "a/b/c" -> "a/b" in out ("." when there is no '/'). */
 void lp_store_parent(const char *path, char *out, size_t out_size);
 
 /* "file offset len" frames. */
 int lp_store_parse_nums(const char *s, size_t len, uint64_t *vals, int n);
+
+/* ---- transfer engines, used by both the client and the store ----------- */
+
+#include <zmq.h>
+
+/* Receiving side of a transfer: writes the files of `m` under `root`. */
+typedef struct lp_store_rx {
+  const char *root;
+  const lp_store_manifest *m; /* needs per-file sha256 when check_manifest */
+  int check_manifest; /* also compare with the manifest's sha256 */
+  size_t req_idx, recv_idx;
+  uint64_t req_off, recv_off;
+  int outstanding;
+  int fd;
+  lp_sha256 sha;
+  char got_sha[LP_SHA256_HEX_SIZE]; /* scratch */
+} lp_store_rx;
+
+void lp_store_rx_init(lp_store_rx *rx, const char *root,
+                      const lp_store_manifest *m, int check_manifest);
+/* 1 and the next FETCH argument ("file offset len") while the window has
+ * room; 0 when no request is due. The caller sends it and then calls
+ * lp_store_rx_sent(). */
+int lp_store_rx_next(lp_store_rx *rx, char *arg, size_t arg_size);
+void lp_store_rx_sent(lp_store_rx *rx);
+/* A DATA message's frames after the command: position, payload, optional
+ * sha (NULL). On the last chunk of a file the file's hash is verified and
+ * written to rx->m's file entry when check_manifest is 0. */
+int lp_store_rx_data(lp_store_rx *rx, zmq_msg_t *pos, zmq_msg_t *payload,
+                     zmq_msg_t *sha, char *err, size_t err_size);
+int lp_store_rx_complete(const lp_store_rx *rx);
+void lp_store_rx_close(lp_store_rx *rx);
+
+/* Sending side: serves FETCH requests from the files of `m` under `root`,
+ * strictly in order. With use_manifest_sha the hash attached to a file's last
+ * chunk is the manifest's (the store serving a committed artifact);
+ * otherwise it is computed while reading and stored into m. */
+typedef struct lp_store_tx {
+  const char *root;
+  lp_store_manifest *m;
+  int use_manifest_sha;
+  size_t idx;
+  uint64_t off;
+  int fd;
+  lp_sha256 sha;
+} lp_store_tx;
+
+void lp_store_tx_init(lp_store_tx *tx, const char *root, lp_store_manifest *m,
+                      int use_manifest_sha);
+/* Sends DATA for the FETCH argument `arg` on sock (after the optional
+ * routing-id frame `id`). */
+int lp_store_tx_serve(lp_store_tx *tx, void *sock, zmq_msg_t *id,
+                      zmq_msg_t *arg, char *err, size_t err_size);
+int lp_store_tx_complete(const lp_store_tx *tx);
+void lp_store_tx_close(lp_store_tx *tx);
 
 #endif
