@@ -1,0 +1,106 @@
+/* llmpipe watch ENDPOINT [--topic PREFIX] [--server-key Z85] [--plain]
+ *               [--for SECONDS]
+ * A person's live view of a run's metrics stream (the metrics_out endpoint
+ * printed by `llmpipe run`, also in the run folder's endpoints.json). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "cli_watch.h"
+#include "live_view.h"
+#include "sdk/comm/zmq_util.h"
+
+static volatile sig_atomic_t stop_flag;
+static void on_signal(int sig) {
+  (void)sig;
+  stop_flag = 1;
+}
+
+static int usage(const char *why) {
+  fprintf(stderr,
+          "llmpipe watch: %s\n"
+          "usage: llmpipe watch ENDPOINT [--topic PREFIX] [--server-key Z85] "
+          "[--plain] [--for SECONDS]\n"
+          "  ENDPOINT      the run's metrics_out endpoint (tcp://... or "
+          "ipc://...)\n"
+          "  --topic       RUN[/STAGE], or a raw topic prefix such as "
+          "metrics/RUN\n"
+          "  --server-key  the broker's CURVE public key (tcp endpoints with "
+          "CURVE)\n"
+          "  --plain       one line per update (default when stdout is not a "
+          "terminal)\n"
+          "  --for         stop after SECONDS (default: until Ctrl-C)\n",
+          why);
+  return 2;
+}
+
+int lp_cli_watch(int argc, char **argv) {
+  const char *endpoint = NULL, *topic = "", *key = NULL;
+  int plain = !isatty(STDOUT_FILENO);
+  double seconds = -1;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--topic") || !strcmp(a, "--server-key") ||
+        !strcmp(a, "--for")) {
+      if (i + 1 >= argc) {
+        char why[96];
+        snprintf(why, sizeof why, "%s needs a value", a);
+        return usage(why);
+      }
+      const char *val = argv[++i];
+      if (!strcmp(a, "--topic")) {
+        topic = val;
+      } else if (!strcmp(a, "--server-key")) {
+        key = val;
+      } else {
+        char *end;
+        seconds = strtod(val, &end);
+        if (*end || seconds <= 0) return usage("--for needs a positive number");
+      }
+    } else if (!strcmp(a, "--plain")) {
+      plain = 1;
+    } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage("live view of a run's metrics stream");
+      return 0;
+    } else if (a[0] == '-') {
+      char why[300];
+      snprintf(why, sizeof why, "unknown option '%.200s'", a);
+      return usage(why);
+    } else if (!endpoint) {
+      endpoint = a;
+    } else {
+      return usage("only one ENDPOINT may be given");
+    }
+  }
+  if (!endpoint) return usage("missing ENDPOINT");
+  if (!strstr(endpoint, "://"))
+    return usage("ENDPOINT must look like tcp://HOST:PORT or ipc://PATH");
+
+  void *ctx = zmq_ctx_new();
+  if (!ctx) {
+    fprintf(stderr, "llmpipe watch: cannot create a zmq context\n");
+    return 1;
+  }
+  char err[512] = "";
+  lp_live_view *v =
+      lp_live_view_create_ex(ctx, endpoint, topic, plain, key, NULL, err,
+                             sizeof err);
+  if (!v) {
+    fprintf(stderr, "llmpipe watch: %s\n", err);
+    zmq_ctx_term(ctx);
+    return 2;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  int64_t end = seconds > 0 ? lp_comm_mono_ms() + (int64_t)(seconds * 1000) : -1;
+  while (!stop_flag && (end < 0 || lp_comm_mono_ms() < end)) usleep(50000);
+  lp_live_view_destroy(v);
+  zmq_ctx_term(ctx);
+  return 0;
+}
