@@ -189,6 +189,7 @@ static void on_put(store *s, zmq_msg_t *id, zmq_msg_t *parts, int n) {
     fail(s, x, err);
     return;
   }
+  chmod(x->root, 0755); /* mkdtemp's 0700 would become the artifact's mode */
   lp_store_rx_init(&x->rx, x->root, &x->m, 0);
   if (lp_store_rx_complete(&x->rx)) {
     commit_put(s, x); /* an empty artifact */

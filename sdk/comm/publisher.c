@@ -107,15 +107,25 @@ fail:
   return NULL;
 }
 
+/* Every body starts with the same header fields, then the kind's own. */
+static json_t *header(lp_publisher *p, int kind) {
+  json_t *o = json_object();
+  json_object_set_new(o, "run", json_string(p->run));
+  json_object_set_new(o, "stage", json_string(p->stage));
+  json_object_set_new(o, "step", json_integer(p->last_step));
+  /* Counted even when the send below drops: the gap is the evidence. */
+  json_object_set_new(o, "seq", json_integer((json_int_t)p->seq[kind]++));
+  json_object_set_new(o, "time", json_real(lp_comm_wall_s()));
+  return o;
+}
+
 static int send_json(lp_publisher *p, int kind, json_t *obj) {
   int rc = -1;
   if (!obj) return -1;
-  json_object_set_new(obj, "run", json_string(p->run));
-  json_object_set_new(obj, "stage", json_string(p->stage));
-  json_object_set_new(obj, "step", json_integer(p->last_step));
-  json_object_set_new(obj, "seq", json_integer((json_int_t)p->seq[kind]++));
-  json_object_set_new(obj, "time", json_real(lp_comm_wall_s()));
-  char *body = json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII);
+  /* 15 significant digits: 10 us resolution on the unix time, and "0.0003"
+   * rather than "0.00029999999999999997" for values. */
+  char *body = json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII |
+                                   JSON_REAL_PRECISION(15));
   json_decref(obj);
   if (!body) return -1;
   /* Drain subscription traffic so it never piles up in our receive queue. */
@@ -146,14 +156,14 @@ int lp_publisher_metrics(lp_publisher *p, int64_t step, const lp_metric *m,
                         v == v && v - v == 0 ? json_real(v) : json_null());
   }
   p->last_step = step;
-  json_t *o = json_object();
+  json_t *o = header(p, KIND_METRICS);
   json_object_set_new(o, "values", vals);
   return send_json(p, KIND_METRICS, o) ? LP_ERR : LP_OK;
 }
 
 int lp_publisher_event(lp_publisher *p, const char *kind, const char *message) {
   if (!p || !kind || !*kind) return LP_ERR;
-  json_t *o = json_object();
+  json_t *o = header(p, KIND_EVENT);
   json_object_set_new(o, "event", json_string(kind));
   json_t *msg = json_string(message ? message : "");
   json_object_set_new(o, "message", msg ? msg : json_string("<invalid UTF-8>"));
@@ -162,7 +172,7 @@ int lp_publisher_event(lp_publisher *p, const char *kind, const char *message) {
 
 int lp_publisher_text(lp_publisher *p, const char *label, const char *text) {
   if (!p) return LP_ERR;
-  json_t *o = json_object();
+  json_t *o = header(p, KIND_LOG);
   json_object_set_new(o, "label", json_string(label ? label : ""));
   /* json_string refuses invalid UTF-8: keep the message, mark the loss. */
   json_t *t = json_string(text ? text : "");
@@ -172,7 +182,7 @@ int lp_publisher_text(lp_publisher *p, const char *label, const char *text) {
 
 int lp_publisher_progress(lp_publisher *p, int64_t done, int64_t total) {
   if (!p) return LP_ERR;
-  json_t *o = json_object();
+  json_t *o = header(p, KIND_PROGRESS);
   json_object_set_new(o, "done", json_integer(done));
   json_object_set_new(o, "total", json_integer(total));
   return send_json(p, KIND_PROGRESS, o) ? LP_ERR : LP_OK;

@@ -278,6 +278,7 @@ static int prepare_dest(const char *dest, char *tmp, size_t tmp_size,
       !mkdtemp(tmp))
     return lp_comm_err(err, err_size, "cannot create a temporary folder "
                        "beside '%s': %s", dest, strerror(errno));
+  chmod(tmp, 0755); /* mkdtemp's 0700 would become the folder's mode */
   return 0;
 }
 
