@@ -1,0 +1,34 @@
+/* Helpers shared by the checkpoint files; not part of the SDK API. */
+#ifndef LLMPIPE_CKPT_INTERNAL_H
+#define LLMPIPE_CKPT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llmpipe/ckpt.h"
+#include "sdk/comm/sha256.h"
+
+unsigned lp_st_dtype_size(lp_st_dtype dt);
+const char *lp_st_dtype_name(lp_st_dtype dt);
+
+/* 0 when all len bytes were read at off. */
+int lp_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+/* A file written through a temporary name, hashed as it goes, then synced
+ * and renamed into place by lp_afile_commit. */
+typedef struct lp_afile {
+    int fd;
+    char path[4096], tmp[4200];
+    lp_sha256 sha;
+    int failed;
+} lp_afile;
+
+int lp_afile_open(lp_afile *f, const char *path, char *err, size_t errsz);
+void lp_afile_write(lp_afile *f, const void *data, size_t len);
+int lp_afile_commit(lp_afile *f, char *sha256_hex, char *err, size_t errsz);
+void lp_afile_abort(lp_afile *f);
+
+/* SHA-256 of a whole file as hex. */
+int lp_file_sha256(const char *path, char hex[LP_SHA256_HEX_SIZE], char *err, size_t errsz);
+
+#endif
