@@ -6,6 +6,8 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "sdk/comm/zmq_util.h"
+
 int lp_frames_recv(void *sock, lp_frames *m, int dontwait) {
   memset(m, 0, sizeof *m);
   int more = 1;
@@ -58,33 +60,12 @@ int lp_frames_send_to(void *sock, const char *id, size_t id_len, size_t count,
 int lp_socket_setup(void *sock, const char *server_secret,
                     const char *server_public, char *err, size_t err_size) {
   /* Never let a queued message keep zmq_ctx_term waiting at shutdown. */
-  int linger = 0;
-  zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+  lp_comm_sockopts(sock, 0, -1, -1);
   if (server_secret == NULL && server_public == NULL) return 0;
-  if (!zmq_has("curve")) {
-    snprintf(err, err_size,
-             "CURVE keys are configured but this libzmq was built without "
-             "CURVE support");
-    return -1;
-  }
-  if (server_secret) {
-    int one = 1;
-    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
-        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, server_secret, 40) != 0) {
-      snprintf(err, err_size, "CURVE server key rejected: %s",
-               zmq_strerror(errno));
-      return -1;
-    }
-    return 0;
-  }
-  char pub[41], sec[41];
-  if (zmq_curve_keypair(pub, sec) != 0 ||
-      zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_public, 40) != 0 ||
-      zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, pub, 40) != 0 ||
-      zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40) != 0) {
-    snprintf(err, err_size, "CURVE client setup failed: %s",
-             zmq_strerror(errno));
-    return -1;
-  }
-  return 0;
+  if (!lp_comm_curve_available())
+    return lp_comm_err(err, err_size, "CURVE keys are configured but this "
+                       "libzmq was built without CURVE support");
+  if (server_secret) return lp_comm_curve_server(sock, server_secret, err,
+                                                 err_size);
+  return lp_comm_curve_client(sock, server_public, err, err_size);
 }

@@ -33,7 +33,7 @@ typedef struct runner {
   lp_live_view *view;
   lp_manifest *manifest;
   char run_dir_abs[4096];
-  char control_ep[512];
+  char control_ep[4300];
 } runner;
 
 /* ipc:// paths are limited to about 100 bytes; deep run folders (Bazel test
@@ -66,7 +66,7 @@ static uint64_t stage_seed(uint64_t seed, const char *name) {
 }
 
 static char *stage_config_json(runner *r, const lp_stage_cfg *s, int resuming) {
-  char work[4096];
+  char work[8200];
   snprintf(work, sizeof work, "%s/stages/%s", r->run_dir_abs, s->name);
   json_t *inputs = json_array();
   for (size_t i = 0; i < s->input_count; i++)
@@ -98,9 +98,12 @@ static int run_stage(runner *r, const lp_stage_cfg *s, int resuming, char *why,
                      size_t why_size) {
   pid_t pid = -1;
   if (!s->remote) {
-    char *const argv[] = {(char *)"llmpipe", (char *)"worker", (char *)"--connect",
-                          r->control_ep,     (char *)"--stage", s->name,
-                          NULL};
+    int curve = r->chain->curve_public && strncmp(r->control_ep, "tcp://", 6) == 0;
+    char *const argv[] = {(char *)"llmpipe", (char *)"worker",
+                          (char *)"--connect", r->control_ep,
+                          (char *)"--stage", s->name,
+                          curve ? (char *)"--server-key" : NULL,
+                          r->chain->curve_public, NULL};
     fflush(NULL);
     pid = fork();
     if (pid < 0) {
@@ -265,7 +268,7 @@ static int setup(runner *r, char *err, size_t err_size) {
   if (r->manifest == NULL) return -1;
 
   r->zctx = zmq_ctx_new();
-  char store_ep[512], in_ep[512];
+  char store_ep[4300], in_ep[4300];
   default_endpoint(r, r->chain->ep_control, "control", r->control_ep,
                    sizeof r->control_ep);
   default_endpoint(r, r->chain->ep_store, "store", store_ep, sizeof store_ep);

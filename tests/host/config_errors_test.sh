@@ -7,7 +7,7 @@ P="$PLUGINS"
 cat > syntax.cfg <<CFG
 plugin_path = ["$P"];
 chain = (
-  { name = "a"; plugin = "good" params = { tag = "x"; }; }
+  { name = "a"; plugin = "good"; params = { tag = ; }; }
 );
 CFG
 expect_status 2 "$LLMPIPE" validate syntax.cfg
