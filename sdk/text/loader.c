@@ -1,0 +1,163 @@
+/* Deterministic (B, T) window loader over token shards. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "llmpipe/data.h"
+#include "text_internal.h"
+
+#define STATE_MAGIC 0x444c504cu /* "LPLD" */
+
+struct lp_loader {
+    lp_shard **shards;
+    int nshards;
+    uint64_t *first;  /* first global window index of each shard, plus the total */
+    uint64_t nwin, tokens;
+    int B, T, shuffle;
+    uint64_t seed, epoch, pos;
+    uint64_t *order;  /* window order of the current epoch */
+};
+
+/* Fisher-Yates with a splitmix64 stream drawn from (seed, epoch). */
+static void make_order(lp_loader *l)
+{
+    for (uint64_t i = 0; i < l->nwin; i++) l->order[i] = i;
+    if (!l->shuffle) return;
+    uint64_t s = lpt_mix64(l->seed ^ lpt_mix64(l->epoch + 0x9e3779b97f4a7c15ull));
+    for (uint64_t i = l->nwin; i > 1; i--) {
+        s += 0x9e3779b97f4a7c15ull;
+        uint64_t r = lpt_mix64(s);
+        /* multiply-shift: unbiased enough for any practical window count */
+        uint64_t j = (uint64_t)(((unsigned __int128)r * i) >> 64);
+        uint64_t tmp = l->order[i - 1];
+        l->order[i - 1] = l->order[j];
+        l->order[j] = tmp;
+    }
+}
+
+void lp_loader_destroy(lp_loader *l)
+{
+    if (!l) return;
+    for (int i = 0; i < l->nshards; i++) lp_shard_close(l->shards[i]);
+    free(l->shards);
+    free(l->first);
+    free(l->order);
+    free(l);
+}
+
+int lp_loader_create(lp_loader **out, const char *const *paths, int npaths, int B, int T, uint64_t seed,
+                     int shuffle, char *err, size_t errsz)
+{
+    if (B <= 0 || T <= 0 || npaths <= 0) {
+        lpt_err(err, errsz, "loader: need B > 0, T > 0 and at least one shard (got B=%d T=%d, %d shards)", B, T, npaths);
+        return -1;
+    }
+    lp_loader *l = calloc(1, sizeof *l);
+    if (!l) goto oom;
+    l->shards = calloc((size_t)npaths, sizeof *l->shards);
+    l->first = calloc((size_t)npaths + 1, sizeof *l->first);
+    if (!l->shards || !l->first) goto oom;
+    l->B = B;
+    l->T = T;
+    l->seed = seed;
+    l->shuffle = shuffle;
+    for (int i = 0; i < npaths; i++) {
+        if (lp_shard_open(&l->shards[i], paths[i], err, errsz)) { lp_loader_destroy(l); return -1; }
+        l->nshards++;
+        uint64_t c = lp_shard_count(l->shards[i]);
+        l->first[i] = l->nwin;
+        l->nwin += c > (uint64_t)T ? (c - 1) / (uint64_t)T : 0;
+        l->tokens += c;
+    }
+    l->first[npaths] = l->nwin;
+    if (!l->nwin) {
+        lpt_err(err, errsz, "loader: %s: fewer than T + 1 = %d tokens in every shard", paths[0], T + 1);
+        lp_loader_destroy(l);
+        return -1;
+    }
+    l->order = malloc(l->nwin * sizeof *l->order);
+    if (!l->order) goto oom;
+    make_order(l);
+    *out = l;
+    return 0;
+oom:
+    lp_loader_destroy(l);
+    lpt_err(err, errsz, "loader: out of memory");
+    return -1;
+}
+
+void lp_loader_next(lp_loader *l, int32_t *x, int32_t *y)
+{
+    size_t T = (size_t)l->T;
+    for (int b = 0; b < l->B; b++) {
+        if (l->pos == l->nwin) {
+            l->epoch++;
+            l->pos = 0;
+            make_order(l);
+        }
+        uint64_t g = l->order[l->pos++];
+        int lo = 0, hi = l->nshards - 1; /* last shard whose first window <= g */
+        while (lo < hi) {
+            int mid = (lo + hi + 1) / 2;
+            if (l->first[mid] <= g) lo = mid; else hi = mid - 1;
+        }
+        uint64_t off = (g - l->first[lo]) * T;
+        /* x and y overlap in T - 1 tokens: read x, then y's last one */
+        lp_shard_read(l->shards[lo], off, T, x + (size_t)b * T);
+        memcpy(y + (size_t)b * T, x + (size_t)b * T + 1, (T - 1) * sizeof *y);
+        lp_shard_read(l->shards[lo], off + T, 1, y + (size_t)b * T + T - 1);
+    }
+}
+
+uint64_t lp_loader_windows(const lp_loader *l) { return l->nwin; }
+uint64_t lp_loader_epoch(const lp_loader *l) { return l->epoch; }
+uint64_t lp_loader_tokens(const lp_loader *l) { return l->tokens; }
+
+static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Layout: magic, version, B, T, shuffle, seed, tokens, windows, epoch, pos. */
+int lp_loader_state_save(const lp_loader *l, uint8_t st[LP_LOADER_STATE_SIZE])
+{
+    memset(st, 0, LP_LOADER_STATE_SIZE);
+    put64(st, (uint64_t)STATE_MAGIC | (uint64_t)1 << 32);
+    put64(st + 8, (uint64_t)(uint32_t)l->B | (uint64_t)(uint32_t)l->T << 32);
+    put64(st + 16, (uint64_t)l->shuffle);
+    put64(st + 24, l->seed);
+    put64(st + 32, l->tokens);
+    put64(st + 40, l->nwin);
+    put64(st + 48, l->epoch);
+    put64(st + 56, l->pos);
+    return LP_LOADER_STATE_SIZE;
+}
+
+int lp_loader_state_restore(lp_loader *l, const uint8_t *st, size_t size, char *err, size_t errsz)
+{
+    if (size != LP_LOADER_STATE_SIZE || get64(st) != ((uint64_t)STATE_MAGIC | (uint64_t)1 << 32)) {
+        lpt_err(err, errsz, "loader state: not a version 1 loader state of %d bytes", LP_LOADER_STATE_SIZE);
+        return -1;
+    }
+    uint64_t bt = get64(st + 8);
+    if ((int)(uint32_t)bt != l->B || (int)(uint32_t)(bt >> 32) != l->T || (int)get64(st + 16) != l->shuffle ||
+        get64(st + 24) != l->seed) {
+        lpt_err(err, errsz, "loader state: saved with B=%d T=%d seed=%llu shuffle=%d, this loader has B=%d T=%d seed=%llu shuffle=%d",
+                (int)(uint32_t)bt, (int)(uint32_t)(bt >> 32), (unsigned long long)get64(st + 24), (int)get64(st + 16),
+                l->B, l->T, (unsigned long long)l->seed, l->shuffle);
+        return -1;
+    }
+    if (get64(st + 32) != l->tokens || get64(st + 40) != l->nwin) {
+        lpt_err(err, errsz, "loader state: saved over %llu tokens, the shards now hold %llu: the dataset changed",
+                (unsigned long long)get64(st + 32), (unsigned long long)l->tokens);
+        return -1;
+    }
+    uint64_t pos = get64(st + 56);
+    if (pos > l->nwin) { lpt_err(err, errsz, "loader state: position %llu beyond %llu windows", (unsigned long long)pos, (unsigned long long)l->nwin); return -1; }
+    l->epoch = get64(st + 48);
+    l->pos = pos;
+    make_order(l);
+    return 0;
+}

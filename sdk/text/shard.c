@@ -1,0 +1,191 @@
+/* Token shards: header + packed little-endian tokens, written atomically and
+ * read through mmap. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "llmpipe/data.h"
+#include "text_internal.h"
+
+struct lp_shard_writer {
+    FILE *f;
+    char *path, *tmp;
+    uint32_t width;
+    int vocab;
+    int32_t eot;
+    uint64_t count;
+};
+
+static void put_u32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void put_u64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint32_t get_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint64_t get_u64(const uint8_t *p) { return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
+
+static void header(uint8_t *h, uint32_t width, uint64_t count, int vocab, int32_t eot)
+{
+    memset(h, 0, LP_SHARD_HEADER_SIZE);
+    memcpy(h, LP_SHARD_MAGIC, 8);
+    put_u32(h + 8, LP_SHARD_VERSION);
+    put_u32(h + 12, width);
+    put_u64(h + 16, count);
+    put_u32(h + 24, (uint32_t)vocab);
+    put_u32(h + 28, (uint32_t)eot);
+}
+
+int lp_shard_writer_create(lp_shard_writer **out, const char *path, int vocab_size, int32_t eot,
+                           char *err, size_t errsz)
+{
+    if (vocab_size <= 0) { lpt_err(err, errsz, "%s: vocabulary size must be positive", path); return -1; }
+    lp_shard_writer *w = calloc(1, sizeof *w);
+    size_t pl = strlen(path);
+    if (w) w->path = strdup(path);
+    if (w) w->tmp = malloc(pl + 5);
+    if (!w || !w->path || !w->tmp) {
+        if (w) { free(w->path); free(w->tmp); free(w); }
+        lpt_err(err, errsz, "%s: out of memory", path);
+        return -1;
+    }
+    memcpy(w->tmp, path, pl);
+    memcpy(w->tmp + pl, ".tmp", 5);
+    w->f = fopen(w->tmp, "wb");
+    if (!w->f) {
+        lpt_err(err, errsz, "%s: cannot create: %s", w->tmp, strerror(errno));
+        free(w->path); free(w->tmp); free(w);
+        return -1;
+    }
+    w->width = vocab_size <= 65536 ? 2 : 4;
+    w->vocab = vocab_size;
+    w->eot = eot;
+    uint8_t h[LP_SHARD_HEADER_SIZE];
+    header(h, w->width, 0, vocab_size, eot); /* count is filled in at close */
+    fwrite(h, 1, sizeof h, w->f);
+    *out = w;
+    return 0;
+}
+
+int lp_shard_writer_append(lp_shard_writer *w, const int32_t *ids, size_t n, char *err, size_t errsz)
+{
+    uint8_t buf[4096];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= w->vocab) {
+            lpt_err(err, errsz, "%s: token %d is outside the vocabulary (size %d)", w->path, ids[i], w->vocab);
+            return -1;
+        }
+        for (uint32_t b = 0; b < w->width; b++) buf[k++] = (uint8_t)((uint32_t)ids[i] >> (8 * b));
+        if (k + 4 > sizeof buf) { fwrite(buf, 1, k, w->f); k = 0; }
+    }
+    fwrite(buf, 1, k, w->f);
+    w->count += n;
+    if (ferror(w->f)) { lpt_err(err, errsz, "%s: write failed", w->tmp); return -1; }
+    return 0;
+}
+
+static void free_writer(lp_shard_writer *w)
+{
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
+
+void lp_shard_writer_abort(lp_shard_writer *w)
+{
+    if (!w) return;
+    fclose(w->f);
+    unlink(w->tmp);
+    free_writer(w);
+}
+
+int lp_shard_writer_close(lp_shard_writer *w, char *err, size_t errsz)
+{
+    uint8_t h[LP_SHARD_HEADER_SIZE];
+    header(h, w->width, w->count, w->vocab, w->eot);
+    int ok = fflush(w->f) == 0 && fseek(w->f, 0, SEEK_SET) == 0 && fwrite(h, 1, sizeof h, w->f) == sizeof h &&
+             fflush(w->f) == 0 && fsync(fileno(w->f)) == 0;
+    ok &= fclose(w->f) == 0;
+    if (ok && rename(w->tmp, w->path) != 0) ok = 0;
+    if (!ok) {
+        lpt_err(err, errsz, "%s: write failed: %s", w->path, strerror(errno));
+        unlink(w->tmp);
+    }
+    free_writer(w);
+    return ok ? 0 : -1;
+}
+
+struct lp_shard {
+    const uint8_t *map;
+    size_t size;
+    const uint8_t *data;
+    uint32_t width;
+    uint64_t count;
+    int vocab;
+    int32_t eot;
+};
+
+int lp_shard_open(lp_shard **out, const char *path, char *err, size_t errsz)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) { lpt_err(err, errsz, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < LP_SHARD_HEADER_SIZE) {
+        close(fd);
+        lpt_err(err, errsz, "%s: not a token shard (shorter than its %d-byte header)", path, LP_SHARD_HEADER_SIZE);
+        return -1;
+    }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) { lpt_err(err, errsz, "%s: mmap failed: %s", path, strerror(errno)); return -1; }
+    const uint8_t *h = m;
+    const char *why = NULL;
+    uint32_t width = get_u32(h + 12);
+    uint64_t count = get_u64(h + 16);
+    if (memcmp(h, LP_SHARD_MAGIC, 8) != 0) why = "bad magic (expected \"" LP_SHARD_MAGIC "\")";
+    else if (get_u32(h + 8) != LP_SHARD_VERSION) why = "unsupported version (expected 1)";
+    else if (width != 2 && width != 4) why = "bytes per token must be 2 or 4";
+    else if (count > ((uint64_t)st.st_size - LP_SHARD_HEADER_SIZE) / width ||
+             count * width != (uint64_t)st.st_size - LP_SHARD_HEADER_SIZE)
+        why = "file size does not match the token count in the header (truncated?)";
+    if (why) {
+        munmap(m, (size_t)st.st_size);
+        lpt_err(err, errsz, "%s: %s", path, why);
+        return -1;
+    }
+    lp_shard *s = calloc(1, sizeof *s);
+    if (!s) { munmap(m, (size_t)st.st_size); lpt_err(err, errsz, "%s: out of memory", path); return -1; }
+    s->map = m;
+    s->size = (size_t)st.st_size;
+    s->data = s->map + LP_SHARD_HEADER_SIZE;
+    s->width = width;
+    s->count = count;
+    s->vocab = (int)get_u32(h + 24);
+    s->eot = (int32_t)get_u32(h + 28);
+    *out = s;
+    return 0;
+}
+
+void lp_shard_close(lp_shard *s)
+{
+    if (!s) return;
+    munmap((void *)s->map, s->size);
+    free(s);
+}
+
+uint64_t lp_shard_count(const lp_shard *s) { return s->count; }
+int lp_shard_vocab_size(const lp_shard *s) { return s->vocab; }
+int32_t lp_shard_eot(const lp_shard *s) { return s->eot; }
+
+int lp_shard_read(const lp_shard *s, uint64_t off, size_t n, int32_t *out)
+{
+    if (off > s->count || n > s->count - off) return -1;
+    const uint8_t *p = s->data + off * s->width;
+    if (s->width == 2)
+        for (size_t i = 0; i < n; i++) out[i] = (int32_t)(p[2 * i] | p[2 * i + 1] << 8);
+    else
+        for (size_t i = 0; i < n; i++) out[i] = (int32_t)get_u32(p + 4 * i);
+    return 0;
+}
