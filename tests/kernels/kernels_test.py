@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Each CPU kernel against PyTorch (float64), through ctypes on the shared
+library. Usage: kernels_test.py path/to/libkernels.so"""
+import ctypes as C
+import math
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+lib = C.CDLL(sys.argv[1])
+fp = C.POINTER(C.c_float)
+ip = C.POINTER(C.c_int32)
+
+
+class Opts(C.Structure):
+    _fields_ = [("backend", C.c_char_p), ("num_threads", C.c_int), ("precision", C.c_int)]
+
+
+lib.lpk_ctx_create.restype = C.c_void_p
+lib.lpk_ctx_create.argtypes = [C.POINTER(Opts), C.c_char_p, C.c_size_t]
+lib.lpk_xent.restype = C.c_double
+lib.lpk_sumsq.restype = C.c_double
+lib.lpk_sumsq.argtypes = [C.c_void_p, fp, C.c_size_t]
+err = C.create_string_buffer(256)
+ctx = C.c_void_p(lib.lpk_ctx_create(C.byref(Opts(None, 2, 0)), err, 256))
+assert ctx.value, err.value
+ctx16 = C.c_void_p(lib.lpk_ctx_create(C.byref(Opts(None, 2, 1)), err, 256))
+assert ctx16.value, err.value
+
+rng = np.random.default_rng(7)
+failures = []
+
+
+def f32(a):
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def P(a):
+    return a.ctypes.data_as(fp)
+
+
+def I(a):
+    return a.ctypes.data_as(ip)
+
+
+def check(name, got, ref, tol):
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    e = np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30)
+    ok = e <= tol
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: rel err {e:.3g} (tol {tol:g})")
+    if not ok:
+        failures.append(name)
+
+
+def T(a):
+    return torch.tensor(np.asarray(a, dtype=np.float64))
+
+
+# exp through softmax & gelu is covered below; GEMM in all transposes
+for ta in (0, 1):
+    for tb in (0, 1):
+        M, N, K = 37, 29, 53
+        A = f32(rng.standard_normal((K, M) if ta else (M, K)))
+        B = f32(rng.standard_normal((N, K) if tb else (K, N)))
+        Cm = f32(rng.standard_normal((M, N)))
+        ref = 0.5 * ((A.T if ta else A).astype(np.float64) @ (B.T if tb else B)) + 2.0 * Cm
+        out = Cm.copy()
+        r = lib.lpk_gemm(ctx, ta, tb, M, N, K, C.c_float(0.5), 0, P(A), A.shape[1], P(B), B.shape[1],
+                         C.c_float(2.0), P(out), N)
+        assert r == 0
+        check(f"gemm fp32 ta={ta} tb={tb}", out, ref, 1e-6)
+        # bf16: inputs rounded to bf16 by the kernel library itself
+        A16 = np.zeros(A.size, dtype=np.uint16)
+        B16 = np.zeros(B.size, dtype=np.uint16)
+        lib.lpk_f32_to_bf16(ctx16, P(A), A16.ctypes.data_as(C.c_void_p), C.c_size_t(A.size))
+        lib.lpk_f32_to_bf16(ctx16, P(B), B16.ctypes.data_as(C.c_void_p), C.c_size_t(B.size))
+        Ar = (A16.astype(np.uint32) << 16).view(np.float32).reshape(A.shape)
+        Br = (B16.astype(np.uint32) << 16).view(np.float32).reshape(B.shape)
+        assert np.abs(Ar - A).max() <= np.abs(A).max() * 2 ** -8
+        ref16 = 0.5 * ((Ar.T if ta else Ar).astype(np.float64) @ (Br.T if tb else Br)) + 2.0 * Cm
+        out = Cm.copy()
+        r = lib.lpk_gemm(ctx16, ta, tb, M, N, K, C.c_float(0.5), 1, A16.ctypes.data_as(C.c_void_p),
+                         A.shape[1], B16.ctypes.data_as(C.c_void_p), B.shape[1], C.c_float(2.0), P(out), N)
+        assert r == 0
+        check(f"gemm bf16 ta={ta} tb={tb} (vs exact product of bf16 inputs)", out, ref16, 1e-5)
+
+# bf16 rounding is round-to-nearest-even (torch agrees)
+x = f32(rng.standard_normal(1000) * 100)
+x16 = np.zeros(1000, dtype=np.uint16)
+lib.lpk_f32_to_bf16(ctx, P(x), x16.ctypes.data_as(C.c_void_p), C.c_size_t(1000))
+tb16 = torch.tensor(x).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+check("f32->bf16 rounding equals torch", x16.astype(np.float64), tb16.astype(np.float64), 0)
+
+# LayerNorm fwd/bwd
+N, Cc = 13, 70
+x = f32(rng.standard_normal((N, Cc)) * 3 + 1)
+w = f32(rng.standard_normal(Cc))
+b = f32(rng.standard_normal(Cc))
+out = np.zeros_like(x); mean = np.zeros(N, np.float32); rstd = np.zeros(N, np.float32)
+lib.lpk_layernorm_fwd(ctx, P(out), P(mean), P(rstd), P(x), P(w), P(b), N, Cc, C.c_float(1e-5))
+xt, wt, bt = T(x).requires_grad_(), T(w).requires_grad_(), T(b).requires_grad_()
+y = F.layer_norm(xt, (Cc,), wt, bt, 1e-5)
+check("layernorm fwd", out, y.detach(), 1e-6)
+dout = f32(rng.standard_normal((N, Cc)))
+y.backward(T(dout))
+dx = np.zeros_like(x); dw = np.zeros_like(w); db = np.zeros_like(b)
+lib.lpk_layernorm_bwd(ctx, P(dx), P(dw), P(db), P(dout), P(x), P(w), P(mean), P(rstd), N, Cc)
+check("layernorm dx", dx, xt.grad, 1e-5)
+check("layernorm dw", dw, wt.grad, 1e-5)
+check("layernorm db", db, bt.grad, 1e-5)
+
+# GELU tanh
+x = f32(rng.standard_normal(5000) * 4)
+y = np.zeros_like(x)
+lib.lpk_gelu_fwd(ctx, P(y), P(x), C.c_size_t(x.size))
+xt = T(x).requires_grad_()
+yt = F.gelu(xt, approximate="tanh")
+check("gelu fwd", y, yt.detach(), 1e-6)
+dy = f32(rng.standard_normal(5000))
+yt.backward(T(dy))
+dx = np.zeros_like(x)
+lib.lpk_gelu_bwd(ctx, P(dx), P(dy), P(x), C.c_size_t(x.size))
+check("gelu bwd", dx, xt.grad, 1e-5)
+
+# attention fwd/bwd
+Bb, Tt, Cc, H = 2, 11, 24, 3
+qkv = f32(rng.standard_normal((Bb, Tt, 3 * Cc)))
+out = np.zeros((Bb, Tt, Cc), np.float32); lse = np.zeros((Bb, H, Tt), np.float32)
+assert lib.lpk_attn_fwd(ctx, P(out), P(lse), P(qkv), Bb, Tt, Cc, H) == 0
+qt = T(qkv).requires_grad_()
+q, k, v = qt.split(Cc, 2)
+hs = Cc // H
+q = q.view(Bb, Tt, H, hs).transpose(1, 2); k = k.view(Bb, Tt, H, hs).transpose(1, 2)
+v = v.view(Bb, Tt, H, hs).transpose(1, 2)
+att = (q @ k.transpose(-1, -2)) / math.sqrt(hs)
+att = att.masked_fill(~torch.ones(Tt, Tt, dtype=torch.bool).tril(), float("-inf"))
+yt = (att.softmax(-1) @ v).transpose(1, 2).reshape(Bb, Tt, Cc)
+check("attention fwd", out, yt.detach(), 1e-5)
+check("attention lse", lse, att.logsumexp(-1).detach(), 1e-6)
+dout = f32(rng.standard_normal((Bb, Tt, Cc)))
+yt.backward(T(dout))
+dqkv = np.zeros_like(qkv)
+assert lib.lpk_attn_bwd(ctx, P(dqkv), P(dout), P(qkv), P(out), P(lse), Bb, Tt, Cc, H) == 0
+check("attention bwd", dqkv, qt.grad, 1e-5)
+
+# cross-entropy with weights and ignored targets
+N, V = 9, 301
+z = f32(rng.standard_normal((N, V)) * 3)
+tg = np.array(rng.integers(0, V, N), dtype=np.int32); tg[2] = -1
+wt = f32(rng.random(N))
+nll = np.zeros(N, np.float32); dz = np.zeros_like(z)
+loss = lib.lpk_xent(ctx, P(z), V, I(tg), P(wt), N, V, C.c_double(2.5), P(nll), P(dz), C.c_float(1.0))
+zt = T(z).requires_grad_()
+valid = torch.tensor(tg >= 0)
+l_each = F.cross_entropy(zt, torch.tensor(np.maximum(tg, 0)).long(), reduction="none") * valid
+lt = (l_each * T(wt)).sum() / 2.5
+lt.backward()
+check("xent loss", [loss], [lt.item()], 1e-6)
+check("xent per-token", nll, l_each.detach(), 1e-6)
+check("xent dlogits", dz, zt.grad, 1e-6)
+
+# log-probs + entropy with temperature, backward from both
+temp = 0.7
+lp = np.zeros(N, np.float32); en = np.zeros(N, np.float32)
+tk = np.array(rng.integers(0, V, N), dtype=np.int32)
+lib.lpk_logprob_fwd(ctx, P(z), V, I(tk), N, V, C.c_float(temp), P(lp), P(en))
+zt = T(z).requires_grad_()
+ls = (zt / temp).log_softmax(-1)
+lpt = ls.gather(1, torch.tensor(tk).long().unsqueeze(1)).squeeze(1)
+ent = -(ls.exp() * ls).sum(-1)
+check("logprob", lp, lpt.detach(), 1e-6)
+check("entropy", en, ent.detach(), 1e-5)
+ga = f32(rng.standard_normal(N)); ge = f32(rng.standard_normal(N))
+(lpt * T(ga) + ent * T(ge)).sum().backward()
+dz = z.copy()  # in place, as the model uses it
+lib.lpk_logprob_bwd(ctx, P(dz), P(dz), V, I(tk), N, V, C.c_float(temp), P(ga), P(ge))
+check("logprob/entropy bwd (in place)", dz, zt.grad, 1e-5)
+
+# embeddings: scatter-add with repeated tokens
+N, Tt, Cc, V, maxT = 12, 4, 20, 7, 6
+tok = np.array(rng.integers(0, V, N), dtype=np.int32)
+wte = f32(rng.standard_normal((V, Cc))); wpe = f32(rng.standard_normal((maxT, Cc)))
+out = np.zeros((N, Cc), np.float32)
+assert lib.lpk_embed_fwd(ctx, P(out), I(tok), None, N, Tt, Cc, P(wte), V, P(wpe), maxT) == 0
+check("embedding fwd", out, wte[tok] + wpe[np.arange(N) % Tt], 0)
+dout = f32(rng.standard_normal((N, Cc)))
+dwte = np.zeros_like(wte); dwpe = np.zeros_like(wpe)
+lib.lpk_embed_bwd(ctx, P(dwte), P(dwpe), P(dout), I(tok), None, N, Tt, Cc, V, maxT)
+rw = np.zeros((V, Cc)); rp = np.zeros((maxT, Cc))
+np.add.at(rw, tok, dout); np.add.at(rp, np.arange(N) % Tt, dout)
+check("embedding bwd wte", dwte, rw, 1e-6)
+check("embedding bwd wpe", dwpe, rp, 1e-6)
+bad = tok.copy(); bad[3] = V
+assert lib.lpk_embed_fwd(ctx, P(out), I(bad), None, N, Tt, Cc, P(wte), V, P(wpe), maxT) < 0
+
+# AdamW step against torch.optim.AdamW
+p0 = f32(rng.standard_normal(1000)); g = f32(rng.standard_normal(1000))
+m = np.zeros_like(p0); v = np.zeros_like(p0); p = p0.copy()
+pt = T(p0).requires_grad_()
+opt = torch.optim.AdamW([pt], lr=1e-2, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+for t in range(1, 4):
+    pt.grad = T(g) * 0.5
+    opt.step()
+    lib.lpk_adamw(ctx, P(p), P(g), P(m), P(v), C.c_size_t(1000), C.c_float(1e-2), C.c_float(0.9),
+                  C.c_float(0.95), C.c_float(1e-8), C.c_float(0.1), C.c_float(1 - 0.9 ** t),
+                  C.c_float(1 - 0.95 ** t), C.c_float(0.5))
+check("adamw 3 steps", p, pt.detach(), 1e-6)
+
+# sum of squares, independent of thread count
+x = f32(rng.standard_normal(100003))
+s2 = lib.lpk_sumsq(ctx, P(x), C.c_size_t(x.size))
+ctx1 = C.c_void_p(lib.lpk_ctx_create(C.byref(Opts(None, 1, 0)), err, 256))
+s1 = lib.lpk_sumsq(ctx1, P(x), C.c_size_t(x.size))
+check("sumsq", [s2], [float((x.astype(np.float64) ** 2).sum())], 1e-12)
+check("sumsq 1 vs 2 threads bitwise", [s1], [s2], 0)
+
+for c in (ctx, ctx16, ctx1):
+    lib.lpk_ctx_destroy(c)
+if failures:
+    print("FAILED:", ", ".join(failures))
+    sys.exit(1)
+print("PASS")
