@@ -1,0 +1,174 @@
+/* The optimizer-step loop shared by the stages. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "train_internal.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+lp_trainer *lp_trainer_create(lp_model *m, const lp_trainer_opts *o, const lp_train_hooks *h,
+                              const lp_host_services *host, char *err, size_t errsz) {
+    if (!m || !o || !h || !h->micro) {
+        snprintf(err, errsz, "trainer: a model, options and a micro hook are required");
+        return NULL;
+    }
+    if (o->micro_steps < 1 || o->max_steps < 0 || o->max_bad_steps < 1 || !(o->lr.lr_max >= 0) ||
+        !(o->lr.lr_min >= 0) || o->lr.warmup < 0) {
+        snprintf(err, errsz,
+                 "trainer: invalid options (micro_steps %d >= 1, max_steps %lld >= 0, max_bad_steps %d >= 1, "
+                 "lr >= 0, warmup >= 0 expected)",
+                 o->micro_steps, (long long)o->max_steps, o->max_bad_steps);
+        return NULL;
+    }
+    lp_trainer *t = calloc(1, sizeof *t);
+    if (!t) { snprintf(err, errsz, "trainer: out of memory"); return NULL; }
+    t->m = m;
+    t->o = *o;
+    t->h = *h;
+    t->host = host;
+    t->opt = lp_adamw_create(m, &o->adamw);
+    if (!t->opt) {
+        snprintf(err, errsz, "trainer: cannot create the optimizer (out of memory?)");
+        free(t);
+        return NULL;
+    }
+    lp_rng_seed(&t->rng, o->seed);
+    t->last_val = NAN;
+    return t;
+}
+
+void lp_trainer_destroy(lp_trainer *t) {
+    if (!t) return;
+    lp_adamw_destroy(t->opt);
+    free(t);
+}
+
+int64_t lp_trainer_steps_done(const lp_trainer *t) { return t->step; }
+int64_t lp_trainer_tokens_seen(const lp_trainer *t) { return t->tokens; }
+int64_t lp_trainer_skipped_total(const lp_trainer *t) { return t->skipped_total; }
+double lp_trainer_last_val_loss(const lp_trainer *t) { return t->last_val; }
+const char *lp_trainer_last_checkpoint(const lp_trainer *t) { return t->last_ckpt; }
+lp_adamw *lp_trainer_optimizer(lp_trainer *t) { return t->opt; }
+lp_rng *lp_trainer_rng(lp_trainer *t) { return &t->rng; }
+
+static void event(lp_trainer *t, const char *kind, const char *msg) {
+    if (!t->host) return;
+    t->host->emit_event(t->host->host, kind, msg);
+    t->host->log(t->host->host, LP_LOG_WARN, msg);
+}
+
+int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz) {
+    double t0 = now_s();
+    memset(r, 0, sizeof *r);
+    r->lr = lp_lr_at(&t->o.lr, t->step);
+    lp_model_zero_grad(t->m);
+    double loss = 0;
+    int64_t tokens = 0;
+    for (int k = 0; k < t->o.micro_steps; k++) {
+        double l = 0;
+        int64_t n = 0;
+        if (t->h.micro(t->h.user, t->m, k, t->o.micro_steps, &l, &n, err, errsz)) return -1;
+        loss += l;
+        tokens += n;
+    }
+    double norm = t->o.clip > 0 ? lp_model_clip_grad_norm(t->m, t->o.clip) : lp_model_grad_norm(t->m);
+    r->loss = loss;
+    r->grad_norm = norm;
+    r->tokens = tokens;
+    t->tokens += tokens;
+    t->step++;
+    r->step = t->step;
+    if (!isfinite(loss) || !isfinite(norm)) {
+        /* The update would poison the weights and both Adam moments for good;
+         * dropping it costs one batch. */
+        r->skipped = 1;
+        t->skipped_total++;
+        t->bad_run++;
+        lp_model_zero_grad(t->m);
+        char msg[256];
+        snprintf(msg, sizeof msg, "step %lld: non-finite %s (%g); update skipped (%d in a row, %lld in total)",
+                 (long long)t->step, isfinite(loss) ? "gradient norm" : "loss", isfinite(loss) ? norm : loss,
+                 t->bad_run, (long long)t->skipped_total);
+        event(t, "nonfinite", msg);
+        if (t->bad_run >= t->o.max_bad_steps) {
+            snprintf(err, errsz, "stopping: %d steps in a row with non-finite loss or gradients (last at step %lld); "
+                     "lower the learning rate or check the data",
+                     t->bad_run, (long long)t->step);
+            r->seconds = now_s() - t0;
+            return -1;
+        }
+    } else {
+        t->bad_run = 0;
+        if (lp_adamw_step(t->opt, (float)r->lr, 1.0f)) {
+            snprintf(err, errsz, "trainer: optimizer step failed: %s", lp_model_error(t->m));
+            return -1;
+        }
+    }
+    r->seconds = now_s() - t0;
+    return 0;
+}
+
+static int cancelled(const lp_trainer *t) { return t->host && t->host->cancelled(t->host->host); }
+
+static int do_eval(lp_trainer *t, char *err, size_t errsz) {
+    double v;
+    if (t->h.evaluate(t->h.user, t->m, &v, err, errsz)) return -1;
+    t->last_val = v;
+    if (t->host) {
+        lp_metric mv[1] = {{"val_loss", v}};
+        t->host->emit_metrics(t->host->host, t->step, mv, 1);
+    }
+    return 0;
+}
+
+int lp_trainer_run(lp_trainer *t, char *err, size_t errsz) {
+    const lp_trainer_opts *o = &t->o;
+    double rate_t0 = now_s();
+    int64_t rate_tok = 0;
+    while (t->step < o->max_steps) {
+        if (cancelled(t)) {
+            if (t->host) t->host->log(t->host->host, LP_LOG_WARN, "stop requested: checkpointing and returning");
+            break;
+        }
+        lp_step_result r;
+        if (lp_trainer_step(t, &r, err, errsz)) return -1;
+        rate_tok += r.tokens;
+        double el = now_s() - rate_t0;
+        double tps = el > 0 ? (double)rate_tok / el : 0;
+        if (t->host) {
+            lp_metric mv[6];
+            size_t n = 0;
+            mv[n++] = (lp_metric){"loss", r.loss};
+            mv[n++] = (lp_metric){"lr", r.lr};
+            mv[n++] = (lp_metric){"grad_norm", r.grad_norm};
+            mv[n++] = (lp_metric){"tokens_per_s", tps};
+            if (o->flops_per_token > 0 && o->peak_flops > 0)
+                mv[n++] = (lp_metric){"mfu", o->flops_per_token * tps / o->peak_flops};
+            if (t->skipped_total) mv[n++] = (lp_metric){"skipped_steps", (double)t->skipped_total};
+            t->host->emit_metrics(t->host->host, t->step, mv, n);
+            t->host->progress(t->host->host, t->step, o->max_steps);
+        }
+        if (o->eval_every > 0 && t->h.evaluate && t->step % o->eval_every == 0 && t->step < o->max_steps)
+            if (do_eval(t, err, errsz)) return -1;
+        if (o->sample_every > 0 && t->h.sample && t->step % o->sample_every == 0)
+            if (t->h.sample(t->h.user, t->m, t->step, err, errsz)) return -1;
+        if (o->ckpt_dir && o->ckpt_every > 0 && t->step % o->ckpt_every == 0 && t->step < o->max_steps) {
+            char dir[4096];
+            if (lp_trainer_checkpoint(t, dir, sizeof dir, err, errsz)) return -1;
+        }
+    }
+    if (o->eval_every > 0 && t->h.evaluate && t->step > 0)
+        if (do_eval(t, err, errsz)) return -1;
+    if (o->ckpt_dir) {
+        char dir[4096];
+        if (lp_trainer_checkpoint(t, dir, sizeof dir, err, errsz)) return -1;
+    }
+    return 0;
+}
