@@ -26,7 +26,9 @@ struct lp_broker {
   int metrics_running, store_running;
 };
 
-enum { BROKER_LINGER_MS = 0, METRICS_HWM = 100000, STORE_HWM = 1000 };
+/* metrics_in absorbs bursts from many publishers; metrics_out holds at most
+ * OUT_HWM messages per subscriber, then drops for that subscriber only. */
+enum { BROKER_LINGER_MS = 0, IN_HWM = 100000, OUT_HWM = 1000, STORE_HWM = 1000 };
 
 static void close_sock(void **s) {
   if (*s) zmq_close(*s);
@@ -135,10 +137,10 @@ lp_broker *lp_broker_create(void *zmq_ctx, const lp_broker_config *cfg,
     goto fail;
   }
   b->metrics.xsub = bind_socket(b, ZMQ_XSUB, "metrics_in", cfg->metrics_in,
-                                cfg, b->ep_in, METRICS_HWM, err, err_size);
+                                cfg, b->ep_in, IN_HWM, err, err_size);
   if (!b->metrics.xsub) goto fail;
   b->metrics.xpub = bind_socket(b, ZMQ_XPUB, "metrics_out", cfg->metrics_out,
-                                cfg, b->ep_out, METRICS_HWM, err, err_size);
+                                cfg, b->ep_out, OUT_HWM, err, err_size);
   if (!b->metrics.xpub) goto fail;
   b->store.router = bind_socket(b, ZMQ_ROUTER, "store", cfg->store, cfg,
                                 b->ep_store, STORE_HWM, err, err_size);

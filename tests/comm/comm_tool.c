@@ -3,7 +3,7 @@
  *       prints one JSON line of endpoints, serves until stdin closes, then
  *       prints {"vmhwm_kb":..,"captured":..}
  *   comm_tool publish ENDPOINT RUN STAGE COUNT [--key Z85]
- *   comm_tool pubrate ENDPOINT COUNT            (prints msgs/s and drops)
+ *   comm_tool pubrate ENDPOINT COUNT [--tail MS] (prints msgs/s and drops)
  *   comm_tool put|get ENDPOINT NAME DIR [--key Z85] [--timeout MS]
  *       prints {"ok":..,"hash":..,"error":..,"vmhwm_kb":..}; exit 0 / 1 / 3 (not found)
  *   comm_tool mkfile PATH BYTES SEED             (pseudo-random content)
@@ -137,6 +137,17 @@ static int cmd_pubrate(void *ctx, int argc, char **argv) {
   double dt = (lp_comm_mono_ms() - t0) / 1000.0;
   printf("{\"rate\":%.1f,\"seconds\":%.3f,\"dropped\":%llu}\n",
          dt > 0 ? n / dt : 0.0, dt, (unsigned long long)lp_publisher_dropped(p));
+  fflush(stdout);
+  /* --tail MS: after a pause (a subscriber drains its queue), 10 more
+   * messages whose seq shows what was dropped in between. */
+  const char *tail = opt(argc, argv, "--tail");
+  if (tail) {
+    usleep((useconds_t)atoi(tail) * 1000);
+    for (long i = n; i < n + 10; i++) {
+      lp_metric m[1] = {{"loss", 1.0}};
+      lp_publisher_metrics(p, i, m, 1);
+    }
+  }
   lp_publisher_destroy(p);
   return 0;
 }
