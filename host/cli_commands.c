@@ -1,6 +1,7 @@
 /* The subcommand table. Parts of llmpipe add their commands here, one line
  * each. */
 #include "host/cli.h"
+#include "host/cli_watch.h"
 
 const lp_cli_command lp_cli_commands[] = {
     {"run", lp_cli_run, "run a chain: run CONFIG [--resume] [--only STAGE] "
@@ -13,5 +14,6 @@ const lp_cli_command lp_cli_commands[] = {
                               "group"},
     {"worker", lp_cli_worker, "run one stage of a running host's chain: "
                               "worker --connect ENDPOINT --stage NAME"},
+    {"watch", lp_cli_watch, "live view of a run's metrics: watch ENDPOINT [--topic RUN[/STAGE]] [--server-key Z85] [--plain] [--for SECONDS]"},
     {0, 0, 0},
 };
