@@ -113,8 +113,8 @@ int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
     for (int b = 0; b < c->B; b++) {
         if (active && !active[b]) continue;
         if (c->len[b] < 1 || c->len[b] >= maxT) {
-            lp_model_set_error(m, "decode: sequence %d is at length %d; the cache holds 1..%d (prefill first)",
-                               b, c->len[b], maxT);
+            lp_model_set_error(m, "decode: sequence %d is at length %d; a cache of %d positions needs 1 <= length < %d (prefill first, stop at the end)",
+                               b, c->len[b], maxT, maxT);
             return -1;
         }
         c->rows[n] = b;

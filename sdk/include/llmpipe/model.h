@@ -122,12 +122,12 @@ int lp_kv_cache_len(const lp_kv_cache *c, int b);
 
 /* Fills the cache with prompts of different lengths (tokens row-major with
  * stride max_prompt, lens[b] >= 1) and writes each row's next-token logits
- * to logits[B, vocab]. Replaces whatever the cache held. Uses (and so
+ * to logits[B, vocab] (rows not active are left unspecified). Replaces whatever the cache held. Uses (and so
  * invalidates) the training activations. */
 int lp_model_prefill(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
                      const int32_t *lens, int max_prompt, float *logits);
 /* Appends tokens[b] to every sequence with active[b] != 0 (NULL: all) and
- * writes their next-token logits to logits[B, vocab]. */
+ * writes their next-token logits to logits[B, vocab] (rows not active are left unspecified). */
 int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
                          const uint8_t *active, float *logits);
 
