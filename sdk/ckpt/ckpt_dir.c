@@ -233,6 +233,21 @@ int lp_ckpt_latest(const char *parent, char *dir, size_t dir_size, int64_t *step
     return found;
 }
 
+int lp_ckpt_clear(const char *parent) {
+    DIR *d = opendir(parent);
+    if (!d) return 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "step-", 5)) continue;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", parent, e->d_name);
+        if (rm_tree(p)) rc = -1;
+    }
+    closedir(d);
+    return rc;
+}
+
 int lp_copy_dir_files(const char *src, const char *dst, char *err, size_t errsz) {
     if (lp_mkdir_p(dst, err, errsz)) return -1;
     size_t n;

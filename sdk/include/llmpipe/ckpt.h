@@ -160,6 +160,9 @@ int lp_ckpt_verify(const char *dir, char *err, size_t errsz);
  * warning in err), -1 on error. */
 int lp_ckpt_latest(const char *parent, char *dir, size_t dir_size,
                    int64_t *step, char *err, size_t errsz);
+/* Removes every checkpoint folder (sealed or not) under parent: a fresh,
+ * non-resumed run must never pick up an older run's state later. */
+int lp_ckpt_clear(const char *parent);
 /* Copies the regular files of src into dst (created). */
 int lp_copy_dir_files(const char *src, const char *dst, char *err,
                       size_t errsz);
