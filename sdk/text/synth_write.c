@@ -143,8 +143,8 @@ static int write_one(writer *w, int split, const lp_synth_item *it, uint64_t *rn
             int dup = !r[k];
             for (int j = 0; j < k && !dup; j++) dup = r[j] && !strcmp(r[j], r[k]);
             if (!dup) json_array_append_new(resp, json_string(r[k]));
-            free(r[k]);
         }
+        for (int k = 0; k < 3; k++) free(r[k]);
         return emit(w, json_pack("{s:o, s:o, s:s}", "prompt", prompt_json(w->o, it), "responses", resp, "family", fam));
     }
     }
