@@ -20,6 +20,9 @@ void lp_sha256_update(lp_sha256 *s, const void *data, size_t len);
 void lp_sha256_final(lp_sha256 *s, uint8_t out[32]);
 /* Finishes s and writes the digest as lowercase hex into hex (65 bytes). */
 void lp_sha256_final_hex(lp_sha256 *s, char hex[LP_SHA256_HEX_SIZE]);
+/* Tests: 1 = never use the CPU's SHA instructions (checks the portable
+ * code on machines that have them). */
+void lp_sha256_force_portable(int on);
 void lp_sha256_hex(const void *data, size_t len, char hex[LP_SHA256_HEX_SIZE]);
 
 #endif
