@@ -117,19 +117,28 @@ static void values_str(json_t *values, char *out, size_t out_size, int eq) {
   }
 }
 
+/* "12.3/s", "1234/s": no exponents for a person to decode. */
+static void rate_str(double r, char *out, size_t out_size) {
+  if (r >= 100)
+    snprintf(out, out_size, "%.0f/s", r);
+  else
+    snprintf(out, out_size, "%.2g/s", r);
+}
+
 static double stage_rate(const lv_stage *st) {
   double dt = st->last_t - st->first_t;
   return dt > 0 ? (double)(st->done - st->first_done) / dt : 0.0;
 }
 
 static void print_progress_plain(lv_state *s, lv_stage *st, double t) {
-  char clk[16], eta[32];
+  char clk[16], eta[32], rs[32];
   double rate = stage_rate(st);
   clock_str(t, clk, sizeof clk);
+  rate_str(rate, rs, sizeof rs);
   lv_duration(rate > 0 ? (st->total - st->done) / rate : NAN, eta, sizeof eta);
-  fprintf(s->out, "%s %s progress %lld/%lld (%.0f%%) %.3g/s ETA %s\n", clk,
+  fprintf(s->out, "%s %s progress %lld/%lld (%.0f%%) %s ETA %s\n", clk,
           st->key, (long long)st->done, (long long)st->total,
-          st->total > 0 ? 100.0 * st->done / st->total : 0.0, rate, eta);
+          st->total > 0 ? 100.0 * st->done / st->total : 0.0, rs, eta);
 }
 
 /* Text for a scrolled line: one line, at most `max` bytes, no control
@@ -257,14 +266,15 @@ void lv_draw(lv_state *s) {
     size_t len = 0;
     len += (size_t)snprintf(line, sizeof line, "%-24.24s", st->key);
     if (st->has_progress) {
-      char eta[32];
+      char eta[32], rs[32];
       double rate = stage_rate(st);
+      rate_str(rate, rs, sizeof rs);
       lv_bar(st->done, st->total, 20, bar, sizeof bar);
       lv_duration(rate > 0 ? (st->total - st->done) / rate : NAN, eta,
                   sizeof eta);
       len += (size_t)snprintf(line + len, sizeof line - len,
-                              " %s %lld/%lld %.3g/s ETA %s", bar,
-                              (long long)st->done, (long long)st->total, rate,
+                              " %s %lld/%lld %s ETA %s", bar,
+                              (long long)st->done, (long long)st->total, rs,
                               eta);
     } else {
       len += (size_t)snprintf(line + len, sizeof line - len, " step %lld",
