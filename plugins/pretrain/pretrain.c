@@ -228,7 +228,8 @@ static int build(pretrain *s, char *err, size_t n) {
         }
         lp_loader_state_save(s->val, s->val_start);
     }
-    lpk_ctx_opts ko = {"cpu", h->threads(h->host), strcmp(p->precision, "bf16") ? LPK_PREC_FP32 : LPK_PREC_BF16};
+    lpk_ctx_opts ko = {.backend = "cpu", .num_threads = h->threads(h->host),
+                       .precision = strcmp(p->precision, "bf16") ? LPK_PREC_FP32 : LPK_PREC_BF16};
     s->ctx = lpk_ctx_create(&ko, err, n);
     if (!s->ctx) return -1;
     s->m = lp_model_create(&cfg, s->ctx, err, n);

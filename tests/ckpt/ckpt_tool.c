@@ -35,7 +35,7 @@ static int logits_out(lp_model *m, const char *tokens, const char *path) {
 
 int main(int argc, char **argv) {
     char err[1024];
-    lpk_ctx_opts ko = {"cpu", 1, LPK_PREC_FP32};
+    lpk_ctx_opts ko = {.backend = "cpu", .num_threads = 1, .precision = LPK_PREC_FP32};
     lpk_ctx *ctx = lpk_ctx_create(&ko, err, sizeof err);
     if (!ctx) { fprintf(stderr, "%s\n", err); return 1; }
     int rc = 1;
