@@ -25,6 +25,7 @@ struct lpk_ctx {
     void *dl; /* dlopen handle of an external backend */
     int threads;
     lpk_precision prec;
+    lpk_fp32_gemm fp32_gemm;
     int profiling;
     double prof_s[P_COUNT];
     long prof_n[P_COUNT];
@@ -83,6 +84,7 @@ lpk_ctx *lpk_ctx_create(const lpk_ctx_opts *opts, char *err, size_t errlen) {
     lpk_ctx *c = calloc(1, sizeof *c);
     if (!c) { snprintf(err, errlen, "kernel context: out of memory"); return NULL; }
     c->prec = o.precision;
+    c->fp32_gemm = o.fp32_gemm;
     c->threads = o.num_threads;
     if (c->threads <= 0) {
         const char *e = getenv("OMP_NUM_THREADS");
@@ -112,6 +114,7 @@ void lpk_ctx_destroy(lpk_ctx *c) {
 
 int lpk_ctx_threads(const lpk_ctx *c) { return c->threads; }
 lpk_precision lpk_ctx_precision(const lpk_ctx *c) { return c->prec; }
+lpk_fp32_gemm lpk_ctx_fp32_gemm(const lpk_ctx *c) { return c->fp32_gemm; }
 const char *lpk_ctx_backend_name(const lpk_ctx *c) { return c->be->name; }
 int lpk_ctx_has_native_bf16(const lpk_ctx *c) {
     return c->be->has_native_bf16 ? c->be->has_native_bf16((lpk_ctx *)c) : 0;

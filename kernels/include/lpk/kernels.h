@@ -33,10 +33,18 @@ typedef uint16_t lpk_bf16;
 
 typedef struct lpk_ctx lpk_ctx;
 
+/* Which library runs fp32 GEMMs on the CPU backend. */
+typedef enum {
+    LPK_GEMM_AUTO = 0,     /* oneDNN (shares the OpenMP threads) */
+    LPK_GEMM_ONEDNN = 1,
+    LPK_GEMM_OPENBLAS = 2, /* cblas_sgemm */
+} lpk_fp32_gemm;
+
 typedef struct lpk_ctx_opts {
     const char *backend;     /* "cpu" (default when NULL) */
     int num_threads;         /* <= 0: OMP_NUM_THREADS, else all cores */
     lpk_precision precision;
+    lpk_fp32_gemm fp32_gemm;
 } lpk_ctx_opts;
 
 /* Returns NULL and writes a one-line reason into err on failure. */
@@ -44,6 +52,7 @@ lpk_ctx *lpk_ctx_create(const lpk_ctx_opts *opts, char *err, size_t errlen);
 void lpk_ctx_destroy(lpk_ctx *ctx);
 int lpk_ctx_threads(const lpk_ctx *ctx);
 lpk_precision lpk_ctx_precision(const lpk_ctx *ctx);
+lpk_fp32_gemm lpk_ctx_fp32_gemm(const lpk_ctx *ctx);
 const char *lpk_ctx_backend_name(const lpk_ctx *ctx);
 /* Whether bf16 GEMMs run on native hardware (AVX512-BF16 / AMX on CPU). */
 int lpk_ctx_has_native_bf16(const lpk_ctx *ctx);

@@ -10,6 +10,7 @@ static int cpu_init(lpk_ctx *ctx, void **state, char *err, size_t errlen) {
     cpu_state *s = calloc(1, sizeof *s);
     if (!s) { snprintf(err, errlen, "cpu backend: out of memory"); return -1; }
     s->threads = lpk_ctx_threads(ctx);
+    s->fp32_gemm = lpk_ctx_fp32_gemm(ctx) == LPK_GEMM_OPENBLAS ? LPK_GEMM_OPENBLAS : LPK_GEMM_ONEDNN;
     __builtin_cpu_init();
     s->native_bf16 = __builtin_cpu_supports("avx512bf16") ||
                      __builtin_cpu_supports("amx-bf16");

@@ -1,5 +1,8 @@
-/* GEMM: OpenBLAS for fp32, oneDNN matmul for bf16 inputs (fp32 accumulation
- * and output). oneDNN primitives are costly to create, so each context keeps
+/* GEMM: oneDNN matmul for bf16 inputs (fp32 accumulation and output) and,
+ * by default, for fp32 too; OpenBLAS for fp32 on request. oneDNN runs on the
+ * same OpenMP pool as the fused kernels, whereas OpenBLAS's own pthreads
+ * keep spinning after each call and steal the 2 cores from the OpenMP
+ * loops that follow (measured: LayerNorm 60x slower between sgemm calls). oneDNN primitives are costly to create, so each context keeps
  * a small cache keyed by everything that shapes the primitive. */
 #include <cblas.h>
 #include <omp.h>
@@ -15,7 +18,7 @@
 
 typedef struct {
     int used;
-    int ta, tb, M, N, K, lda, ldb, ldc;
+    int dt, ta, tb, M, N, K, lda, ldb, ldc;
     float alpha, beta;
     dnnl_primitive_t prim;
     dnnl_memory_desc_t a_md, b_md, c_md;
@@ -63,12 +66,12 @@ static void md_2d(dnnl_memory_desc_t *md, int rows, int cols, int ld,
     dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
 }
 
-static gemm_slot *get_prim(lpk_ctx *ctx, cpu_gemm_cache *g, int ta, int tb,
-                           int M, int N, int K, int lda, int ldb, int ldc,
-                           float alpha, float beta) {
+static gemm_slot *get_prim(lpk_ctx *ctx, cpu_gemm_cache *g, int dt, int ta,
+                           int tb, int M, int N, int K, int lda, int ldb,
+                           int ldc, float alpha, float beta) {
     for (int i = 0; i < CACHE_SLOTS; i++) {
         gemm_slot *s = &g->slot[i];
-        if (s->used && s->ta == ta && s->tb == tb && s->M == M && s->N == N &&
+        if (s->used && s->dt == dt && s->ta == ta && s->tb == tb && s->M == M && s->N == N &&
             s->K == K && s->lda == lda && s->ldb == ldb && s->ldc == ldc &&
             s->alpha == alpha && s->beta == beta)
             return s;
@@ -77,8 +80,9 @@ static gemm_slot *get_prim(lpk_ctx *ctx, cpu_gemm_cache *g, int ta, int tb,
     g->next = (g->next + 1) % CACHE_SLOTS;
     if (s->used) { dnnl_primitive_destroy(s->prim); s->used = 0; }
 
-    md_2d(&s->a_md, M, K, lda, ta, dnnl_bf16);
-    md_2d(&s->b_md, K, N, ldb, tb, dnnl_bf16);
+    dnnl_data_type_t in = dt == LPK_BF16 ? dnnl_bf16 : dnnl_f32;
+    md_2d(&s->a_md, M, K, lda, ta, in);
+    md_2d(&s->b_md, K, N, ldb, tb, in);
     md_2d(&s->c_md, M, N, ldc, 0, dnnl_f32);
     dnnl_matmul_desc_t desc;
     dnnl_primitive_attr_t attr = NULL;
@@ -102,22 +106,24 @@ static gemm_slot *get_prim(lpk_ctx *ctx, cpu_gemm_cache *g, int ta, int tb,
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (!ok) {
-        lpk_ctx_set_error(ctx, "gemm: oneDNN has no bf16 matmul for M=%d N=%d K=%d", M, N, K);
+        lpk_ctx_set_error(ctx, "gemm: oneDNN has no %s matmul for M=%d N=%d K=%d",
+                          dt == LPK_BF16 ? "bf16" : "fp32", M, N, K);
         return NULL;
     }
     s->used = 1;
+    s->dt = dt;
     s->ta = ta; s->tb = tb; s->M = M; s->N = N; s->K = K;
     s->lda = lda; s->ldb = ldb; s->ldc = ldc; s->alpha = alpha; s->beta = beta;
     return s;
 }
 
-static int gemm_bf16(lpk_ctx *ctx, int ta, int tb, int M, int N, int K,
+static int gemm_dnnl(lpk_ctx *ctx, int dt, int ta, int tb, int M, int N, int K,
                      float alpha, const void *A, int lda, const void *B,
                      int ldb, float beta, float *C, int ldc) {
     cpu_state *st = cpu(ctx);
     cpu_gemm_cache *g = st->gemm;
     if (omp_get_max_threads() != st->threads) omp_set_num_threads(st->threads);
-    gemm_slot *s = get_prim(ctx, g, ta, tb, M, N, K, lda, ldb, ldc, alpha, beta);
+    gemm_slot *s = get_prim(ctx, g, dt, ta, tb, M, N, K, lda, ldb, ldc, alpha, beta);
     if (!s) return -1;
     dnnl_memory_t ma = NULL, mb = NULL, mc = NULL;
     int ok = dnnl_memory_create(&ma, &s->a_md, g->eng, (void *)A) == dnnl_success &&
@@ -134,7 +140,7 @@ static int gemm_bf16(lpk_ctx *ctx, int ta, int tb, int M, int N, int K,
     if (mb) dnnl_memory_destroy(mb);
     if (mc) dnnl_memory_destroy(mc);
     if (!ok) {
-        lpk_ctx_set_error(ctx, "gemm: oneDNN bf16 matmul failed for M=%d N=%d K=%d", M, N, K);
+        lpk_ctx_set_error(ctx, "gemm: oneDNN matmul failed for M=%d N=%d K=%d", M, N, K);
         return -1;
     }
     return 0;
@@ -143,8 +149,8 @@ static int gemm_bf16(lpk_ctx *ctx, int ta, int tb, int M, int N, int K,
 int cpu_gemm(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
              float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
              int ldb, float beta, float *C, int ldc) {
-    if (dt == LPK_BF16)
-        return gemm_bf16(ctx, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (dt == LPK_BF16 || cpu(ctx)->fp32_gemm == LPK_GEMM_ONEDNN)
+        return gemm_dnnl(ctx, dt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     if (K == 0) { /* BLAS leaves C untouched only when beta == 1 */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++)

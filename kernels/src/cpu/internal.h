@@ -9,6 +9,7 @@ typedef struct cpu_gemm_cache cpu_gemm_cache;
 typedef struct cpu_state {
     int threads;
     int native_bf16;
+    int fp32_gemm;        /* lpk_fp32_gemm */
     cpu_gemm_cache *gemm; /* oneDNN engine, stream and primitive cache */
 } cpu_state;
 
