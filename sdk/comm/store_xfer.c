@@ -84,6 +84,13 @@ int lp_store_rx_data(lp_store_rx *rx, zmq_msg_t *pos, zmq_msg_t *payload,
     done += (size_t)w;
   }
   lp_sha256_update(&rx->sha, p, len);
+  /* Start writeback every 32 chunks (8 MiB) so the fsync at the end of a
+   * multi-GB file does not stall the store for seconds. */
+  if (((rx->recv_off / LP_STORE_CHUNK) + 1) % 32 == 0) {
+    off_t from = (off_t)(rx->recv_off + len) - 32 * LP_STORE_CHUNK;
+    sync_file_range(rx->fd, from < 0 ? 0 : from, 32 * LP_STORE_CHUNK,
+                    SYNC_FILE_RANGE_WRITE);
+  }
   rx->recv_off += len;
   rx->outstanding--;
   if (rx->recv_off < f->size) return 0;
