@@ -10,6 +10,7 @@
 typedef struct {
     int64_t count;
     uint64_t key; /* a << 32 | b */
+    uint64_t tie; /* order among equal counts, see tie_key */
 } hentry;
 
 typedef struct {
@@ -64,7 +65,31 @@ static int count_piece(void *ctx, const char *w, size_t len)
 
 static int hless(const hentry *x, const hentry *y) /* x has priority over y */
 {
-    return x->count > y->count || (x->count == y->count && x->key < y->key);
+    return x->count > y->count || (x->count == y->count && x->tie < y->tie);
+}
+
+/* Equal counts are broken as Hugging Face's trainer does: the pair whose ids
+ * are smaller first, with bytes numbered in the order of their byte-level
+ * code points (merged tokens come after, in creation order, in both). On the
+ * same corpus the two trainers then produce the same merges. */
+static uint64_t tie_key(uint64_t key)
+{
+    static uint32_t rank[256];
+    static int ready;
+    if (!ready) {
+        const uint32_t *cp;
+        lpt_bytelevel_tables(&cp);
+        for (int b = 0; b < 256; b++) {
+            uint32_t r = 0;
+            for (int c = 0; c < 256; c++) r += cp[c] < cp[b];
+            rank[b] = r;
+        }
+        ready = 1;
+    }
+    uint32_t a = (uint32_t)(key >> 32), b = (uint32_t)key;
+    if (a < 256) a = rank[a];
+    if (b < 256) b = rank[b];
+    return (uint64_t)a << 32 | b;
 }
 
 static int hpush(trainer *tr, int64_t count, uint64_t key)
@@ -76,7 +101,7 @@ static int hpush(trainer *tr, int64_t count, uint64_t key)
         tr->heap = n;
         tr->hcap = nc;
     }
-    hentry e = {count, key};
+    hentry e = {count, key, tie_key(key)};
     size_t i = tr->hn++;
     while (i) {
         size_t p = (i - 1) / 2;

@@ -5,7 +5,10 @@
       equal IDS.bin (int32 little-endian, written by llmpipe).
   hf_compat.py train TEXT VOCAB OUT.json OUTDIR   trains a GPT-2 style byte-level
       BPE with HF and saves it as tokenizer.json and as vocab.json + merges.txt.
+  hf_compat.py same_training OURS.json HF.json   both trainers, same corpus and
+      size: the merge lists must be identical, rank for rank.
 """
+import json
 import os
 import sys
 
@@ -56,11 +59,27 @@ def train(text_path, vocab, out_json, out_dir):
     tok.decoder = decoders.ByteLevel()
     tr = trainers.BpeTrainer(vocab_size=int(vocab), special_tokens=["<|endoftext|>"],
                              initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train([text_path], tr)
+    # the whole text as one sequence, as llmpipe reads it (HF's file reader
+    # would cut pieces at line ends)
+    tok.train_from_iterator([open(text_path, encoding="utf-8").read()], tr)
     tok.save(out_json)
     os.makedirs(out_dir, exist_ok=True)
     tok.model.save(out_dir)
     print(f"HF trained vocabulary {tok.get_vocab_size()} -> {out_json}, {out_dir}")
+
+
+def same_training(ours_path, hf_path):
+    ours = json.load(open(ours_path, encoding="utf-8"))["model"]
+    hf = json.load(open(hf_path, encoding="utf-8"))["model"]
+    om = ours["merges"]
+    hm = [m if isinstance(m, str) else " ".join(m) for m in hf["merges"]]
+    for i, (a, b) in enumerate(zip(om, hm)):
+        if a != b:
+            sys.exit(f"merge {i} differs: llmpipe {a!r}, HF {b!r}")
+    if len(om) != len(hm) or set(ours["vocab"]) != set(hf["vocab"]):
+        sys.exit(f"llmpipe {len(om)} merges, HF {len(hm)}; vocabularies differ by "
+                 f"{len(set(ours['vocab']) ^ set(hf['vocab']))} tokens")
+    print(f"same training: {len(om)} merges identical rank for rank, same vocabulary")
 
 
 if __name__ == "__main__":
@@ -68,5 +87,7 @@ if __name__ == "__main__":
         check(*sys.argv[2:])
     elif len(sys.argv) == 6 and sys.argv[1] == "train":
         train(*sys.argv[2:])
+    elif len(sys.argv) == 4 and sys.argv[1] == "same_training":
+        same_training(*sys.argv[2:])
     else:
         sys.exit(__doc__)

@@ -3,7 +3,8 @@
 # mixed Chinese/English fortunes corpus (built here from the Debian packages):
 # 1. trained here -> tokenizer.json and vocab.json/merges.txt -> HF gives the same ids;
 # 2. trained by HF -> loaded here (both formats) -> the same ids as HF;
-# 3. decode(encode(corpus)) == corpus.
+# 3. decode(encode(corpus)) == corpus;
+# 4. both trainers on the same corpus and size give the same merges, rank for rank.
 set -euo pipefail
 cli=$1 corpus_sh=$2 helper=$3
 py=${LLMPIPE_PYTHON:?LLMPIPE_PYTHON must point at the venv python (the test runner sets it)}
@@ -29,4 +30,6 @@ mkdir -p "$tmp/hf"
 "$py" "$helper" check "$tmp/hf.json" "$tmp/text.txt" "$tmp/hf.ids"
 "$cli" tokenizer encode --tokenizer "$tmp/hf" --binary --out "$tmp/hf2.ids" "$tmp/text.txt"
 "$py" "$helper" check "$tmp/hf" "$tmp/text.txt" "$tmp/hf2.ids"
+"$cli" tokenizer train --quiet --vocab-size 2000 --min-frequency 1 --out "$tmp/ours2000.json" "$tmp/corpus.txt"
+"$py" "$helper" same_training "$tmp/ours2000.json" "$tmp/hf.json"
 echo PASS
