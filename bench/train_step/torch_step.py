@@ -58,6 +58,14 @@ def main():
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = GPT(L, H, C, V, T)
+    with torch.no_grad():  # GPT-2 initialisation, as llmpipe's
+        for n, p in model.named_parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, 0.02 / math.sqrt(2 * L) if n.endswith("proj.weight") else 0.02)
+            elif "ln" in n and n.endswith("weight"):
+                p.fill_(1.0)
+            else:
+                p.zero_()
     decay = [p for n, p in model.named_parameters() if p.dim() == 2 and "wte" not in n and "wpe" not in n]
     other = [p for n, p in model.named_parameters() if not (p.dim() == 2 and "wte" not in n and "wpe" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}],
