@@ -13,8 +13,9 @@ bin=$(bazel info bazel-bin 2>/dev/null)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tools/corpus.sh "$tmp/corpus.txt" 2>/dev/null
-"$bin/tests/text/text_cli" tokenizer train --vocab-size "$vocab" --out "$tmp/tok.json" "$tmp/corpus.txt" 2>&1 | tail -n 1
 echo "corpus $(wc -c < "$tmp/corpus.txt") bytes"
+"$bin/tests/text/text_cli" tokenizer train --vocab-size "$vocab" --out "$tmp/tok.json" "$tmp/corpus.txt" 2>&1 | tail -n 1
+"$py" bench/tokenizer/hf_train_bench.py "$tmp/corpus.txt" "$vocab"
 ours=$(OMP_NUM_THREADS=1 "$bin/bench/tokenizer/tok_bench" "$tmp/tok.json" "$tmp/corpus.txt" "$reps")
 theirs=$("$py" bench/tokenizer/hf_bench.py "$tmp/tok.json" "$tmp/corpus.txt" "$reps")
 echo "$ours"
