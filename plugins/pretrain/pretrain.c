@@ -118,14 +118,15 @@ static int sample(void *user, lp_model *m, int64_t step, char *err, size_t errsz
             lp_ids_free(&ids);
             return -1;
         }
-        char label[64], *msg = malloc(strlen(s->p.prompts[i]) + tl + 64);
-        snprintf(label, sizeof label, "sample");
+        char *clean = lp_utf8_sanitize(text, tl);
+        char *msg = clean ? malloc(strlen(s->p.prompts[i]) + strlen(clean) + 64) : NULL;
         if (msg) {
-            sprintf(msg, "step %lld: %s%s", (long long)step, s->p.prompts[i], text);
-            s->h->emit_text(s->h->host, label, msg);
+            sprintf(msg, "step %lld: %s%s", (long long)step, s->p.prompts[i], clean);
+            s->h->emit_text(s->h->host, "sample", msg);
             s->h->log(s->h->host, LP_LOG_INFO, msg);
         }
         free(msg);
+        free(clean);
         free(text);
         free(out);
         lp_ids_free(&ids);

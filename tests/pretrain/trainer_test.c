@@ -273,6 +273,22 @@ static void test_resume(const char *tmp) {
     rm_rf(dir);
 }
 
+static void test_utf8(void) {
+    struct { const char *in; size_t n; const char *want; } v[] = {
+        {"plain", 5, "plain"},
+        {"\xE5\xB0\x8F\xE7\x8C\xAB", 6, "\xE5\xB0\x8F\xE7\x8C\xAB"},          /* 小猫 kept */
+        {"a\xE5\xB0", 3, "a\xEF\xBF\xBD\xEF\xBF\xBD"},                          /* cut character */
+        {"\xC0\xAFx", 3, "\xEF\xBF\xBD\xEF\xBF\xBDx"},                          /* overlong */
+        {"\xED\xA0\x80", 3, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},          /* surrogate */
+        {"a\0b", 3, "a\xEF\xBF\xBD" "b"},                                         /* NUL */
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char *o = lp_utf8_sanitize(v[i].in, v[i].n);
+        CHECK(o && !strcmp(o, v[i].want), "utf8 case %zu", i);
+        free(o);
+    }
+}
+
 int main(void) {
     char err[256], tmp[4096];
     lpk_ctx_opts ko = {.backend = "cpu", .num_threads = 1, .precision = LPK_PREC_FP32};
@@ -280,6 +296,7 @@ int main(void) {
     snprintf(tmp, sizeof tmp, "%s/trXXXXXX", getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp");
     if (!ctx || !mkdtemp(tmp)) return 2;
     test_schedule();
+    test_utf8();
     test_accumulation();
     test_clipping();
     test_nonfinite();

@@ -119,6 +119,11 @@ lp_adamw *lp_trainer_optimizer(lp_trainer *t);
 /* A stream for the stage's own randomness, saved with the checkpoints. */
 lp_rng *lp_trainer_rng(lp_trainer *t);
 
+/* A malloc'ed, NUL-terminated copy of text[0..n) with every byte that is not
+ * part of valid UTF-8 (and NUL) replaced by U+FFFD: generated samples end at
+ * arbitrary byte-level tokens. NULL when out of memory. */
+char *lp_utf8_sanitize(const char *text, size_t n);
+
 /* Training FLOPs per token of a GPT (6N + 12 L T C, N without positions). */
 double lp_gpt_flops_per_token(const lp_model_config *c, int T);
 
