@@ -27,8 +27,11 @@ struct lp_broker {
 };
 
 /* metrics_in absorbs bursts from many publishers; metrics_out holds at most
- * OUT_HWM messages per subscriber, then drops for that subscriber only. */
-enum { BROKER_LINGER_MS = 0, IN_HWM = 100000, OUT_HWM = 1000, STORE_HWM = 1000 };
+ * OUT_HWM messages per subscriber, then drops for that subscriber only. The
+ * store's queues are far above the credit window (8 chunks) but cap what a
+ * misbehaving client that ignores the window can make us hold (64 chunks,
+ * 16 MiB); past that its transfer fails instead of blocking others. */
+enum { BROKER_LINGER_MS = 0, IN_HWM = 100000, OUT_HWM = 1000, STORE_HWM = 64 };
 
 static void close_sock(void **s) {
   if (*s) zmq_close(*s);
