@@ -15,7 +15,7 @@ PY=${LLMPIPE_PYTHON:-.venv/bin/python}
 if [ -z "$KEEP_OPENBLAS_ENV" ]; then unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; fi
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-<unset>} threads=$THREADS steps=$STEPS"
 bazel build //bench/train_step:train_step_bench >/dev/null 2>&1 || bazel build //bench/train_step:train_step_bench
-BIN=bazel-bin/bench/train_step/train_step_bench
+BIN="$(bazel info bazel-bin 2>/dev/null)/bench/train_step/train_step_bench"
 OUT=$(mktemp)
 for c in $CONFIGS; do
     for p in fp32 bf16; do

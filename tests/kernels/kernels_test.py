@@ -125,26 +125,27 @@ dx = np.zeros_like(x)
 lib.lpk_gelu_bwd(ctx, P(dx), P(dy), P(x), C.c_size_t(x.size))
 check("gelu bwd", dx, xt.grad, 1e-5)
 
-# attention fwd/bwd
-Bb, Tt, Cc, H = 2, 11, 24, 3
-qkv = f32(rng.standard_normal((Bb, Tt, 3 * Cc)))
-out = np.zeros((Bb, Tt, Cc), np.float32); lse = np.zeros((Bb, H, Tt), np.float32)
-assert lib.lpk_attn_fwd(ctx, P(out), P(lse), P(qkv), Bb, Tt, Cc, H) == 0
-qt = T(qkv).requires_grad_()
-q, k, v = qt.split(Cc, 2)
-hs = Cc // H
-q = q.view(Bb, Tt, H, hs).transpose(1, 2); k = k.view(Bb, Tt, H, hs).transpose(1, 2)
-v = v.view(Bb, Tt, H, hs).transpose(1, 2)
-att = (q @ k.transpose(-1, -2)) / math.sqrt(hs)
-att = att.masked_fill(~torch.ones(Tt, Tt, dtype=torch.bool).tril(), float("-inf"))
-yt = (att.softmax(-1) @ v).transpose(1, 2).reshape(Bb, Tt, Cc)
-check("attention fwd", out, yt.detach(), 1e-5)
-check("attention lse", lse, att.logsumexp(-1).detach(), 1e-6)
-dout = f32(rng.standard_normal((Bb, Tt, Cc)))
-yt.backward(T(dout))
-dqkv = np.zeros_like(qkv)
-assert lib.lpk_attn_bwd(ctx, P(dqkv), P(dout), P(qkv), P(out), P(lse), Bb, Tt, Cc, H) == 0
-check("attention bwd", dqkv, qt.grad, 1e-5)
+# attention fwd/bwd: one query block with odd head size, and several blocks
+# (T > 64, not a multiple) with 64-wide heads for the register-tiled path
+for Bb, Tt, Cc, H in ((2, 11, 24, 3), (1, 150, 128, 2)):
+    qkv = f32(rng.standard_normal((Bb, Tt, 3 * Cc)))
+    out = np.zeros((Bb, Tt, Cc), np.float32); lse = np.zeros((Bb, H, Tt), np.float32)
+    assert lib.lpk_attn_fwd(ctx, P(out), P(lse), P(qkv), Bb, Tt, Cc, H) == 0
+    qt = T(qkv).requires_grad_()
+    q, k, v = qt.split(Cc, 2)
+    hs = Cc // H
+    q = q.view(Bb, Tt, H, hs).transpose(1, 2); k = k.view(Bb, Tt, H, hs).transpose(1, 2)
+    v = v.view(Bb, Tt, H, hs).transpose(1, 2)
+    att = (q @ k.transpose(-1, -2)) / math.sqrt(hs)
+    att = att.masked_fill(~torch.ones(Tt, Tt, dtype=torch.bool).tril(), float("-inf"))
+    yt = (att.softmax(-1) @ v).transpose(1, 2).reshape(Bb, Tt, Cc)
+    check(f"attention fwd T={Tt}", out, yt.detach(), 1e-5)
+    check(f"attention lse T={Tt}", lse, att.logsumexp(-1).detach(), 1e-6)
+    dout = f32(rng.standard_normal((Bb, Tt, Cc)))
+    yt.backward(T(dout))
+    dqkv = np.zeros_like(qkv)
+    assert lib.lpk_attn_bwd(ctx, P(dqkv), P(dout), P(qkv), P(out), P(lse), Bb, Tt, Cc, H) == 0
+    check(f"attention bwd T={Tt}", dqkv, qt.grad, 1e-5)
 
 # cross-entropy with weights and ignored targets
 N, V = 9, 301

@@ -1,27 +1,31 @@
-/* Causal self-attention, one query row at a time (the flash-attention idea
- * without tiles): scores for row i live in a length-T buffer, the forward
- * keeps only the row's log-sum-exp, and the backward recomputes the
- * probabilities from it. Memory is O(B*H*T) instead of O(B*H*T*T).
+/* Causal self-attention in blocks of QB query rows (the flash-attention
+ * idea): a block's scores live in a QB x T tile per thread, the forward
+ * keeps only each row's log-sum-exp, and the backward recomputes the
+ * probabilities from it. Memory is O(B*H*T + threads*QB*T) instead of
+ * O(B*H*T*T). The tile products run through smallmm (register-tiled).
  * Work is split over (batch, head) pairs: each pair's dK/dV sums stay in one
- * thread, so results do not depend on scheduling. K (and V in the backward)
- * are transposed per pair so the score loop runs over contiguous keys. */
+ * thread, so results do not depend on scheduling. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "smallmm.h"
 #include "vmath.h"
+
+/* Query rows per block: the score tile is QB x T per thread. */
+#define QB 64
 
 int cpu_attn_fwd(lpk_ctx *ctx, float *out, float *lse, const float *qkv, int B,
                  int T, int C, int H) {
     const int hs = C / H;
     const float scale = 1.0f / sqrtf((float)hs);
-    const size_t ld = (size_t)3 * C;
+    const ptrdiff_t ld = (ptrdiff_t)3 * C;
     int fail = 0;
 #pragma omp parallel num_threads(NT(ctx)) reduction(| : fail)
     {
-        float *kt = malloc(sizeof(float) * ((size_t)hs * T + T));
-        float *s = kt ? kt + (size_t)hs * T : NULL;
+        float *kt = malloc(sizeof(float) * ((size_t)hs * T + (size_t)QB * T));
+        float *S = kt ? kt + (size_t)hs * T : NULL;
         if (!kt) fail = 1;
 #pragma omp for schedule(static)
         for (int bh = 0; bh < B * H; bh++) {
@@ -32,35 +36,33 @@ int cpu_attn_fwd(lpk_ctx *ctx, float *out, float *lse, const float *qkv, int B,
                 const float *k = base + j * ld + C + h * hs;
                 for (int d = 0; d < hs; d++) kt[(size_t)d * T + j] = k[d];
             }
-            for (int i = 0; i < T; i++) {
-                const float *q = base + i * ld + h * hs;
-                int n = i + 1;
-                for (int j = 0; j < n; j++) s[j] = 0.0f;
-                for (int d = 0; d < hs; d++) {
-                    float qd = q[d] * scale;
-                    const float *kr = kt + (size_t)d * T;
-#pragma omp simd
-                    for (int j = 0; j < n; j++) s[j] += qd * kr[j];
-                }
-                float mx = -INFINITY;
-                for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
-                float sum = 0.0f;
+            for (int i0 = 0; i0 < T; i0 += QB) {
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
+                for (int r = 0; r < R; r++) memset(S + (size_t)r * T, 0, sizeof(float) * nk);
+                smallmm(R, nk, hs, base + i0 * ld + h * hs, ld, 1, kt, T, S, T);
+                for (int r = 0; r < R; r++) {
+                    float *s = S + (size_t)r * T;
+                    int n = i0 + r + 1;
+                    float mx = -INFINITY;
+                    for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+                    mx *= scale;
+                    float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-                for (int j = 0; j < n; j++) {
-                    float e = lpk_expf(s[j] - mx);
-                    s[j] = e;
-                    sum += e;
-                }
-                float inv = 1.0f / sum;
-                float *o = out + ((size_t)b * T + i) * C + h * hs;
-                for (int d = 0; d < hs; d++) o[d] = 0.0f;
-                for (int j = 0; j < n; j++) {
-                    const float *v = base + j * ld + 2 * C + h * hs;
-                    float p = s[j] * inv;
+                    for (int j = 0; j < n; j++) {
+                        float e = lpk_expf(s[j] * scale - mx);
+                        s[j] = e;
+                        sum += e;
+                    }
+                    float inv = 1.0f / sum;
 #pragma omp simd
-                    for (int d = 0; d < hs; d++) o[d] += p * v[d];
+                    for (int j = 0; j < n; j++) s[j] *= inv;
+                    for (int j = n; j < nk; j++) s[j] = 0.0f;
+                    lse[(size_t)bh * T + i0 + r] = mx + logf(sum);
+                    float *o = out + ((size_t)b * T + i0 + r) * C + h * hs;
+                    memset(o, 0, sizeof(float) * hs);
                 }
-                lse[(size_t)bh * T + i] = mx + logf(sum);
+                smallmm(R, hs, nk, S, T, 1, base + 2 * C + h * hs, ld,
+                        out + ((size_t)b * T + i0) * C + h * hs, C);
             }
         }
         free(kt);
@@ -74,22 +76,25 @@ int cpu_attn_bwd(lpk_ctx *ctx, float *dqkv, const float *dout,
                  int T, int C, int H) {
     const int hs = C / H;
     const float scale = 1.0f / sqrtf((float)hs);
-    const size_t ld = (size_t)3 * C;
+    const ptrdiff_t ld = (ptrdiff_t)3 * C;
     int fail = 0;
 #pragma omp parallel num_threads(NT(ctx)) reduction(| : fail)
     {
-        /* kt, vt: [hs][T]; p, dp: [T] */
-        float *kt = malloc(sizeof(float) * ((size_t)2 * hs * T + 2 * (size_t)T));
+        size_t per = (size_t)2 * hs * T + (size_t)2 * QB * T + QB;
+        float *kt = malloc(sizeof(float) * per);
         if (!kt) fail = 1;
         float *vt = kt ? kt + (size_t)hs * T : NULL;
-        float *p = kt ? vt + (size_t)hs * T : NULL;
-        float *dp = kt ? p + T : NULL;
+        float *P = kt ? vt + (size_t)hs * T : NULL;
+        float *dP = kt ? P + (size_t)QB * T : NULL;
+        float *Dr = kt ? dP + (size_t)QB * T : NULL;
 #pragma omp for schedule(static)
         for (int bh = 0; bh < B * H; bh++) {
             if (!kt) continue;
             int b = bh / H, h = bh % H;
             const float *base = qkv + (size_t)b * T * ld;
             float *dbase = dqkv + (size_t)b * T * ld;
+            const float *gob = dout + (size_t)b * T * C + h * hs;
+            const float *ob = out + (size_t)b * T * C + h * hs;
             for (int j = 0; j < T; j++) {
                 const float *k = base + j * ld + C + h * hs;
                 const float *v = base + j * ld + 2 * C + h * hs;
@@ -97,49 +102,43 @@ int cpu_attn_bwd(lpk_ctx *ctx, float *dqkv, const float *dout,
                     kt[(size_t)d * T + j] = k[d];
                     vt[(size_t)d * T + j] = v[d];
                 }
-                float *dk = dbase + j * ld + C + h * hs;
-                float *dv = dbase + j * ld + 2 * C + h * hs;
-                for (int d = 0; d < hs; d++) dk[d] = dv[d] = 0.0f;
+                float *dj = dbase + j * ld + h * hs;
+                memset(dj, 0, sizeof(float) * hs);          /* dq */
+                memset(dj + C, 0, sizeof(float) * hs);      /* dk */
+                memset(dj + 2 * C, 0, sizeof(float) * hs);  /* dv */
             }
-            for (int i = 0; i < T; i++) {
-                const float *q = base + i * ld + h * hs;
-                const float *go = dout + ((size_t)b * T + i) * C + h * hs;
-                const float *o = out + ((size_t)b * T + i) * C + h * hs;
-                int n = i + 1;
-                float l = lse[(size_t)bh * T + i];
-                for (int j = 0; j < n; j++) { p[j] = 0.0f; dp[j] = 0.0f; }
-                for (int d = 0; d < hs; d++) {
-                    float qd = q[d] * scale, gd = go[d];
-                    const float *kr = kt + (size_t)d * T, *vr = vt + (size_t)d * T;
+            for (int i0 = 0; i0 < T; i0 += QB) {
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
+                for (int r = 0; r < R; r++) {
+                    memset(P + (size_t)r * T, 0, sizeof(float) * nk);
+                    memset(dP + (size_t)r * T, 0, sizeof(float) * nk);
+                    const float *go = gob + (size_t)(i0 + r) * C, *o = ob + (size_t)(i0 + r) * C;
+                    float D = 0.0f;
+#pragma omp simd reduction(+ : D)
+                    for (int d = 0; d < hs; d++) D += go[d] * o[d];
+                    Dr[r] = D;
+                }
+                smallmm(R, nk, hs, base + i0 * ld + h * hs, ld, 1, kt, T, P, T);
+                smallmm(R, nk, hs, gob + (size_t)i0 * C, C, 1, vt, T, dP, T);
+                for (int r = 0; r < R; r++) {
+                    float *p = P + (size_t)r * T, *dp = dP + (size_t)r * T;
+                    int n = i0 + r + 1;
+                    float l = lse[(size_t)bh * T + i0 + r], D = Dr[r];
 #pragma omp simd
                     for (int j = 0; j < n; j++) {
-                        p[j] += qd * kr[j];
-                        dp[j] += gd * vr[j];
+                        float pj = lpk_expf(p[j] * scale - l);
+                        p[j] = pj;
+                        dp[j] = pj * (dp[j] - D) * scale; /* dscore */
                     }
+                    for (int j = n; j < nk; j++) p[j] = dp[j] = 0.0f;
                 }
-                float D = 0.0f;
-#pragma omp simd reduction(+ : D)
-                for (int d = 0; d < hs; d++) D += go[d] * o[d];
-#pragma omp simd
-                for (int j = 0; j < n; j++) {
-                    float pj = lpk_expf(p[j] - l);
-                    p[j] = pj;
-                    dp[j] = pj * (dp[j] - D) * scale; /* dscore, pre-scaled */
-                }
-                float *dq = dbase + i * ld + h * hs;
-                for (int d = 0; d < hs; d++) dq[d] = 0.0f;
-                for (int j = 0; j < n; j++) {
-                    const float *k = base + j * ld + C + h * hs;
-                    float *dk = dbase + j * ld + C + h * hs;
-                    float *dv = dbase + j * ld + 2 * C + h * hs;
-                    float ds = dp[j], pj = p[j];
-#pragma omp simd
-                    for (int d = 0; d < hs; d++) {
-                        dq[d] += ds * k[d];
-                        dk[d] += ds * q[d];
-                        dv[d] += pj * go[d];
-                    }
-                }
+                /* dQ = dS K ; dK += dS^T Q ; dV += P^T dO */
+                smallmm(R, hs, nk, dP, T, 1, base + C + h * hs, ld,
+                        dbase + i0 * ld + h * hs, ld);
+                smallmm(nk, hs, R, dP, 1, T, base + i0 * ld + h * hs, ld,
+                        dbase + C + h * hs, ld);
+                smallmm(nk, hs, R, P, 1, T, gob + (size_t)i0 * C, C,
+                        dbase + 2 * C + h * hs, ld);
             }
         }
         free(kt);
