@@ -306,8 +306,8 @@ void lpk_rowdot_bwd(lpk_ctx *c, float *dx, float *dw, float *db,
 }
 void lpk_adamw(lpk_ctx *c, float *p, const float *g, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps,
-               float wd, float bc1, float bc2, float gscale) {
+               float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16) {
     PROF_BEGIN(c);
-    c->be->adamw(c, p, g, m, v, n, lr, beta1, beta2, eps, wd, bc1, bc2, gscale);
+    c->be->adamw(c, p, g, m, v, n, lr, beta1, beta2, eps, wd, bc1, bc2, gscale, p16);
     PROF_END(c, P_ADAMW);
 }

@@ -63,6 +63,9 @@ void lp_model_set_error(lp_model *m, const char *fmt, ...)
 int lp_model_reserve(lp_model *m, size_t tokens);
 int lp_model_reserve_logits(lp_model *m, size_t tokens);
 int lp_model_sync_bf16(lp_model *m);
+/* bf16 copy of parameter i (NULL in fp32 mode); the optimizer writes it. */
+lpk_bf16 *lp_model_param_bf16(lp_model *m, int i);
+void lp_model_bf16_synced(lp_model *m);
 
 /* y[M,N] (+)= x[M,K] . W  with W a parameter stored [K, N] (Conv1D layout)
  * or its transpose; converts operands for bf16 when needed. pa / pb give the

@@ -22,6 +22,10 @@ lpk_ctx *lp_model_ctx(const lp_model *m) { return m->ctx; }
 int lp_model_num_params(const lp_model *m) { return m->nparams; }
 size_t lp_model_numel(const lp_model *m) { return m->numel; }
 void lp_model_params_changed(lp_model *m) { m->bf16_stale = 1; }
+void lp_model_bf16_synced(lp_model *m) { m->bf16_stale = 0; }
+lpk_bf16 *lp_model_param_bf16(lp_model *m, int i) {
+    return m->bf16 ? m->data_bf16 + (m->params[i].data - m->data) : NULL;
+}
 
 const lp_param *lp_model_param(const lp_model *m, int i) {
     return (i >= 0 && i < m->nparams) ? &m->params[i] : NULL;
@@ -189,6 +193,10 @@ static float *carve(float **cur, size_t n) {
 
 int lp_model_reserve(lp_model *m, size_t N) {
     if (N <= m->cap_tokens) return 0;
+    /* grow by half again so growing sequences (generation, PPO) do not
+     * reallocate on every call */
+    if (m->cap_tokens && N < m->cap_tokens + m->cap_tokens / 2)
+        N = m->cap_tokens + m->cap_tokens / 2;
     free_acts(m);
     const size_t C = (size_t)m->cfg.n_embd, H = (size_t)m->cfg.n_head;
     size_t per = 0;
@@ -247,6 +255,8 @@ oom:
 int lp_model_reserve_logits(lp_model *m, size_t N) {
     size_t need = N * (size_t)m->cfg.vocab_size;
     if (need <= m->logits_cap) return 0;
+    if (m->logits_cap && need < m->logits_cap + m->logits_cap / 2)
+        need = m->logits_cap + m->logits_cap / 2;
     lpk_free(m->ctx, m->logits);
     m->logits = lpk_alloc(m->ctx, need * sizeof(float));
     if (!m->logits) {

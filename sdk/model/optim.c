@@ -5,6 +5,8 @@
 
 #include <llmpipe/optim.h>
 
+#include "internal.h"
+
 struct lp_adamw {
     lp_model *m;
     lp_adamw_config cfg;
@@ -59,9 +61,10 @@ int lp_adamw_step(lp_adamw *o, float lr, float grad_scale) {
         const lp_param *p = lp_model_param(o->m, i);
         lpk_adamw(c, p->data, p->grad, o->mom[i], o->vel[i], p->numel, lr, b1,
                   b2, o->cfg.eps, p->decay ? o->cfg.weight_decay : 0.0f, bc1,
-                  bc2, grad_scale);
+                  bc2, grad_scale, lp_model_param_bf16(o->m, i));
     }
-    lp_model_params_changed(o->m);
+    /* every tensor's bf16 copy was written by the update itself */
+    lp_model_bf16_synced(o->m);
     return 0;
 }
 

@@ -207,8 +207,14 @@ for t in range(1, 4):
     opt.step()
     lib.lpk_adamw(ctx, P(p), P(g), P(m), P(v), C.c_size_t(1000), C.c_float(1e-2), C.c_float(0.9),
                   C.c_float(0.95), C.c_float(1e-8), C.c_float(0.1), C.c_float(1 - 0.9 ** t),
-                  C.c_float(1 - 0.95 ** t), C.c_float(0.5))
+                  C.c_float(1 - 0.95 ** t), C.c_float(0.5), None)
 check("adamw 3 steps", p, pt.detach(), 1e-6)
+p16 = np.zeros(1000, dtype=np.uint16)
+lib.lpk_adamw(ctx, P(p), P(g), P(m), P(v), C.c_size_t(1000), C.c_float(1e-2), C.c_float(0.9),
+              C.c_float(0.95), C.c_float(1e-8), C.c_float(0.1), C.c_float(1 - 0.9 ** 4),
+              C.c_float(1 - 0.95 ** 4), C.c_float(0.5), p16.ctypes.data_as(C.c_void_p))
+ref16 = torch.tensor(p).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+check("adamw fused bf16 copy", p16.astype(np.float64), ref16.astype(np.float64), 0)
 
 # sum of squares, independent of thread count
 x = f32(rng.standard_normal(100003))

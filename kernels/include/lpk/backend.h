@@ -80,7 +80,8 @@ typedef struct lpk_backend {
                        int N, int C);
     void (*adamw)(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                   size_t n, float lr, float beta1, float beta2, float eps,
-                  float wd, float bc1, float bc2, float gscale);
+                  float wd, float bc1, float bc2, float gscale,
+                  lpk_bf16 *p16);
 } lpk_backend;
 
 /* For backends: their private state and the context's settings. */

@@ -164,10 +164,12 @@ void lpk_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
 
 /* ---- optimizer ------------------------------------------------------------
  * AdamW with decoupled weight decay; bc1 = 1 - beta1^t, bc2 = 1 - beta2^t.
- * grad is multiplied by gscale first (clipping / accumulation scale). */
+ * grad is multiplied by gscale first (clipping / accumulation scale).
+ * p16 (optional) receives the updated weights in bf16 in the same pass, so
+ * mixed precision never re-reads the weights to convert them. */
 void lpk_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps,
-               float wd, float bc1, float bc2, float gscale);
+               float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16);
 
 #ifdef __cplusplus
 }

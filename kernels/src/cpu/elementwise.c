@@ -8,16 +8,12 @@
 #include "internal.h"
 #include "vmath.h"
 
+/* NaN must stay NaN: rounding could carry it into infinity */
+static inline lpk_bf16 to_bf16(float x);
+
 void cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n) {
 #pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &x[i], 4);
-        uint32_t rne = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-        /* NaN must stay NaN: rounding could carry it into infinity */
-        y[i] = (u & 0x7FFFFFFFu) > 0x7F800000u ? (lpk_bf16)((u >> 16) | 0x40u)
-                                               : (lpk_bf16)rne;
-    }
+    for (size_t i = 0; i < n; i++) y[i] = to_bf16(x[i]);
 }
 
 void cpu_bf16_to_f32(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n) {
@@ -124,12 +120,34 @@ void cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
 /* Same operation order as torch.optim.AdamW (decay first, then the Adam
  * step with denom = sqrt(v)/sqrt(bc2) + eps), so trajectories agree to
  * rounding. */
+static inline lpk_bf16 to_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint32_t rne = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    return (u & 0x7FFFFFFFu) > 0x7F800000u ? (lpk_bf16)((u >> 16) | 0x40u)
+                                           : (lpk_bf16)rne;
+}
+
 void cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps,
-               float wd, float bc1, float bc2, float gscale) {
+               float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16) {
     const float decay = 1.0f - lr * wd;
     const float step = lr / bc1;
     const float sbc2 = sqrtf(bc2);
+    if (p16) {
+#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float gi = g[i] * gscale;
+            float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+            float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            float pi = p[i] * decay - step * (mi / (sqrtf(vi) / sbc2 + eps));
+            p[i] = pi;
+            p16[i] = to_bf16(pi);
+        }
+        return;
+    }
 #pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] * gscale;

@@ -38,7 +38,7 @@ void cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
                   size_t n);
 void cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps,
-               float wd, float bc1, float bc2, float gscale);
+               float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16);
 
 int cpu_embed_fwd(lpk_ctx *ctx, float *out, const int32_t *tok,
                   const int32_t *pos, int N, int T, int C, const float *wte,
