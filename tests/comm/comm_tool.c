@@ -3,7 +3,8 @@
  *       prints one JSON line of endpoints, serves until stdin closes, then
  *       prints {"vmhwm_kb":..,"captured":..}
  *   comm_tool publish ENDPOINT RUN STAGE COUNT [--key Z85]
- *   comm_tool pubrate ENDPOINT COUNT [--tail MS] (prints msgs/s and drops)
+ *   comm_tool pubrate ENDPOINT COUNT [--tail MS] [--step-us N] [--stage S]
+ *       (run "rate", stage S or "bench"; prints msgs/s and drops)
  *   comm_tool put|get ENDPOINT NAME DIR [--key Z85] [--timeout MS]
  *       prints {"ok":..,"hash":..,"error":..,"vmhwm_kb":..}; exit 0 / 1 / 3 (not found)
  *   comm_tool mkfile PATH BYTES SEED             (pseudo-random content)
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -121,15 +123,29 @@ static int cmd_publish(void *ctx, int argc, char **argv) {
 static int cmd_pubrate(void *ctx, int argc, char **argv) {
   if (argc < 4) return 2;
   char err[512];
-  lp_publisher *p = lp_publisher_create(ctx, argv[2], "rate", "bench", NULL,
-                                        err, sizeof err);
+  const char *stage = opt(argc, argv, "--stage");
+  lp_publisher *p = lp_publisher_create(ctx, argv[2], "rate",
+                                        stage ? stage : "bench", NULL, err,
+                                        sizeof err);
   if (!p) {
     fprintf(stderr, "%s\n", err);
     return 1;
   }
   long n = atol(argv[3]);
+  /* --step-us N: a simulated training step (busy N us) before each
+   * message, so the rate is a stage's step rate. */
+  const char *su = opt(argc, argv, "--step-us");
+  int64_t step_ns = su ? atol(su) * 1000 : 0;
   int64_t t0 = lp_comm_mono_ms();
   for (long i = 0; i < n; i++) {
+    if (step_ns) {
+      struct timespec a, b;
+      clock_gettime(CLOCK_MONOTONIC, &a);
+      do
+        clock_gettime(CLOCK_MONOTONIC, &b);
+      while ((b.tv_sec - a.tv_sec) * 1000000000ll + (b.tv_nsec - a.tv_nsec) <
+             step_ns);
+    }
     lp_metric m[4] = {{"loss", 1.0 / (1 + i)}, {"lr", 3e-4},
                       {"tokens_per_s", 1e4}, {"grad_norm", 0.5}};
     lp_publisher_metrics(p, i, m, 4);
