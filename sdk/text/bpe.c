@@ -66,6 +66,7 @@ void lp_tokenizer_destroy(lp_tokenizer *t)
 
 void lpt_cache_clear(lp_tokenizer *t)
 {
+    if (!lpt_strmap_size(t->cache)) return; /* loading adds tokens one by one */
     lpt_strmap_clear(t->cache);
     t->cache_n = 0;
 }

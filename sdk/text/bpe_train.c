@@ -70,25 +70,15 @@ static int hless(const hentry *x, const hentry *y) /* x has priority over y */
 
 /* Equal counts are broken as Hugging Face's trainer does: the pair whose ids
  * are smaller first, with bytes numbered in the order of their byte-level
- * code points (merged tokens come after, in creation order, in both). On the
- * same corpus the two trainers then produce the same merges. */
+ * code points and merged tokens after them in creation order. On the same
+ * corpus the two trainers then produce the same merges. */
 static uint64_t tie_key(uint64_t key)
 {
-    static uint32_t rank[256];
-    static int ready;
-    if (!ready) {
-        const uint32_t *cp;
-        lpt_bytelevel_tables(&cp);
-        for (int b = 0; b < 256; b++) {
-            uint32_t r = 0;
-            for (int c = 0; c < 256; c++) r += cp[c] < cp[b];
-            rank[b] = r;
-        }
-        ready = 1;
-    }
+    const uint32_t *cp; /* byte-level code points are all < 512 */
+    lpt_bytelevel_tables(&cp);
     uint32_t a = (uint32_t)(key >> 32), b = (uint32_t)key;
-    if (a < 256) a = rank[a];
-    if (b < 256) b = rank[b];
+    a = a < 256 ? cp[a] : a + 512;
+    b = b < 256 ? cp[b] : b + 512;
     return (uint64_t)a << 32 | b;
 }
 

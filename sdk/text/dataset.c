@@ -113,8 +113,11 @@ static int convert(lp_dataset *d, lp_data_kind kind, json_t *o, lp_record *r, ch
             get_str(d, o, "input", 0, &r->input, why, wsz) || get_str(d, o, "output", 1, &r->output, why, wsz) ||
             nonempty(r->output, "output", why, wsz))
             return -1;
-        if (!r->input) r->input = keep(d, "");
-        return r->input ? 0 : -1;
+        if (!r->input && !(r->input = keep(d, ""))) {
+            snprintf(why, wsz, "out of memory");
+            return -1;
+        }
+        return 0;
     case LP_DATA_PREF: {
         if (get_str(d, o, "prompt", 1, &r->prompt, why, wsz) || nonempty(r->prompt, "prompt", why, wsz) ||
             get_str(d, o, "chosen", 1, &r->chosen, why, wsz) || get_str(d, o, "rejected", 1, &r->rejected, why, wsz))

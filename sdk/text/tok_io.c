@@ -167,8 +167,9 @@ int lp_tokenizer_load(lp_tokenizer **out, const char *path, char *err, size_t er
         lpt_err(err, errsz, "%s: model.type: expected \"BPE\", got \"%s\"", path, mtype);
         goto fail;
     }
-    if (json_is_true(json_object_get(model, "byte_fallback")) || str_or_null(model, "continuing_subword_prefix") ||
-        str_or_null(model, "end_of_word_suffix")) {
+    /* GPT-2's own tokenizer.json spells "no prefix/suffix" as "" */
+    const char *csp = str_or_null(model, "continuing_subword_prefix"), *eows = str_or_null(model, "end_of_word_suffix");
+    if (json_is_true(json_object_get(model, "byte_fallback")) || (csp && *csp) || (eows && *eows)) {
         lpt_err(err, errsz, "%s: model: byte_fallback / continuing_subword_prefix / end_of_word_suffix are not supported", path);
         goto fail;
     }
