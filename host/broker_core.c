@@ -133,12 +133,18 @@ lp_broker *lp_broker_create(void *zmq_ctx, const lp_broker_config *cfg,
 
   char path[4096];
   snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run_dir);
-  b->metrics.jsonl = fopen(path, "a");
+  b->metrics.jsonl = fopen(path, "a+");
   if (!b->metrics.jsonl) {
     lp_comm_err(err, err_size, "broker: cannot open '%s' for appending: %s",
                 path, strerror(errno));
     goto fail;
   }
+  /* A run that crashed mid-line (resume appends to the same file) must not
+   * glue its last, partial line to our first one. */
+  if (fseek(b->metrics.jsonl, -1, SEEK_END) == 0 &&
+      fgetc(b->metrics.jsonl) != '\n')
+    fputc('\n', b->metrics.jsonl);
+  fseek(b->metrics.jsonl, 0, SEEK_END);
   b->metrics.xsub = bind_socket(b, ZMQ_XSUB, "metrics_in", cfg->metrics_in,
                                 cfg, b->ep_in, IN_HWM, err, err_size);
   if (!b->metrics.xsub) goto fail;
