@@ -1,6 +1,7 @@
 /* The tokenize stage: trains a byte-level BPE tokenizer on text files (or
  * takes an existing tokenizer.json) and writes token shards. Its output
  * artifact (tokenizer.json, train.bin, val.bin) is what pretrain reads. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,17 @@ static int create(const lp_host_services *h, void **state, char *err, size_t n) 
             return -1;
         }
     s->nfiles = (int)nf;
+    for (int i = 0; i < s->nfiles; i++) {
+        FILE *f = fopen(s->files[i], "rb");
+        if (!f) {
+            snprintf(err, n, "tokenize: files[%d] = \"%s\": cannot open: %s (relative paths start in the folder "
+                     "llmpipe runs in; tools/corpus.sh data/fortunes.txt builds the quickstart corpus)",
+                     i, s->files[i], strerror(errno));
+            free(s);
+            return -1;
+        }
+        fclose(f);
+    }
     *state = s;
     return 0;
 }
