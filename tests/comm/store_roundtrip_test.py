@@ -4,9 +4,10 @@ process) and of the client processes stays far below the artifact size; a
 broker recreated on the same run folder (--resume) serves it again."""
 import json
 import os
+import subprocess
 import time
 
-from commlib import (Broker, artifact_hash, asan, check, dir_files, ipc_dir,
+from commlib import (TOOL, Broker, artifact_hash, asan, check, dir_files, ipc_dir,
                      run_tool, sha256_file, tmpdir)
 
 MB = 1 << 20
@@ -41,6 +42,24 @@ check(sorted(dir_files(dst)) == sorted(dir_files(src)), "files differ after the 
 stored = os.path.join(run_dir, "artifacts", "base", "model.safetensors")
 check(sha256_file(stored) == sha256_file(os.path.join(src, "model.safetensors")),
       "stored copy differs")
+# Several clients at once: the store keeps one transfer per client.
+small = os.path.join(work, "small")
+os.makedirs(small)
+run_tool("mkfile", os.path.join(small, "w.bin"), 10 * MB + 3, 9)
+small_ref = artifact_hash(dir_files(small))
+rc, r = run_tool("put", b.eps["store"], "small", small)
+check(rc == 0, "put small: %s" % r)
+procs = [subprocess.Popen([TOOL, "get", b.eps["store"], "small", os.path.join(work, "many", str(i))],
+                          stdout=subprocess.PIPE, text=True) for i in range(3)]
+procs.append(subprocess.Popen([TOOL, "put", b.eps["store"], "small2", small],
+                              stdout=subprocess.PIPE, text=True))
+results = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
+check(all(r["ok"] for r in results), "concurrent transfers: %s" % results)
+check(all(r["hash"] == small_ref for r in results), "concurrent hashes")
+for i in range(3):
+    check(sorted(dir_files(os.path.join(work, "many", str(i)))) == sorted(dir_files(small)),
+          "concurrent get %d differs" % i)
+print("3 concurrent gets + 1 put: identical hashes")
 stats = b.stop()
 
 mb = size / MB
