@@ -14,8 +14,10 @@
 typedef struct lv_stage {
   char key[160]; /* "run/stage" */
   int64_t step, done, total;
-  double first_t, last_t; /* publisher wall times of progress samples */
-  int64_t first_done;
+  /* Rate over a sliding window of 10-20 s: (first_t, first_done) is the
+   * older anchor, (mid_t, mid_done) the one that replaces it. */
+  double first_t, last_t, mid_t; /* publisher wall times */
+  int64_t first_done, mid_done;
   int has_progress;
   json_t *values;  /* latest metrics values (owned) */
   double spark[LV_SPARK];

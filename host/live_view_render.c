@@ -203,9 +203,19 @@ int lv_handle(lv_state *s, const char *topic, size_t topic_len,
     int64_t done = json_integer_value(json_object_get(o, "done"));
     int64_t total = json_integer_value(json_object_get(o, "total"));
     if (!st->has_progress || done < st->done) {
-      st->first_done = done;
-      st->first_t = t;
+      st->first_done = st->mid_done = done;
+      st->first_t = st->mid_t = t;
       st->has_progress = 1;
+    } else if (t - st->first_t > 20.0) {
+      /* Slide the window so the rate and ETA follow a stage that speeds up
+       * or slows down. */
+      st->first_t = st->mid_t;
+      st->first_done = st->mid_done;
+      st->mid_t = t;
+      st->mid_done = done;
+    } else if (st->mid_t == st->first_t && t - st->first_t > 10.0) {
+      st->mid_t = t;
+      st->mid_done = done;
     }
     st->done = done;
     st->total = total;

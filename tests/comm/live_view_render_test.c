@@ -81,6 +81,28 @@ int main(void) {
   CHECK(strstr(text, "loss 2.5"));
   CHECK(s.drawn_lines == 1);
   free(text);
+
+  /* The rate follows a stage that slows down: 10 steps/s for 30 s, then
+   * 1 step/s; after 25 s of the slow pace the rate reflects it. */
+  lv_state r = {.plain = 1, .out = fopen("/dev/null", "w"), .width = 80};
+  char body[200];
+  double t = 0;
+  int64_t d = 0;
+  for (; t <= 30; t += 1, d += 10) {
+    snprintf(body, sizeof body, "{\"time\":%g,\"done\":%lld,\"total\":100000}", t,
+             (long long)d);
+    feed(&r, "progress/r/slow", body);
+  }
+  for (int i = 0; i < 25; i++, t += 1, d += 1) {
+    snprintf(body, sizeof body, "{\"time\":%g,\"done\":%lld,\"total\":100000}", t,
+             (long long)d);
+    feed(&r, "progress/r/slow", body);
+  }
+  lv_stage *sl = &r.stages[0];
+  double rate = (double)(sl->done - sl->first_done) / (sl->last_t - sl->first_t);
+  CHECK(rate < 3.0);  /* the whole-run average would still be about 6 */
+  fclose(r.out);
+  lv_free(&r);
   lv_free(&s);
   if (!fails) printf("live view rendering: ok\n");
   return fails ? 1 : 0;
