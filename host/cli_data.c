@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli_text.h"
 #include "llmpipe/data.h"
+#include "llmpipe/fsutil.h"
 #include "llmpipe/synth.h"
 #include "llmpipe/tokenizer.h"
 
@@ -43,8 +43,9 @@ static int parse_num(const char *s, long long lo, long long hi, long long *out)
 
 static int ensure_dir(const char *d)
 {
-    if (mkdir(d, 0755) == 0 || errno == EEXIST) return 0;
-    fprintf(stderr, "llmpipe data: %s: cannot create folder: %s\n", d, strerror(errno));
+    char err[512];
+    if (lp_mkdir_p(d, err, sizeof err) == 0) return 0;
+    fprintf(stderr, "llmpipe data: %s\n", err);
     return 1;
 }
 

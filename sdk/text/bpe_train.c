@@ -391,7 +391,7 @@ int lp_tokenizer_train(lp_tokenizer **out, const char *const *files, int nfiles,
     for (int i = 0; i < nfiles && rc == 0; i++) {
         char *buf;
         size_t len;
-        rc = lpt_read_file(files[i], &buf, &len, err, errsz);
+        rc = (buf = lp_read_file(files[i], &len, err, errsz)) ? 0 : -1;
         if (rc == 0) {
             rc = count_text(&tr, pre, buf, len, err, errsz);
             free(buf);

@@ -291,7 +291,7 @@ int lp_dataset_load(lp_dataset **out, const char *path, lp_data_kind kind, int s
 {
     char *buf;
     size_t len;
-    if (lpt_read_file(path, &buf, &len, err, errsz)) return -1;
+    if (!(buf = lp_read_file(path, &len, err, errsz))) return -1;
     lp_dataset *d = calloc(1, sizeof *d);
     if (!d) { free(buf); lpt_err(err, errsz, "%s: out of memory", path); return -1; }
     reader rd = {d, path, kind, skip_bad, err, errsz};

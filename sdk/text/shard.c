@@ -109,6 +109,7 @@ int lp_shard_writer_close(lp_shard_writer *w, char *err, size_t errsz)
              fflush(w->f) == 0 && fsync(fileno(w->f)) == 0;
     ok &= fclose(w->f) == 0;
     if (ok && rename(w->tmp, w->path) != 0) ok = 0;
+    if (ok) lp_fsync_parent(w->path); /* makes the rename durable */
     if (!ok) {
         lpt_err(err, errsz, "%s: write failed: %s", w->path, strerror(errno));
         unlink(w->tmp);

@@ -87,7 +87,7 @@ int lp_shard_build(lp_tokenizer *t, const char *const *files, int nfiles, const 
     for (int i = 0; i < nfiles && rc == 0; i++) {
         char *text;
         size_t len;
-        rc = lpt_read_file(files[i], &text, &len, err, errsz);
+        rc = (text = lp_read_file(files[i], &len, err, errsz)) ? 0 : -1;
         if (rc == 0) {
             rc = add_file(&b, text, len, err, errsz);
             free(text);

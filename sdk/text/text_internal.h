@@ -5,17 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llmpipe/fsutil.h" /* lp_read_file, lp_write_file_atomic */
 #include "llmpipe/tokenizer.h"
 
 #define LPT_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 void lpt_err(char *err, size_t errsz, const char *fmt, ...) LPT_PRINTF(3, 4);
-
-/* Whole file into a malloc'ed NUL-terminated buffer. */
-int lpt_read_file(const char *path, char **buf, size_t *len, char *err, size_t errsz);
-/* Writes to path.tmp, fsyncs, renames: readers never see half a file. */
-int lpt_write_file_atomic(const char *path, const void *data, size_t len,
-                          char *err, size_t errsz);
 
 /* Hash map from byte strings to int32 values; keys are copied. */
 typedef struct lpt_strmap lpt_strmap;

@@ -288,7 +288,7 @@ int lp_tokenizer_load_gpt2(lp_tokenizer **out, const char *vocab_json, const cha
     t = build_vocab(e, n, vocab_json, err, errsz);
     if (!t) goto fail;
     size_t mlen;
-    if (lpt_read_file(merges_txt, &mbuf, &mlen, err, errsz)) goto fail;
+    if (!(mbuf = lp_read_file(merges_txt, &mlen, err, errsz))) goto fail;
     size_t line = 0;
     for (char *p = mbuf, *nl; p < mbuf + mlen; p = nl + 1) {
         line++;
@@ -400,7 +400,7 @@ int lp_tokenizer_save(const lp_tokenizer *t, const char *path, char *err, size_t
     if (!root) goto oom;
     char *s = json_dumps(root, JSON_INDENT(2));
     if (!s) goto oom;
-    rc = lpt_write_file_atomic(path, s, strlen(s), err, errsz);
+    rc = lp_write_file_atomic(path, s, strlen(s), err, errsz);
     free(s);
     json_decref(root);
     return rc;
@@ -420,7 +420,7 @@ int lp_tokenizer_save_gpt2(const lp_tokenizer *t, const char *vocab_json, const 
     char *s = vocab ? json_dumps(vocab, 0) : NULL;
     json_decref(vocab);
     if (!s) { lpt_err(err, errsz, "%s: out of memory", vocab_json); return -1; }
-    int rc = lpt_write_file_atomic(vocab_json, s, strlen(s), err, errsz);
+    int rc = lp_write_file_atomic(vocab_json, s, strlen(s), err, errsz);
     free(s);
     if (rc) return rc;
     size_t cap = 64 + (size_t)t->nmerges * 16, n = 0;
@@ -442,7 +442,7 @@ int lp_tokenizer_save_gpt2(const lp_tokenizer *t, const char *vocab_json, const 
         buf[n++] = '\n';
         free(line);
     }
-    rc = lpt_write_file_atomic(merges_txt, buf, n, err, errsz);
+    rc = lp_write_file_atomic(merges_txt, buf, n, err, errsz);
     free(buf);
     return rc;
 }

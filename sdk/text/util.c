@@ -1,12 +1,8 @@
-/* Small shared helpers: error text, whole-file I/O, hash maps. */
-#include <errno.h>
-#include <fcntl.h>
+/* Small shared helpers: error text, hash maps. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "text_internal.h"
 
@@ -17,73 +13,6 @@ void lpt_err(char *err, size_t errsz, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errsz, fmt, ap);
     va_end(ap);
-}
-
-int lpt_read_file(const char *path, char **buf, size_t *len, char *err, size_t errsz)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        lpt_err(err, errsz, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    while (b) {
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (n < cap) break;
-        cap *= 2;
-        char *nb = realloc(b, cap + 1);
-        if (!nb) { free(b); b = NULL; break; }
-        b = nb;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!b || bad) {
-        free(b);
-        lpt_err(err, errsz, "%s: %s", path, bad ? "read error" : "out of memory");
-        return -1;
-    }
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    return 0;
-}
-
-int lpt_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t errsz)
-{
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 8);
-    if (!tmp) { lpt_err(err, errsz, "%s: out of memory", path); return -1; }
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp", 5);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        lpt_err(err, errsz, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    const char *p = data;
-    size_t left = len;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    int ok = left == 0 && fsync(fd) == 0;
-    int e = errno;
-    if (close(fd) != 0) ok = 0;
-    if (ok && rename(tmp, path) != 0) { ok = 0; e = errno; }
-    if (!ok) {
-        lpt_err(err, errsz, "%s: write failed: %s", path, strerror(e));
-        unlink(tmp);
-    }
-    free(tmp);
-    return ok ? 0 : -1;
 }
 
 /* ---- string map ---- */
