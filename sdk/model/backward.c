@@ -11,41 +11,51 @@ static int block_backward(lp_model *m, int l, const float *x) {
     lpk_ctx *c = m->ctx;
     const int B = m->B, T = m->T, C = m->cfg.n_embd, H = m->cfg.n_head;
     const int N = B * T;
+    const size_t NC = (size_t)N * C;
     layer_acts *a = &m->la[l];
     float *dres = m->dres, *dbig = m->dbig, *dqkv = m->dqkv, *dsm = m->dsmall;
+    /* each propagated gradient is rounded to bf16 once and feeds both the
+     * weight-gradient and the input-gradient GEMM */
+    lpk_bf16 *g16 = NULL;
+    if (m->bf16 && !(g16 = lp_model_g16(m, 4 * NC))) return -1;
+    const lpk_bf16 *d16;
 
     /* MLP projection: out = mid + gelu . Wfp + bfp */
-    TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, 4 * C, C, N, a->gelu, -1, 4 * C, dres,
-              -1, C, 1.0f, G(m, LP(m, l, LW_FPW)), C));
+    d16 = to16(m, g16, dres, NC);
+    TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, 4 * C, C, N, a->gelu, a->gelu_16, 4 * C, dres,
+              d16, C, 1.0f, G(m, LP(m, l, LW_FPW)), C));
     lpk_bias_bwd(c, G(m, LP(m, l, LW_FPB)), dres, N, C);
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, 4 * C, C, dres, -1, C,
-              P(m, LP(m, l, LW_FPW)), LP(m, l, LW_FPW), C, 0.0f, dbig, 4 * C));
-    lpk_gelu_bwd(c, dbig, dbig, a->fc, (size_t)N * 4 * C);
+    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, 4 * C, C, dres, d16, C,
+              P(m, LP(m, l, LW_FPW)), W16(m, LP(m, l, LW_FPW)), C, 0.0f, dbig, 4 * C));
+    lpk_gelu_bwd(c, dbig, dbig, a->fc, 4 * NC);
     /* MLP expansion: fc = ln2 . Wfc + bfc */
-    TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, 4 * C, N, a->ln2, -1, C, dbig, -1,
+    d16 = to16(m, g16, dbig, 4 * NC);
+    TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, 4 * C, N, a->ln2, a->ln2_16, C, dbig, d16,
               4 * C, 1.0f, G(m, LP(m, l, LW_FCW)), 4 * C));
     lpk_bias_bwd(c, G(m, LP(m, l, LW_FCB)), dbig, N, 4 * C);
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, 4 * C, dbig, -1, 4 * C,
-              P(m, LP(m, l, LW_FCW)), LP(m, l, LW_FCW), 4 * C, 0.0f, dsm, C));
+    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, 4 * C, dbig, d16, 4 * C,
+              P(m, LP(m, l, LW_FCW)), W16(m, LP(m, l, LW_FCW)), 4 * C, 0.0f, dsm, C));
     lpk_layernorm_bwd(c, dres, G(m, LP(m, l, LW_LN2W)), G(m, LP(m, l, LW_LN2B)),
                       dsm, a->mid, P(m, LP(m, l, LW_LN2W)), a->ln2_mean,
                       a->ln2_rstd, N, C);
     /* attention projection: mid = x + att . Wproj + bproj */
-    TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, C, N, a->att, -1, C, dres, -1, C,
+    d16 = to16(m, g16, dres, NC);
+    TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, C, N, a->att, a->att_16, C, dres, d16, C,
               1.0f, G(m, LP(m, l, LW_PROJW)), C));
     lpk_bias_bwd(c, G(m, LP(m, l, LW_PROJB)), dres, N, C);
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, C, dres, -1, C,
-              P(m, LP(m, l, LW_PROJW)), LP(m, l, LW_PROJW), C, 0.0f, dsm, C));
+    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, C, dres, d16, C,
+              P(m, LP(m, l, LW_PROJW)), W16(m, LP(m, l, LW_PROJW)), C, 0.0f, dsm, C));
     if (lpk_attn_bwd(c, dqkv, dsm, a->qkv, a->att, a->lse, B, T, C, H)) {
         lp_model_set_error(m, "model: %s", lpk_ctx_error(c));
         return -1;
     }
     /* qkv = ln1 . Wqkv + bqkv */
-    TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, 3 * C, N, a->ln1, -1, C, dqkv, -1,
+    d16 = to16(m, g16, dqkv, 3 * NC);
+    TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, 3 * C, N, a->ln1, a->ln1_16, C, dqkv, d16,
               3 * C, 1.0f, G(m, LP(m, l, LW_QKVW)), 3 * C));
     lpk_bias_bwd(c, G(m, LP(m, l, LW_QKVB)), dqkv, N, 3 * C);
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, 3 * C, dqkv, -1, 3 * C,
-              P(m, LP(m, l, LW_QKVW)), LP(m, l, LW_QKVW), 3 * C, 0.0f, dsm, C));
+    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, 3 * C, dqkv, d16, 3 * C,
+              P(m, LP(m, l, LW_QKVW)), W16(m, LP(m, l, LW_QKVW)), 3 * C, 0.0f, dsm, C));
     lpk_layernorm_bwd(c, dres, G(m, LP(m, l, LW_LN1W)), G(m, LP(m, l, LW_LN1B)),
                       dsm, x, P(m, LP(m, l, LW_LN1W)), a->ln1_mean, a->ln1_rstd,
                       N, C);
@@ -67,10 +77,16 @@ int lp_model_backward(lp_model *m) {
     int have = 0;
     TRY(lp_model_sync_bf16(m));
     if (m->logits_state == 2) {
-        TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, V, C, N, m->logits, -1, V, m->lnf,
-                  -1, C, 1.0f, G(m, m->p_wte), C));
-        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, C, V, m->logits, -1, V,
-                  P(m, m->p_wte), m->p_wte, C, 0.0f, dh, C));
+        const lpk_bf16 *d16 = NULL;
+        if (m->bf16) {
+            lpk_bf16 *g = lp_model_g16(m, (size_t)N * V);
+            if (!g) return -1;
+            d16 = to16(m, g, m->logits, (size_t)N * V);
+        }
+        TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, V, C, N, m->logits, d16, V, m->lnf,
+                  m->bf16 ? m->lnf_16 : NULL, C, 1.0f, G(m, m->p_wte), C));
+        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, C, V, m->logits, d16, V,
+                  P(m, m->p_wte), W16(m, m->p_wte), C, 0.0f, dh, C));
         have = 1;
         m->logits_state = 0;
     }

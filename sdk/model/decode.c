@@ -97,8 +97,8 @@ int lp_model_prefill(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
                C * sizeof(float));
     }
     m->B = 0; /* training activations no longer describe a batch */
-    return lp_mm(m, LPK_NOTRANS, LPK_TRANS, B, V, C, c->h, -1, C, P(m, m->p_wte),
-                 m->p_wte, C, 0.0f, logits, V);
+    return lp_mm(m, LPK_NOTRANS, LPK_TRANS, B, V, C, c->h, NULL, C, P(m, m->p_wte),
+                 W16(m, m->p_wte), C, 0.0f, logits, V);
 }
 
 int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
@@ -133,8 +133,8 @@ int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
     for (int l = 0; l < m->cfg.n_layer; l++) {
         lpk_layernorm_fwd(k, c->ln, NULL, NULL, c->x, P(m, LP(m, l, LW_LN1W)),
                           P(m, LP(m, l, LW_LN1B)), n, C, eps);
-        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, 3 * C, C, c->ln, -1, C,
-                  P(m, LP(m, l, LW_QKVW)), LP(m, l, LW_QKVW), 3 * C, 0.0f, c->qkv, 3 * C));
+        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, 3 * C, C, c->ln, NULL, C,
+                  P(m, LP(m, l, LW_QKVW)), W16(m, LP(m, l, LW_QKVW)), 3 * C, 0.0f, c->qkv, 3 * C));
         lpk_bias_add(k, c->qkv, P(m, LP(m, l, LW_QKVB)), n, 3 * C);
         /* the attention kernel reads caches laid out per batch row, so the
          * compacted rows index through their own cache slice */
@@ -153,18 +153,18 @@ int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
                 return -1;
             }
         }
-        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, C, C, c->att, -1, C,
-                  P(m, LP(m, l, LW_PROJW)), LP(m, l, LW_PROJW), C, 0.0f, c->tmp, C));
+        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, C, C, c->att, NULL, C,
+                  P(m, LP(m, l, LW_PROJW)), W16(m, LP(m, l, LW_PROJW)), C, 0.0f, c->tmp, C));
         lpk_bias_add(k, c->tmp, P(m, LP(m, l, LW_PROJB)), n, C);
         lpk_add(k, c->x, c->x, c->tmp, (size_t)n * C);
         lpk_layernorm_fwd(k, c->ln, NULL, NULL, c->x, P(m, LP(m, l, LW_LN2W)),
                           P(m, LP(m, l, LW_LN2B)), n, C, eps);
-        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, 4 * C, C, c->ln, -1, C,
-                  P(m, LP(m, l, LW_FCW)), LP(m, l, LW_FCW), 4 * C, 0.0f, c->fc, 4 * C));
+        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, 4 * C, C, c->ln, NULL, C,
+                  P(m, LP(m, l, LW_FCW)), W16(m, LP(m, l, LW_FCW)), 4 * C, 0.0f, c->fc, 4 * C));
         lpk_bias_add(k, c->fc, P(m, LP(m, l, LW_FCB)), n, 4 * C);
         lpk_gelu_fwd(k, c->fc, c->fc, (size_t)n * 4 * C);
-        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, C, 4 * C, c->fc, -1, 4 * C,
-                  P(m, LP(m, l, LW_FPW)), LP(m, l, LW_FPW), C, 0.0f, c->tmp, C));
+        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, C, 4 * C, c->fc, NULL, 4 * C,
+                  P(m, LP(m, l, LW_FPW)), W16(m, LP(m, l, LW_FPW)), C, 0.0f, c->tmp, C));
         lpk_bias_add(k, c->tmp, P(m, LP(m, l, LW_FPB)), n, C);
         lpk_add(k, c->x, c->x, c->tmp, (size_t)n * C);
     }
@@ -172,8 +172,8 @@ int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
                       n, C, eps);
     /* logits of compacted rows, then scattered to their batch slots */
     int compact = n != c->B;
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, n, V, C, c->h, -1, C, P(m, m->p_wte),
-              m->p_wte, C, 0.0f, logits, V));
+    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, n, V, C, c->h, NULL, C, P(m, m->p_wte),
+              W16(m, m->p_wte), C, 0.0f, logits, V));
     if (compact) /* rows[i] >= i, so moving from the last row down is safe */
         for (int i = n - 1; i >= 0; i--)
             if (c->rows[i] != i)

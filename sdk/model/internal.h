@@ -14,6 +14,9 @@ typedef struct layer_acts {
     float *ln2, *ln2_mean, *ln2_rstd;
     float *fc, *gelu;
     float *out;               /* residual after MLP */
+    /* bf16 mode: the GEMM operands above, rounded once in the forward and
+     * reused by the backward's weight-gradient GEMMs */
+    lpk_bf16 *ln1_16, *att_16, *ln2_16, *gelu_16;
 } layer_acts;
 
 struct lp_model {
@@ -50,6 +53,9 @@ struct lp_model {
     float *dres, *dbig, *dqkv, *dsmall;
     lpk_bf16 *cvt[2];         /* bf16 operand staging */
     size_t cvt_cap;
+    lpk_bf16 *lnf_16;         /* bf16 final hidden states */
+    lpk_bf16 *g16;            /* bf16 copy of the gradient being propagated */
+    size_t g16_cap;
 };
 
 static inline float *P(lp_model *m, int i) { return m->params[i].data; }
@@ -67,12 +73,25 @@ int lp_model_sync_bf16(lp_model *m);
 lpk_bf16 *lp_model_param_bf16(lp_model *m, int i);
 void lp_model_bf16_synced(lp_model *m);
 
-/* y[M,N] (+)= x[M,K] . W  with W a parameter stored [K, N] (Conv1D layout)
- * or its transpose; converts operands for bf16 when needed. pa / pb give the
- * parameter index of an operand (its bf16 copy is used), -1 for activations. */
+/* C[M,N] = op(A) . op(B) + beta C. In bf16 mode A16 / B16 are the operands'
+ * bf16 copies when the caller has them (weights, stored activations), else
+ * NULL and the operand is converted into a staging buffer. */
 int lp_mm(lp_model *m, lpk_trans ta, lpk_trans tb, int M, int N, int K,
-          const float *A, int pa, int lda, const float *B, int pb, int ldb,
-          float beta, float *C, int ldc);
+          const float *A, const lpk_bf16 *A16, int lda, const float *B,
+          const lpk_bf16 *B16, int ldb, float beta, float *C, int ldc);
+/* bf16 copy of parameter i, NULL in fp32 mode */
+static inline const lpk_bf16 *W16(lp_model *m, int i) {
+    return m->bf16 ? m->data_bf16 + (m->params[i].data - m->data) : NULL;
+}
+/* Rounds x[n] into dst in bf16 mode and returns dst; NULL in fp32 mode. */
+static inline const lpk_bf16 *to16(lp_model *m, lpk_bf16 *dst, const float *x,
+                                   size_t n) {
+    if (!m->bf16) return NULL;
+    lpk_f32_to_bf16(m->ctx, x, dst, n);
+    return dst;
+}
+/* The gradient staging buffer, grown to n elements (bf16 mode). */
+lpk_bf16 *lp_model_g16(lp_model *m, size_t n);
 
 /* One block forward on n rows given the block's input; attention is either
  * full causal (batch B x T) — decode paths do their own. */

@@ -156,12 +156,17 @@ static void free_acts(lp_model *m) {
     for (int l = 0; l < m->cfg.n_layer && m->la; l++) {
         layer_acts *a = &m->la[l];
         lpk_free(c, a->ln1); /* one block per layer, see lp_model_reserve */
+        lpk_free(c, a->ln1_16);
         memset(a, 0, sizeof *a);
     }
     lpk_free(c, m->emb);
     lpk_free(c, m->dres);
     lpk_free(c, m->cvt[0]);
     lpk_free(c, m->cvt[1]);
+    lpk_free(c, m->lnf_16);
+    lpk_free(c, m->g16);
+    m->lnf_16 = m->g16 = NULL;
+    m->g16_cap = 0;
     free(m->tokens);
     m->emb = m->lnf = m->lnf_mean = m->lnf_rstd = NULL;
     m->dres = m->dbig = m->dqkv = m->dsmall = m->dvalues = NULL;
@@ -221,6 +226,19 @@ int lp_model_reserve(lp_model *m, size_t N) {
         a->fc = carve(&cur, 4 * N * C);
         a->gelu = carve(&cur, 4 * N * C);
         a->out = carve(&cur, N * C);
+        if (m->bf16) {
+            /* bf16 halves: carve in float units of half the count */
+            lpk_bf16 *h = lpk_alloc(m->ctx, (7 * N * C + 64) * sizeof(lpk_bf16));
+            if (!h) goto oom;
+            a->ln1_16 = h;
+            a->att_16 = h + N * C;
+            a->ln2_16 = h + 2 * N * C;
+            a->gelu_16 = h + 3 * N * C;
+        }
+    }
+    if (m->bf16) {
+        m->lnf_16 = lpk_alloc(m->ctx, (N * C + 64) * sizeof(lpk_bf16));
+        if (!m->lnf_16) goto oom;
     }
     /* emb, lnf, mean, rstd, dvalues */
     size_t top = 3 * ((N * C + 15) & ~(size_t)15) + 3 * ((N + 15) & ~(size_t)15);
@@ -275,6 +293,15 @@ int lp_model_sync_bf16(lp_model *m) {
     return 0;
 }
 
+lpk_bf16 *lp_model_g16(lp_model *m, size_t n) {
+    if (n <= m->g16_cap) return m->g16;
+    lpk_free(m->ctx, m->g16);
+    m->g16 = lpk_alloc(m->ctx, n * sizeof(lpk_bf16));
+    m->g16_cap = m->g16 ? n : 0;
+    if (!m->g16) lp_model_set_error(m, "model: out of memory for bf16 gradient staging");
+    return m->g16;
+}
+
 static int ensure_cvt(lp_model *m, size_t n) {
     if (n <= m->cvt_cap) return 0;
     lpk_free(m->ctx, m->cvt[0]);
@@ -294,8 +321,8 @@ static int ensure_cvt(lp_model *m, size_t n) {
 }
 
 int lp_mm(lp_model *m, lpk_trans ta, lpk_trans tb, int M, int N, int K,
-          const float *A, int pa, int lda, const float *B, int pb, int ldb,
-          float beta, float *C, int ldc) {
+          const float *A, const lpk_bf16 *A16, int lda, const float *B,
+          const lpk_bf16 *B16, int ldb, float beta, float *C, int ldc) {
     int r;
     if (!m->bf16) {
         r = lpk_gemm(m->ctx, ta, tb, M, N, K, 1.0f, LPK_F32, A, lda, B, ldb,
@@ -303,12 +330,10 @@ int lp_mm(lp_model *m, lpk_trans ta, lpk_trans tb, int M, int N, int K,
     } else {
         /* operands are contiguous: rows*ld elements */
         size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb;
-        if (ensure_cvt(m, na > nb ? na : nb)) return -1;
-        const lpk_bf16 *a16, *b16;
-        if (pa >= 0) a16 = m->data_bf16 + (A - m->data);
-        else { lpk_f32_to_bf16(m->ctx, A, m->cvt[0], na); a16 = m->cvt[0]; }
-        if (pb >= 0) b16 = m->data_bf16 + (B - m->data);
-        else { lpk_f32_to_bf16(m->ctx, B, m->cvt[1], nb); b16 = m->cvt[1]; }
+        const lpk_bf16 *a16 = A16, *b16 = B16;
+        if ((!a16 || !b16) && ensure_cvt(m, na > nb ? na : nb)) return -1;
+        if (!a16) { lpk_f32_to_bf16(m->ctx, A, m->cvt[0], na); a16 = m->cvt[0]; }
+        if (!b16) { lpk_f32_to_bf16(m->ctx, B, m->cvt[1], nb); b16 = m->cvt[1]; }
         r = lpk_gemm(m->ctx, ta, tb, M, N, K, 1.0f, LPK_BF16, a16, lda, b16,
                      ldb, beta, C, ldc);
     }
