@@ -264,7 +264,9 @@ static int setup(runner *r, char *err, size_t err_size) {
   char sub[4200];
   snprintf(sub, sizeof sub, "%s/stages", r->run_dir_abs);
   if (lp_mkdir_p(sub, err, err_size) != 0) return -1;
-  r->manifest = lp_manifest_open(r->chain, r->opts->resume, err, err_size);
+  /* --only works inside an existing run as well as a new one. */
+  r->manifest = lp_manifest_open(r->chain, r->opts->resume || r->opts->only,
+                                 err, err_size);
   if (r->manifest == NULL) return -1;
 
   r->zctx = zmq_ctx_new();
@@ -325,6 +327,46 @@ static int setup(runner *r, char *err, size_t err_size) {
   return 0;
 }
 
+/* A stage about to run again must be able to publish its output: an
+ * artifact of that name from an earlier attempt is moved to run_dir/retired/
+ * (never deleted: it may be all that is left of hours of work). */
+static int retire_artifact(runner *r, const char *name, char *err,
+                           size_t err_size) {
+  char hash[128];
+  if (lp_broker_artifact_hash(r->broker, name, hash, sizeof hash) != 0)
+    return 0;
+  char from[8400], dir[8400], to[8600], when[64];
+  snprintf(from, sizeof from, "%s/artifacts/%s", r->run_dir_abs, name);
+  snprintf(dir, sizeof dir, "%s/retired", r->run_dir_abs);
+  lp_iso_time(lp_now(), when, sizeof when);
+  snprintf(to, sizeof to, "%s/%s-%s-%.12s", dir, name, when, hash);
+  if (lp_mkdir_p(dir, err, err_size) != 0) return -1;
+  if (rename(from, to) != 0) {
+    snprintf(err, err_size, "cannot move the earlier artifact %s aside to %s: "
+             "%s", from, to, strerror(errno));
+    return -1;
+  }
+  lp_fsync_parent(from);
+  fprintf(stderr, "llmpipe: earlier artifact '%s' moved to %s\n", name, to);
+  return 0;
+}
+
+/* --only STAGE needs the stage's inputs in the store already. */
+static int check_only_inputs(runner *r, const lp_stage_cfg *s, char *err,
+                             size_t err_size) {
+  for (size_t i = 0; i < s->input_count; i++) {
+    char hash[128];
+    if (lp_broker_artifact_hash(r->broker, s->inputs[i], hash, sizeof hash) !=
+        0) {
+      snprintf(err, err_size, "--only %s: its input '%s' is not in the store "
+               "of %s (run the stages before it first)", s->name,
+               s->inputs[i], r->run_dir_abs);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 static void teardown(runner *r) {
   if (r->view) lp_live_view_destroy(r->view);
   if (r->events) lp_publisher_destroy(r->events);
@@ -354,6 +396,13 @@ int lp_run_chain(const lp_chain *chain, const lp_run_opts *opts) {
     teardown(&r);
     return 2;
   }
+  if (opts->only &&
+      check_only_inputs(&r, lp_chain_stage(chain, opts->only), err,
+                        sizeof err) != 0) {
+    fprintf(stderr, "llmpipe: %s\n", err);
+    teardown(&r);
+    return 2;
+  }
   int rc = 0;
   for (size_t i = 0; i < chain->stage_count && rc == 0; i++) {
     const lp_stage_cfg *s = &chain->stages[i];
@@ -373,6 +422,11 @@ int lp_run_chain(const lp_chain *chain, const lp_run_opts *opts) {
     }
     /* A stage interrupted earlier restarts from its own last checkpoint. */
     int resuming = opts->resume && state && strcmp(state, "pending") != 0;
+    if (s->output && retire_artifact(&r, s->output, err, sizeof err) != 0) {
+      fprintf(stderr, "llmpipe: stage '%s': %s\n", s->name, err);
+      rc = 1;
+      break;
+    }
     lp_manifest_set_state(r.manifest, s->name, "running", NULL);
     lp_manifest_save(r.manifest, err, sizeof err);
     lp_publisher_event(r.events, "started", s->name);

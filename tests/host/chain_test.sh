@@ -44,6 +44,17 @@ expect_eq "$(find "$T/run/artifacts" -name trace.txt -exec cat {} + | grep . | s
 expect_status 0 "$LLMPIPE" run --quiet --resume three.cfg --set third.fail=false
 expect_line err "llmpipe: stage 'third' already done; skipped"
 
+# --only reruns one stage of an existing run; its earlier artifact is kept
+# aside, the others are not touched.
+expect_status 0 "$LLMPIPE" run --quiet three.cfg --only second --set third.fail=false
+expect_no_grep err "stage '(first|third)'"
+expect_grep err "earlier artifact 'b' moved to $T/run/retired/b-"
+expect_eq "$(cat "$T"/run/retired/b-*/trace.txt)" "B<A" "retired artifact b"
+expect_eq "$(json_get "$M" '[s["state"] for s in d["stages"]]')" "['done', 'done', 'done']" "states after --only"
+# --only in a new run folder needs the stage's inputs.
+expect_status 2 "$LLMPIPE" run --quiet three.cfg --only third --set run_dir=\"$T/empty\"
+expect_grep err "^llmpipe: --only third: its input 'b' is not in the store of "
+
 # A segfault in a plugin (under ASan the sanitizer must let the signal
 # through, as it would in a normal build)
 [ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS="$ASAN_OPTIONS:handle_segv=0"
