@@ -183,6 +183,11 @@ lp_broker *lp_broker_create(void *zmq_ctx, const lp_broker_config *cfg,
     goto fail;
   }
   b->store_running = 1;
+  if (b->has_curve) {
+    lp_comm_register_server_key(b->ep_in, b->curve_public);
+    lp_comm_register_server_key(b->ep_out, b->curve_public);
+    lp_comm_register_server_key(b->ep_store, b->curve_public);
+  }
   return b;
 fail:
   lp_broker_destroy(b);
@@ -226,6 +231,11 @@ static void stop_thread(void *ctl, pthread_t t) {
 
 void lp_broker_destroy(lp_broker *b) {
   if (!b) return;
+  if (b->has_curve) {
+    lp_comm_unregister_server_key(b->ep_in);
+    lp_comm_unregister_server_key(b->ep_out);
+    lp_comm_unregister_server_key(b->ep_store);
+  }
   if (b->metrics_running) stop_thread(b->ctl_metrics, b->metrics_thread);
   if (b->store_running) stop_thread(b->ctl_store, b->store_thread);
   /* The threads close nothing: sockets are closed here, after the join. */

@@ -102,6 +102,9 @@ lp_live_view *lp_live_view_create_ex(void *zmq_ctx, const char *endpoint,
   if (!v->sub) goto zfail;
   /* A view that falls behind drops (the broker's XPUB stops at this HWM). */
   lp_comm_sockopts(v->sub, 0, -1, 10000);
+  char known[41];
+  if (!curve_server_key)
+    curve_server_key = lp_comm_lookup_server_key(endpoint, known);
   if (curve_server_key && lp_comm_is_tcp(endpoint) &&
       lp_comm_curve_client(v->sub, curve_server_key, err, err_size))
     goto fail;

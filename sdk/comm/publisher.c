@@ -82,6 +82,9 @@ lp_publisher *lp_publisher_create(void *zmq_ctx, const char *endpoint,
    * discarding silently; sends are always non-blocking. */
   int one = 1;
   zmq_setsockopt(p->sock, ZMQ_XPUB_NODROP, &one, sizeof one);
+  char known[41];
+  if (!curve_server_key)
+    curve_server_key = lp_comm_lookup_server_key(endpoint, known);
   if (curve_server_key && lp_comm_is_tcp(endpoint) &&
       lp_comm_curve_client(p->sock, curve_server_key, err, err_size))
     goto fail;

@@ -63,6 +63,9 @@ lp_store_client *lp_store_client_create(void *zmq_ctx, const char *endpoint,
   c->ctx = zmq_ctx;
   c->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
   c->endpoint = strdup(endpoint);
+  char known[41];
+  if (!curve_server_key)
+    curve_server_key = lp_comm_lookup_server_key(endpoint, known);
   if (curve_server_key) c->server_key = strdup(curve_server_key);
   if (!c->endpoint || (curve_server_key && !c->server_key)) {
     lp_comm_err(err, err_size, "store client: out of memory");

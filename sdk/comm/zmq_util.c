@@ -1,6 +1,7 @@
 #include "sdk/comm/zmq_util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -89,6 +90,47 @@ int lp_comm_curve_client(void *sock, const char *server_public_key, char *err,
     return lp_comm_err(err, err_size, "CURVE client setup failed: %s",
                        zmq_strerror(zmq_errno()));
   return 0;
+}
+
+enum { MAX_KEYS = 32 };
+static struct {
+  char endpoint[256];
+  char key[41];
+} keys[MAX_KEYS];
+static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void lp_comm_register_server_key(const char *endpoint, const char *public_key) {
+  if (!endpoint || !public_key || strlen(endpoint) >= sizeof keys[0].endpoint)
+    return;
+  pthread_mutex_lock(&keys_lock);
+  for (int i = 0; i < MAX_KEYS; i++)
+    if (!keys[i].endpoint[0] || !strcmp(keys[i].endpoint, endpoint)) {
+      snprintf(keys[i].endpoint, sizeof keys[i].endpoint, "%s", endpoint);
+      snprintf(keys[i].key, sizeof keys[i].key, "%s", public_key);
+      break;
+    }
+  pthread_mutex_unlock(&keys_lock);
+}
+
+void lp_comm_unregister_server_key(const char *endpoint) {
+  if (!endpoint) return;
+  pthread_mutex_lock(&keys_lock);
+  for (int i = 0; i < MAX_KEYS; i++)
+    if (!strcmp(keys[i].endpoint, endpoint)) keys[i].endpoint[0] = '\0';
+  pthread_mutex_unlock(&keys_lock);
+}
+
+const char *lp_comm_lookup_server_key(const char *endpoint, char out[41]) {
+  const char *found = NULL;
+  if (!endpoint) return NULL;
+  pthread_mutex_lock(&keys_lock);
+  for (int i = 0; i < MAX_KEYS && !found; i++)
+    if (keys[i].endpoint[0] && !strcmp(keys[i].endpoint, endpoint)) {
+      memcpy(out, keys[i].key, 41);
+      found = out;
+    }
+  pthread_mutex_unlock(&keys_lock);
+  return found;
 }
 
 int lp_comm_recv_parts(void *sock, zmq_msg_t *parts, int max, int flags) {

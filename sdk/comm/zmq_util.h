@@ -32,6 +32,16 @@ int lp_comm_curve_client(void *sock, const char *server_public_key, char *err,
 /* Z85 public key for a Z85 secret key (41 bytes out). */
 int lp_comm_curve_public(const char *secret_key, char public_key[41]);
 
+/* Clients in the broker's own process (the host's event publisher, the
+ * live view of `llmpipe run`) connect without being handed the key: the
+ * broker registers the public key of each CURVE endpoint it binds and
+ * clients given no key look it up here. */
+void lp_comm_register_server_key(const char *endpoint, const char *public_key);
+void lp_comm_unregister_server_key(const char *endpoint);
+/* The registered key for endpoint, copied into out (41 bytes); NULL if
+ * none. */
+const char *lp_comm_lookup_server_key(const char *endpoint, char out[41]);
+
 /* Receives one whole multipart message into parts[0..max-1] (each already
  * initialised here); parts beyond max are received and discarded. Returns
  * the number of parts kept, or -1 (errno from zmq). On -1 nothing needs

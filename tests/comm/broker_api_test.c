@@ -132,6 +132,34 @@ int main(void) {
   CHECK(!lp_store_client_create(ctx, "nonsense", NULL, 100, err, sizeof err) &&
             strstr(err, "cannot connect to 'nonsense'"), "bad endpoint: %s", err);
 
+  /* With CURVE, clients in the broker's own process (the host's events, the
+   * run's live view) need no key: the broker registered it. */
+  if (lp_comm_curve_available()) {
+    char pub[41], sec[41];
+    zmq_curve_keypair(pub, sec);
+    char cdir[700];
+    snprintf(cdir, sizeof cdir, "%s/curve", dir);
+    lp_broker_config cc = ok;
+    cc.run_dir = cdir;
+    cc.curve_secret_key = sec;
+    lp_broker *cb = lp_broker_create(ctx, &cc, err, sizeof err);
+    CHECK(cb, "%s", err);
+    CHECK(cb && !strcmp(lp_broker_curve_public_key(cb), pub), "public key");
+    const char *cin = lp_broker_endpoint(cb, "metrics_in");
+    lp_publisher *cp = lp_publisher_create(ctx, cin, "r", "host", NULL, err,
+                                           sizeof err);
+    CHECK(cp, "%s", err);
+    lp_publisher_event(cp, "started", "x");
+    for (int i = 0; i < 100 && lp_broker_captured(cb) < 1; i++) usleep(10000);
+    CHECK(lp_broker_captured(cb) == 1, "in-process publisher without a key "
+          "was not heard (%llu)", lp_broker_captured(cb));
+    lp_publisher_destroy(cp);
+    /* destroy() takes the key back out of the registry. */
+    lp_broker_destroy(cb);
+    char other[41];
+    CHECK(!lp_comm_lookup_server_key(cin, other), "key still registered");
+  }
+
   int64_t t0 = lp_comm_mono_ms();
   lp_broker_destroy(b);
   zmq_ctx_term(ctx);
