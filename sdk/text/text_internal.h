@@ -8,6 +8,10 @@
 #include "llmpipe/fsutil.h" /* lp_read_file, lp_write_file_atomic */
 #include "llmpipe/tokenizer.h"
 
+/* Internal symbols stay out of the SDK's exported ABI when it is built as a
+ * shared library. */
+#pragma GCC visibility push(hidden)
+
 #define LPT_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 void lpt_err(char *err, size_t errsz, const char *fmt, ...) LPT_PRINTF(3, 4);
@@ -104,5 +108,7 @@ int32_t lpt_add_token(lp_tokenizer *t, const char *bytes, size_t len, int specia
 int lpt_add_merge(lp_tokenizer *t, int32_t a, int32_t b, int32_t result);
 void lpt_cache_clear(lp_tokenizer *t);
 int lpt_refresh_specials(lp_tokenizer *t);
+
+#pragma GCC visibility pop
 
 #endif
