@@ -284,7 +284,14 @@ static int run(void *state, char *err, size_t n) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int64_t tok0 = lp_trainer_tokens_seen(s->tr);
-    if (lp_trainer_run(s->tr, err, n)) return -1;
+    int rc = lp_trainer_run(s->tr, err, n);
+    if (rc < 0) return -1;
+    if (rc > 0) {
+        /* not done: no output, so the host keeps the stage resumable */
+        snprintf(err, n, "stopped on request at step %lld of %lld (checkpoint %s); `llmpipe run --resume` continues",
+                 (long long)lp_trainer_steps_done(s->tr), (long long)max_steps, lp_trainer_last_checkpoint(s->tr));
+        return -1;
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     double tps = secs > 0 ? (double)(lp_trainer_tokens_seen(s->tr) - tok0) / secs : 0;

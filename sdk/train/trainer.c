@@ -132,9 +132,11 @@ int lp_trainer_run(lp_trainer *t, char *err, size_t errsz) {
     const lp_trainer_opts *o = &t->o;
     double rate_t0 = now_s();
     int64_t rate_tok = 0;
+    int stopped = 0;
     while (t->step < o->max_steps) {
         if (cancelled(t)) {
             if (t->host) t->host->log(t->host->host, LP_LOG_WARN, "stop requested: checkpointing and returning");
+            stopped = 1;
             break;
         }
         lp_step_result r;
@@ -164,11 +166,11 @@ int lp_trainer_run(lp_trainer *t, char *err, size_t errsz) {
             if (lp_trainer_checkpoint(t, dir, sizeof dir, err, errsz)) return -1;
         }
     }
-    if (o->eval_every > 0 && t->h.evaluate && t->step > 0)
+    if (!stopped && o->eval_every > 0 && t->h.evaluate && t->step > 0)
         if (do_eval(t, err, errsz)) return -1;
     if (o->ckpt_dir) {
         char dir[4096];
         if (lp_trainer_checkpoint(t, dir, sizeof dir, err, errsz)) return -1;
     }
-    return 0;
+    return stopped;
 }

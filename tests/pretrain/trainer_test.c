@@ -273,6 +273,77 @@ static void test_resume(const char *tmp) {
     rm_rf(dir);
 }
 
+/* A host that records metric names and asks to stop after stop_after steps. */
+static int64_t fake_steps, fake_stop_after, fake_val_seen, fake_progress;
+static char fake_names[512];
+static const char *fh_str(lp_host *h) { (void)h; return ""; }
+static void fh_log(lp_host *h, lp_log_level l, const char *m) { (void)h; (void)l; fprintf(stderr, "  host log: %s\n", m); }
+static int fh_metrics(lp_host *h, int64_t step, const lp_metric *m, size_t n) {
+    (void)h;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(m[i].name, "loss")) fake_steps = step;
+        if (!strcmp(m[i].name, "val_loss")) fake_val_seen++;
+        if (!strstr(fake_names, m[i].name) && strlen(fake_names) + strlen(m[i].name) + 2 < sizeof fake_names) {
+            strcat(fake_names, m[i].name);
+            strcat(fake_names, " ");
+        }
+    }
+    return 0;
+}
+static int fh_event(lp_host *h, const char *k, const char *m) { (void)h; (void)k; (void)m; return 0; }
+static void fh_progress(lp_host *h, int64_t d, int64_t t) { (void)h; (void)t; fake_progress = d; }
+static int fh_cancelled(lp_host *h) { (void)h; return fake_steps >= fake_stop_after; }
+static int eval_hook(void *user, lp_model *m, double *v, char *err, size_t errsz) {
+    (void)user; (void)m; (void)err; (void)errsz;
+    *v = 1.5;
+    return 0;
+}
+
+static void test_run_with_host(const char *tmp) {
+    char err[1024], dir[4200];
+    snprintf(dir, sizeof dir, "%s/hostrun", tmp);
+    lp_host_services hs = {.size = sizeof hs, .stage_name = fh_str, .log = fh_log, .emit_metrics = fh_metrics,
+                           .emit_event = fh_event, .progress = fh_progress, .cancelled = fh_cancelled};
+    lp_model *a = model(6);
+    data d = {.B = 4, .nan_from = -1, .nan_to = -2};
+    fill(&d, 6);
+    lp_trainer_opts o = base_opts();
+    o.max_steps = 10;
+    o.eval_every = 2;
+    o.ckpt_dir = dir;
+    o.flops_per_token = 1e6;
+    o.peak_flops = 1e12;
+    lp_train_hooks h = {&d, micro, eval_hook, NULL, save, load};
+    lp_trainer *t = lp_trainer_create(a, &o, &h, &hs, err, sizeof err);
+    d.tr = t;
+    fake_stop_after = 5;
+    int rc = lp_trainer_run(t, err, sizeof err);
+    CHECK(rc == 1 && lp_trainer_steps_done(t) == 5 && fake_progress == 5, "stop request: rc %d after %lld steps", rc,
+          (long long)lp_trainer_steps_done(t));
+    CHECK(strstr(lp_trainer_last_checkpoint(t), "step-00000005") != NULL, "checkpoint at the stop: %s",
+          lp_trainer_last_checkpoint(t));
+    CHECK(fake_val_seen == 2, "validation at steps 2 and 4 (%lld)", (long long)fake_val_seen);
+    const char *want[] = {"loss", "lr", "grad_norm", "tokens_per_s", "mfu", "val_loss"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        CHECK(strstr(fake_names, want[i]) != NULL, "metric %s published (%s)", want[i], fake_names);
+    lp_trainer_destroy(t);
+    /* resumed, it finishes the budget */
+    lp_model *b = model(7);
+    data db = {.B = 4, .nan_from = -1, .nan_to = -2};
+    fill(&db, 6);
+    h.user = &db;
+    fake_stop_after = 1000;
+    t = lp_trainer_create(b, &o, &h, &hs, err, sizeof err);
+    db.tr = t;
+    CHECK(lp_trainer_resume(t, err, sizeof err) == 1, "%s", err);
+    CHECK(lp_trainer_run(t, err, sizeof err) == 0 && lp_trainer_steps_done(t) == 10 && fake_val_seen == 5,
+          "finished after resume: %lld steps, %lld validations", (long long)lp_trainer_steps_done(t),
+          (long long)fake_val_seen);
+    lp_trainer_destroy(t);
+    lp_model_destroy(a);
+    lp_model_destroy(b);
+}
+
 static void test_utf8(void) {
     struct { const char *in; size_t n; const char *want; } v[] = {
         {"plain", 5, "plain"},
@@ -301,6 +372,7 @@ int main(void) {
     test_clipping();
     test_nonfinite();
     test_resume(tmp);
+    test_run_with_host(tmp);
     rm_rf(tmp);
     lpk_ctx_destroy(ctx);
     DONE();

@@ -100,9 +100,11 @@ void lp_trainer_destroy(lp_trainer *t);
 /* Restores the newest valid in-stage checkpoint of ckpt_dir. Returns 1 when
  * resumed, 0 when there was none, -1 on error. */
 int lp_trainer_resume(lp_trainer *t, char *err, size_t errsz);
-/* Steps until max_steps (or cancellation), with validation, samples,
- * checkpoints and metrics; writes a final checkpoint when ckpt_dir is set.
- * Fails after max_bad_steps non-finite steps in a row. */
+/* Steps until max_steps, with validation, samples, checkpoints and metrics;
+ * writes a final checkpoint when ckpt_dir is set. Returns 0 when the budget
+ * is done, 1 when the host asked to stop (a checkpoint was written: resume
+ * continues from it), -1 on error — also after max_bad_steps non-finite
+ * steps in a row. */
 int lp_trainer_run(lp_trainer *t, char *err, size_t errsz);
 /* One optimizer step (the building block of run). */
 int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz);
