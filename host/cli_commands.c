@@ -15,7 +15,7 @@ const lp_cli_command lp_cli_commands[] = {
                               "group"},
     {"worker", lp_cli_worker, "run one stage of a running host's chain: "
                               "worker --connect ENDPOINT --stage NAME"},
-    {"watch", lp_cli_watch, "live view of a run's metrics: watch ENDPOINT [--topic RUN[/STAGE]] [--server-key Z85] [--plain] [--for SECONDS]"},
+    {"watch", lp_cli_watch, "live view of a run's metrics: watch ENDPOINT|RUN_DIR [--topic RUN[/STAGE]] [--server-key Z85] [--plain] [--for SECONDS]"},
     {"tokenizer", lp_cli_tokenizer, "byte-level BPE: tokenizer train|encode|decode|info (see tokenizer --help)"},
     {"data", lp_cli_data, "datasets: data synth|shard|check (see data --help)"},
     {0, 0, 0},

@@ -1,7 +1,8 @@
-/* llmpipe watch ENDPOINT [--topic PREFIX] [--server-key Z85] [--plain]
- *               [--for SECONDS]
+/* llmpipe watch ENDPOINT|RUN_DIR [--topic PREFIX] [--server-key Z85]
+ *               [--plain] [--for SECONDS]
  * A person's live view of a run's metrics stream (the metrics_out endpoint
  * printed by `llmpipe run`, also in the run folder's endpoints.json). */
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +23,12 @@ static void on_signal(int sig) {
 static int usage(const char *why) {
   fprintf(stderr,
           "llmpipe watch: %s\n"
-          "usage: llmpipe watch ENDPOINT [--topic PREFIX] [--server-key Z85] "
-          "[--plain] [--for SECONDS]\n"
+          "usage: llmpipe watch ENDPOINT|RUN_DIR [--topic PREFIX] "
+          "[--server-key Z85] [--plain] [--for SECONDS]\n"
           "  ENDPOINT      the run's metrics_out endpoint (tcp://... or "
           "ipc://...)\n"
+          "  RUN_DIR       a run folder: its endpoints.json names the "
+          "endpoint\n"
           "  --topic       RUN[/STAGE], or a raw topic prefix such as "
           "metrics/RUN\n"
           "  --server-key  the broker's CURVE public key (tcp endpoints with "
@@ -35,6 +38,27 @@ static int usage(const char *why) {
           "  --for         stop after SECONDS (default: until Ctrl-C)\n",
           why);
   return 2;
+}
+
+/* RUN_DIR/endpoints.json -> metrics_out, copied into out. */
+static int endpoint_from_run_dir(const char *dir, char *out, size_t out_size) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/endpoints.json", dir);
+  json_error_t je;
+  json_t *o = json_load_file(path, 0, &je);
+  if (!o) {
+    fprintf(stderr, "llmpipe watch: %s: %s (line %d)\n", path, je.text,
+            je.line);
+    return -1;
+  }
+  const char *ep = json_string_value(json_object_get(o, "metrics_out"));
+  int rc = -1;
+  if (!ep)
+    fprintf(stderr, "llmpipe watch: %s: no \"metrics_out\" string\n", path);
+  else if ((size_t)snprintf(out, out_size, "%s", ep) < out_size)
+    rc = 0;
+  json_decref(o);
+  return rc;
 }
 
 int lp_cli_watch(int argc, char **argv) {
@@ -76,8 +100,16 @@ int lp_cli_watch(int argc, char **argv) {
     }
   }
   if (!endpoint) return usage("missing ENDPOINT");
-  if (!strstr(endpoint, "://"))
-    return usage("ENDPOINT must look like tcp://HOST:PORT or ipc://PATH");
+  char from_dir[1024];
+  if (!strstr(endpoint, "://")) {
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s/endpoints.json", endpoint);
+    if (access(probe, F_OK))
+      return usage("ENDPOINT must look like tcp://HOST:PORT or ipc://PATH, "
+                   "or be a run folder holding endpoints.json");
+    if (endpoint_from_run_dir(endpoint, from_dir, sizeof from_dir)) return 2;
+    endpoint = from_dir;
+  }
 
   void *ctx = zmq_ctx_new();
   if (!ctx) {

@@ -30,8 +30,8 @@ unsigned long lp_live_view_messages(const lp_live_view *v);
  * below the last drawing. */
 void lp_live_view_destroy(lp_live_view *v);
 
-/* `llmpipe watch ENDPOINT [--topic PREFIX] [--server-key Z85] [--plain]
- * [--for SECONDS]`; argv[0] == "watch". */
+/* `llmpipe watch ENDPOINT|RUN_DIR [--topic PREFIX] [--server-key Z85]
+ * [--plain] [--for SECONDS]`; argv[0] == "watch". */
 int lp_cli_watch(int argc, char **argv);
 
 #endif

@@ -27,10 +27,21 @@ check(any("run1/pretrain progress 10/10 (100%)" in l for l in lines), "no final 
 check(any("run1/pretrain LOG sample: hello" in l for l in lines), "no log line")
 check(not any("other/" in l for l in lines), "--topic run1 let another run through")
 check(not any("\x1b" in l for l in lines), "escape codes in plain mode")
+# A run folder works as well as the endpoint (its endpoints.json).
+run_dir = tmpdir("watchrun")
+with open(os.path.join(run_dir, "endpoints.json"), "w") as f:
+    f.write('{"metrics_out": "%s"}' % b.eps["metrics_out"])
+w = subprocess.Popen([WATCH, "watch", run_dir, "--for", "2"], stdout=subprocess.PIPE, text=True)
+time.sleep(0.5)
+subprocess.run([TOOL, "publish", b.eps["metrics_in"], "run2", "sft", "3"],
+               check=True, capture_output=True, timeout=60)
+out = w.communicate(timeout=30)[0]
+check(w.returncode == 0 and "run2/sft step 2 loss=" in out, "watch RUN_DIR: %r" % out)
 b.stop()
 
 for args, want in (([], "missing ENDPOINT"), (["tcp://x:1", "--bogus"], "unknown option"),
-                   (["nonsense"], "ENDPOINT must look like")):
+                   (["nonsense"], "ENDPOINT must look like"),
+                   ([tmpdir("empty")], "or be a run folder")):
     r = subprocess.run([WATCH, "watch"] + args, capture_output=True, text=True, timeout=10)
     check(r.returncode == 2 and want in r.stderr.splitlines()[0], "usage %s: %r" % (args, r.stderr))
 print("ok")
