@@ -50,10 +50,13 @@ void *lp_broker_metrics_main(void *arg) {
         zmq_msg_t parts[2];
         int n = lp_comm_recv_parts(m->xsub, parts, 2, ZMQ_DONTWAIT);
         if (n < 0) break;
-        if (n == 2) capture(m, &parts[0], &parts[1]);
-        for (int k = 0; k < n; k++)
-          zmq_msg_send(&parts[k], m->xpub,
-                       (k + 1 < n ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
+        /* Only the two-frame schema goes on: a stray one-frame message
+         * would break subscribers that unpack (topic, body). */
+        if (n == 2) {
+          capture(m, &parts[0], &parts[1]);
+          if (zmq_msg_send(&parts[0], m->xpub, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+            zmq_msg_send(&parts[1], m->xpub, ZMQ_DONTWAIT);
+        }
         lp_comm_close_parts(parts, n);
       }
       fflush(m->jsonl);
