@@ -5,7 +5,12 @@
 # Face folder that the safetensors package opens.
 . "$(dirname "$0")/lib.sh"
 make_corpus corpus.txt
-chain_cfg run.cfg "$T/run" 80 "debug_nan_step = 7; sample_every = 40;"
+# A second stage continues from the first one's output folder.
+chain_cfg run.cfg "$T/run" 80 "debug_nan_step = 7; sample_every = 40;" ',
+  { name = "more"; plugin = "pretrain"; inputs = ["corpus", "base"]; output = "more";
+    params = { batch_size = 4; seq_len = 32; max_steps = 3; warmup_steps = 0; lr = 1e-4; min_lr = 1e-4;
+               eval_every = 3; eval_batches = 2; sample_prompts = []; }; }'
+
 "$LLMPIPE" run --quiet run.cfg > run.log 2>&1 || { cat run.log >&2; fail "run failed"; finish; }
 "$PY" - "$T/run" <<'PYEOF' || FAILS=$((FAILS + 1))
 import json, sys
@@ -57,7 +62,15 @@ check("transformer.h.1.mlp.c_proj.weight" in keys and "lm_head.weight" in keys a
       "model.safetensors has the 29 GPT-2 tensors of a 2-layer model")
 tok = json.load(open(base + "/tokenizer.json"))
 check(tok["model"]["type"] == "BPE", "tokenizer.json beside the weights")
+more = [json.loads(l)["data"] for l in open(run + "/metrics.jsonl")]
+more_loss = [d["values"]["loss"] for d in more if d["stage"] == "more" and "loss" in d.get("values", {})]
+more_val = [d["values"]["val_loss"] for d in more if d["stage"] == "more" and "val_loss" in d.get("values", {})]
+print("continued stage: loss %s, validation %s" % (more_loss, more_val), file=sys.stderr)
+check(len(more_loss) == 3 and abs(more_val[-1] - val[-1]) < 0.3,
+      "a stage given the output folder continues from its weights (validation %.3f vs %.3f)" % (more_val[-1], val[-1]))
 sys.exit(1 if fails else 0)
 PYEOF
 grep -q "done: 80 steps" run.log && ok "summary line" || fail "no summary line"
+grep -q "continuing from .*inputs/base (n_layer=2 n_head=2 n_embd=32 vocab=320 n_ctx=32)" run.log \
+  && ok "second stage imported the first one's folder" || fail "no 'continuing from' line"
 finish
