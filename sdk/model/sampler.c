@@ -6,6 +6,8 @@
 
 #include <llmpipe/sampler.h>
 
+#include "internal.h"
+
 struct lp_sampler {
     int V;
     int32_t *idx;
@@ -99,7 +101,11 @@ int lp_generate(lp_model *m, const int32_t *prompts, const int32_t *lens,
     for (int b = 0; b < B; b++) maxlen = lens[b] > maxlen ? lens[b] : maxlen;
     int total = maxlen + o->max_new;
     if (total > cfg->n_ctx) total = cfg->n_ctx;
-    if (o->max_new < 1 || maxlen + 1 > total) return -1;
+    if (o->max_new < 1 || maxlen + 1 > total) {
+        lp_model_set_error(m, "generate: max_new %d with prompts up to %d tokens does not fit n_ctx %d",
+                           o->max_new, maxlen, cfg->n_ctx);
+        return -1;
+    }
     lp_kv_cache *kv = lp_kv_cache_create(m, B, total);
     lp_sampler *smp = lp_sampler_create(V);
     float *logits = malloc((size_t)B * V * sizeof(float));
@@ -107,7 +113,10 @@ int lp_generate(lp_model *m, const int32_t *prompts, const int32_t *lens,
     uint8_t *active = malloc((size_t)B);
     int32_t *next = malloc((size_t)B * sizeof *next);
     int rc = -1;
-    if (!kv || !smp || !logits || !rng || !active || !next) goto done;
+    if (!kv || !smp || !logits || !rng || !active || !next) {
+        if (kv) lp_model_set_error(m, "generate: out of memory for batch %d", B);
+        goto done;
+    }
     for (int b = 0; b < B; b++) {
         lp_rng_seed(&rng[b], o->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(b + 1)));
         out_lens[b] = 0;
@@ -119,7 +128,10 @@ int lp_generate(lp_model *m, const int32_t *prompts, const int32_t *lens,
         for (int b = 0; b < B; b++) {
             if (!active[b]) continue;
             int t = lp_sample(smp, logits + (size_t)b * V, &o->sampling, &rng[b]);
-            if (t < 0) goto done;
+            if (t < 0) {
+                lp_model_set_error(m, "generate: row %d has no finite logit to sample from", b);
+                goto done;
+            }
             out[(size_t)b * o->max_new + out_lens[b]++] = t;
             next[b] = t;
             for (int i = 0; i < o->n_stop; i++)
