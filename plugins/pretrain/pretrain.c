@@ -29,7 +29,7 @@ typedef struct pretrain {
     uint8_t val_start[LP_LOADER_STATE_SIZE];
     lp_trainer *tr;
     int32_t *x, *y;
-    char data_dir[4096], init_dir[4096], tok_path[4096];
+    char data_dir[4096], init_dir[4096], tok_path[4096], tok_json[4200];
     int eot;
 } pretrain;
 
@@ -189,8 +189,8 @@ static int find_inputs(pretrain *s, char *err, size_t n) {
     }
     if (s->p.tokenizer[0]) snprintf(s->tok_path, sizeof s->tok_path, "%s", s->p.tokenizer);
     else if (exists(s->data_dir, "tokenizer.json")) snprintf(s->tok_path, sizeof s->tok_path, "%s/tokenizer.json", s->data_dir);
-    else if (s->init_dir[0] && exists(s->init_dir, "tokenizer.json"))
-        snprintf(s->tok_path, sizeof s->tok_path, "%s/tokenizer.json", s->init_dir);
+    else if (s->init_dir[0] && (exists(s->init_dir, "tokenizer.json") || exists(s->init_dir, "vocab.json")))
+        snprintf(s->tok_path, sizeof s->tok_path, "%s", s->init_dir); /* tokenizer.json or GPT-2 vocab + merges */
     else {
         snprintf(err, n, "pretrain: no tokenizer.json in %s and parameter tokenizer is empty", s->data_dir);
         return -1;
@@ -203,6 +203,9 @@ static int build(pretrain *s, char *err, size_t n) {
     const lp_host_services *h = s->h;
     if (lp_tokenizer_open(&s->tok, s->tok_path, err, n)) return -1;
     s->eot = lp_tokenizer_eot(s->tok);
+    /* checkpoints carry a tokenizer.json whatever form the input had */
+    snprintf(s->tok_json, sizeof s->tok_json, "%s/tokenizer.json", h->work_dir(h->host));
+    if (lp_mkdir_p(h->work_dir(h->host), err, n) || lp_tokenizer_save(s->tok, s->tok_json, err, n)) return -1;
     lp_model_config cfg = {(int)p->n_layer, (int)p->n_head, (int)p->n_embd,
                            (int)(p->vocab_size ? p->vocab_size : lp_tokenizer_vocab_size(s->tok)), (int)p->n_ctx, 0, 0};
     if (s->init_dir[0]) {
@@ -218,6 +221,15 @@ static int build(pretrain *s, char *err, size_t n) {
     char path[4200];
     snprintf(path, sizeof path, "%s/train.bin", s->data_dir);
     const char *tp = path;
+    lp_shard *sh;
+    if (lp_shard_open(&sh, path, err, n)) return -1;
+    int shard_vocab = lp_shard_vocab_size(sh);
+    lp_shard_close(sh);
+    if (shard_vocab > cfg.vocab_size) {
+        snprintf(err, n, "pretrain: %s was tokenized with a vocabulary of %d, the model has %d", path, shard_vocab,
+                 cfg.vocab_size);
+        return -1;
+    }
     const int B = (int)p->batch_size, T = (int)p->seq_len;
     uint64_t seed = h->seed(h->host);
     if (lp_loader_create(&s->train, &tp, 1, B, T, seed, 1, err, n)) return -1;
@@ -263,7 +275,7 @@ static int run(void *state, char *err, size_t n) {
         .micro_steps = (int)micro_steps, .clip = p->grad_clip, .max_steps = max_steps,
         .eval_every = p->eval_every, .sample_every = p->sample_every, .ckpt_every = p->ckpt_every,
         .keep_last = (int)p->keep_last, .max_bad_steps = (int)p->max_bad_steps, .ckpt_dir = ckdir,
-        .eot = s->eot, .tokenizer_json = s->tok_path,
+        .eot = s->eot, .tokenizer_json = s->tok_json,
         .flops_per_token = lp_gpt_flops_per_token(cfg, (int)p->seq_len), .peak_flops = peak,
         .seed = h->seed(h->host)};
     lp_train_hooks hooks = {s, micro, p->eval_every ? evaluate : NULL, p->n_prompts ? sample : NULL, save, load};
@@ -306,7 +318,7 @@ static int run(void *state, char *err, size_t n) {
     if (h->output_name(h->host)) {
         char out[4200];
         snprintf(out, sizeof out, "%s/output", h->work_dir(h->host));
-        if (lp_mkdir_p(out, err, n) || lp_model_export(s->m, out, s->eot, s->tok_path, err, n)) return -1;
+        if (lp_mkdir_p(out, err, n) || lp_model_export(s->m, out, s->eot, s->tok_json, err, n)) return -1;
         if (h->artifact_put(h->host, out)) {
             snprintf(err, n, "pretrain: output: %s", h->last_error(h->host));
             return -1;
