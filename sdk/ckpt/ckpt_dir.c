@@ -107,8 +107,8 @@ int lp_ckpt_commit(const char *parent, int64_t step, int keep_last, char *final_
     return 0;
 }
 
-/* Regular files of dir, sorted, excluding checksums.json. */
-static char **list_files(const char *dir, size_t *n, char *err, size_t errsz) {
+/* Regular files of dir, sorted; checksums.json only when with_sums. */
+static char **list_files(const char *dir, int with_sums, size_t *n, char *err, size_t errsz) {
     *n = 0;
     DIR *d = opendir(dir);
     if (!d) {
@@ -122,7 +122,9 @@ static char **list_files(const char *dir, size_t *n, char *err, size_t errsz) {
         char p[4096];
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         struct stat st;
-        if (e->d_name[0] == '.' || !strcmp(e->d_name, CHECKSUMS) || stat(p, &st) || !S_ISREG(st.st_mode)) continue;
+        if (e->d_name[0] == '.' || (!with_sums && !strcmp(e->d_name, CHECKSUMS)) || stat(p, &st) ||
+            !S_ISREG(st.st_mode))
+            continue;
         if (*n == cap) {
             char **nv = realloc(v, (cap *= 2) * sizeof *v);
             if (!nv) break;
@@ -146,7 +148,7 @@ static void free_list(char **v, size_t n) {
 
 int lp_ckpt_write_checksums(const char *dir, char *err, size_t errsz) {
     size_t n;
-    char **files = list_files(dir, &n, err, errsz);
+    char **files = list_files(dir, 0, &n, err, errsz);
     if (!files) return -1;
     json_t *o = json_object();
     int rc = 0;
@@ -187,7 +189,7 @@ int lp_ckpt_verify(const char *dir, char *err, size_t errsz) {
         rc = -1;
     }
     size_t n = 0;
-    char **have = rc ? NULL : list_files(dir, &n, err, errsz);
+    char **have = rc ? NULL : list_files(dir, 0, &n, err, errsz);
     if (!rc && !have) rc = -1;
     if (!rc && n != json_object_size(files)) {
         snprintf(err, errsz, "%s: lists %zu files, the folder holds %zu", p, json_object_size(files), n);
@@ -251,7 +253,7 @@ int lp_ckpt_clear(const char *parent) {
 int lp_copy_dir_files(const char *src, const char *dst, char *err, size_t errsz) {
     if (lp_mkdir_p(dst, err, errsz)) return -1;
     size_t n;
-    char **files = list_files(src, &n, err, errsz);
+    char **files = list_files(src, 1, &n, err, errsz);
     if (!files) return -1;
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {

@@ -136,6 +136,13 @@ static void test_folders(void) {
     snprintf(p, sizeof p, "%s/step-00000030", parent);
     CHECK(lp_ckpt_verify(p, err, sizeof err) == -1 && strstr(err, "lists 1 files, the folder holds 2"), "%s", err);
     CHECK(lp_ckpt_latest(parent, got, sizeof got, &step, err, sizeof err) == 0, "nothing valid left");
+    /* copying a folder's files: the copy verifies against the same checksums */
+    char cp[4300];
+    snprintf(p, sizeof p, "%s/step-00000030/extra", parent);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/step-00000030", parent);
+    snprintf(cp, sizeof cp, "%s/copy", dir);
+    CHECK(lp_copy_dir_files(p, cp, err, sizeof err) == 0 && lp_ckpt_verify(cp, err, sizeof err) == 0, "copy: %s", err);
     CHECK(lp_ckpt_clear(parent) == 0, "clear");
     snprintf(p, sizeof p, "%s/step-00000030", parent);
     CHECK(!isdir(p) && !isdir(tmp), "clear removes sealed and unsealed folders");
