@@ -152,9 +152,10 @@ int lpk_profile_get(const lpk_ctx *c, const char **names, double *seconds,
 void *lpk_alloc(lpk_ctx *c, size_t bytes) { return c->be->alloc(c, bytes); }
 void lpk_free(lpk_ctx *c, void *p) { if (p) c->be->free(c, p); }
 
-int lpk_gemm(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N, int K,
-             float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
-             int ldb, float beta, float *C, int ldc) {
+static int gemm_any(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N,
+                    int K, float alpha, lpk_dtype dt, const void *A, int lda,
+                    const void *B, int ldb, const float *bias, float beta,
+                    float *C, int ldc) {
     if (M < 0 || N < 0 || K < 0 || ldc < N || lda < (ta ? M : K) ||
         ldb < (tb ? K : N) || (dt != LPK_F32 && dt != LPK_BF16)) {
         lpk_ctx_set_error(c, "gemm: bad shape M=%d N=%d K=%d lda=%d ldb=%d ldc=%d",
@@ -163,9 +164,24 @@ int lpk_gemm(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N, int K,
     }
     if (M == 0 || N == 0) return 0;
     PROF_BEGIN(c);
-    int r = c->be->gemm(c, ta, tb, M, N, K, alpha, dt, A, lda, B, ldb, beta, C, ldc);
+    int r = c->be->gemm(c, ta, tb, M, N, K, alpha, dt, A, lda, B, ldb, bias,
+                        beta, C, ldc);
     PROF_END(c, P_GEMM);
     return r;
+}
+
+int lpk_gemm(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N, int K,
+             float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
+             int ldb, float beta, float *C, int ldc) {
+    return gemm_any(c, ta, tb, M, N, K, alpha, dt, A, lda, B, ldb, NULL, beta,
+                    C, ldc);
+}
+
+int lpk_gemm_bias(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N, int K,
+                  lpk_dtype dt, const void *A, int lda, const void *B, int ldb,
+                  const float *bias, float beta, float *C, int ldc) {
+    return gemm_any(c, ta, tb, M, N, K, 1.0f, dt, A, lda, B, ldb, bias, beta,
+                    C, ldc);
 }
 
 void lpk_f32_to_bf16(lpk_ctx *c, const float *x, lpk_bf16 *y, size_t n) {
@@ -212,7 +228,15 @@ void lpk_layernorm_fwd(lpk_ctx *c, float *out, float *mean, float *rstd,
                        const float *x, const float *w, const float *b, int N,
                        int C, float eps) {
     PROF_BEGIN(c);
-    c->be->layernorm_fwd(c, out, mean, rstd, x, w, b, N, C, eps);
+    c->be->layernorm_fwd(c, out, NULL, mean, rstd, x, w, b, N, C, eps);
+    PROF_END(c, P_LN);
+}
+void lpk_layernorm_fwd_bf16(lpk_ctx *c, float *out, lpk_bf16 *out16,
+                            float *mean, float *rstd, const float *x,
+                            const float *w, const float *b, int N, int C,
+                            float eps) {
+    PROF_BEGIN(c);
+    c->be->layernorm_fwd(c, out, out16, mean, rstd, x, w, b, N, C, eps);
     PROF_END(c, P_LN);
 }
 void lpk_layernorm_bwd(lpk_ctx *c, float *dx, float *dw, float *db,
@@ -223,7 +247,11 @@ void lpk_layernorm_bwd(lpk_ctx *c, float *dx, float *dw, float *db,
     PROF_END(c, P_LN);
 }
 void lpk_gelu_fwd(lpk_ctx *c, float *y, const float *x, size_t n) {
-    PROF_BEGIN(c); c->be->gelu_fwd(c, y, x, n); PROF_END(c, P_GELU);
+    PROF_BEGIN(c); c->be->gelu_fwd(c, y, NULL, x, n); PROF_END(c, P_GELU);
+}
+void lpk_gelu_fwd_bf16(lpk_ctx *c, float *y, lpk_bf16 *y16, const float *x,
+                       size_t n) {
+    PROF_BEGIN(c); c->be->gelu_fwd(c, y, y16, x, n); PROF_END(c, P_GELU);
 }
 void lpk_gelu_bwd(lpk_ctx *c, float *dx, const float *dy, const float *x,
                   size_t n) {

@@ -133,9 +133,8 @@ int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
     for (int l = 0; l < m->cfg.n_layer; l++) {
         lpk_layernorm_fwd(k, c->ln, NULL, NULL, c->x, P(m, LP(m, l, LW_LN1W)),
                           P(m, LP(m, l, LW_LN1B)), n, C, eps);
-        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, 3 * C, C, c->ln, NULL, C,
-                  P(m, LP(m, l, LW_QKVW)), W16(m, LP(m, l, LW_QKVW)), 3 * C, 0.0f, c->qkv, 3 * C));
-        lpk_bias_add(k, c->qkv, P(m, LP(m, l, LW_QKVB)), n, 3 * C);
+        TRY(lp_mm_bias(m, n, 3 * C, C, c->ln, NULL, P(m, LP(m, l, LW_QKVW)),
+                       W16(m, LP(m, l, LW_QKVW)), P(m, LP(m, l, LW_QKVB)), c->qkv));
         /* the attention kernel reads caches laid out per batch row, so the
          * compacted rows index through their own cache slice */
         for (int i = 0; i < n; i++) {
@@ -153,19 +152,16 @@ int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
                 return -1;
             }
         }
-        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, C, C, c->att, NULL, C,
-                  P(m, LP(m, l, LW_PROJW)), W16(m, LP(m, l, LW_PROJW)), C, 0.0f, c->tmp, C));
-        lpk_bias_add(k, c->tmp, P(m, LP(m, l, LW_PROJB)), n, C);
+        TRY(lp_mm_bias(m, n, C, C, c->att, NULL, P(m, LP(m, l, LW_PROJW)),
+                       W16(m, LP(m, l, LW_PROJW)), P(m, LP(m, l, LW_PROJB)), c->tmp));
         lpk_add(k, c->x, c->x, c->tmp, (size_t)n * C);
         lpk_layernorm_fwd(k, c->ln, NULL, NULL, c->x, P(m, LP(m, l, LW_LN2W)),
                           P(m, LP(m, l, LW_LN2B)), n, C, eps);
-        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, 4 * C, C, c->ln, NULL, C,
-                  P(m, LP(m, l, LW_FCW)), W16(m, LP(m, l, LW_FCW)), 4 * C, 0.0f, c->fc, 4 * C));
-        lpk_bias_add(k, c->fc, P(m, LP(m, l, LW_FCB)), n, 4 * C);
+        TRY(lp_mm_bias(m, n, 4 * C, C, c->ln, NULL, P(m, LP(m, l, LW_FCW)),
+                       W16(m, LP(m, l, LW_FCW)), P(m, LP(m, l, LW_FCB)), c->fc));
         lpk_gelu_fwd(k, c->fc, c->fc, (size_t)n * 4 * C);
-        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, C, 4 * C, c->fc, NULL, 4 * C,
-                  P(m, LP(m, l, LW_FPW)), W16(m, LP(m, l, LW_FPW)), C, 0.0f, c->tmp, C));
-        lpk_bias_add(k, c->tmp, P(m, LP(m, l, LW_FPB)), n, C);
+        TRY(lp_mm_bias(m, n, C, 4 * C, c->fc, NULL, P(m, LP(m, l, LW_FPW)),
+                       W16(m, LP(m, l, LW_FPW)), P(m, LP(m, l, LW_FPB)), c->tmp));
         lpk_add(k, c->x, c->x, c->tmp, (size_t)n * C);
     }
     lpk_layernorm_fwd(k, c->h, NULL, NULL, c->x, P(m, m->p_lnfw), P(m, m->p_lnfb),

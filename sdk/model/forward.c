@@ -19,30 +19,23 @@ int lp_block_forward(lp_model *m, int l, const float *x, int B, int T) {
     const size_t NC = (size_t)N * C;
     const float eps = m->cfg.ln_eps;
     layer_acts *a = &m->la[l];
-    const lpk_bf16 *h16;
-    lpk_layernorm_fwd(c, a->ln1, a->ln1_mean, a->ln1_rstd, x,
-                      P(m, LP(m, l, LW_LN1W)), P(m, LP(m, l, LW_LN1B)), N, C, eps);
-    h16 = to16(m, a->ln1_16, a->ln1, NC);
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, 3 * C, C, a->ln1, h16, C,
-              P(m, LP(m, l, LW_QKVW)), W16(m, LP(m, l, LW_QKVW)), 3 * C, 0.0f, a->qkv, 3 * C));
-    lpk_bias_add(c, a->qkv, P(m, LP(m, l, LW_QKVB)), N, 3 * C);
+    /* in bf16 mode the producers also write the bf16 copy each GEMM reads */
+    lpk_layernorm_fwd_bf16(c, a->ln1, a->ln1_16, a->ln1_mean, a->ln1_rstd, x,
+                           P(m, LP(m, l, LW_LN1W)), P(m, LP(m, l, LW_LN1B)), N, C, eps);
+    TRY(lp_mm_bias(m, N, 3 * C, C, a->ln1, a->ln1_16, P(m, LP(m, l, LW_QKVW)),
+                   W16(m, LP(m, l, LW_QKVW)), P(m, LP(m, l, LW_QKVB)), a->qkv));
     KTRY(m, lpk_attn_fwd(c, a->att, a->lse, a->qkv, B, T, C, H));
-    h16 = to16(m, a->att_16, a->att, NC);
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, C, C, a->att, h16, C,
-              P(m, LP(m, l, LW_PROJW)), W16(m, LP(m, l, LW_PROJW)), C, 0.0f, a->mid, C));
-    lpk_bias_add(c, a->mid, P(m, LP(m, l, LW_PROJB)), N, C);
+    const lpk_bf16 *h16 = to16(m, a->att_16, a->att, NC);
+    TRY(lp_mm_bias(m, N, C, C, a->att, h16, P(m, LP(m, l, LW_PROJW)),
+                   W16(m, LP(m, l, LW_PROJW)), P(m, LP(m, l, LW_PROJB)), a->mid));
     lpk_add(c, a->mid, a->mid, x, NC);
-    lpk_layernorm_fwd(c, a->ln2, a->ln2_mean, a->ln2_rstd, a->mid,
-                      P(m, LP(m, l, LW_LN2W)), P(m, LP(m, l, LW_LN2B)), N, C, eps);
-    h16 = to16(m, a->ln2_16, a->ln2, NC);
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, 4 * C, C, a->ln2, h16, C,
-              P(m, LP(m, l, LW_FCW)), W16(m, LP(m, l, LW_FCW)), 4 * C, 0.0f, a->fc, 4 * C));
-    lpk_bias_add(c, a->fc, P(m, LP(m, l, LW_FCB)), N, 4 * C);
-    lpk_gelu_fwd(c, a->gelu, a->fc, 4 * NC);
-    h16 = to16(m, a->gelu_16, a->gelu, 4 * NC);
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, C, 4 * C, a->gelu, h16, 4 * C,
-              P(m, LP(m, l, LW_FPW)), W16(m, LP(m, l, LW_FPW)), C, 0.0f, a->out, C));
-    lpk_bias_add(c, a->out, P(m, LP(m, l, LW_FPB)), N, C);
+    lpk_layernorm_fwd_bf16(c, a->ln2, a->ln2_16, a->ln2_mean, a->ln2_rstd, a->mid,
+                           P(m, LP(m, l, LW_LN2W)), P(m, LP(m, l, LW_LN2B)), N, C, eps);
+    TRY(lp_mm_bias(m, N, 4 * C, C, a->ln2, a->ln2_16, P(m, LP(m, l, LW_FCW)),
+                   W16(m, LP(m, l, LW_FCW)), P(m, LP(m, l, LW_FCB)), a->fc));
+    lpk_gelu_fwd_bf16(c, a->gelu, a->gelu_16, a->fc, 4 * NC);
+    TRY(lp_mm_bias(m, N, C, 4 * C, a->gelu, a->gelu_16, P(m, LP(m, l, LW_FPW)),
+                   W16(m, LP(m, l, LW_FPW)), P(m, LP(m, l, LW_FPB)), a->out));
     lpk_add(c, a->out, a->out, a->mid, NC);
     return 0;
 }
@@ -68,9 +61,8 @@ int lp_model_forward(lp_model *m, const int32_t *tokens, int B, int T) {
         TRY(lp_block_forward(m, l, x, B, T));
         x = m->la[l].out;
     }
-    lpk_layernorm_fwd(m->ctx, m->lnf, m->lnf_mean, m->lnf_rstd, x,
-                      P(m, m->p_lnfw), P(m, m->p_lnfb), N, C, m->cfg.ln_eps);
-    (void)to16(m, m->lnf_16, m->lnf, (size_t)N * C);
+    lpk_layernorm_fwd_bf16(m->ctx, m->lnf, m->lnf_16, m->lnf_mean, m->lnf_rstd, x,
+                           P(m, m->p_lnfw), P(m, m->p_lnfb), N, C, m->cfg.ln_eps);
     return 0;
 }
 

@@ -79,6 +79,10 @@ void lp_model_bf16_synced(lp_model *m);
 int lp_mm(lp_model *m, lpk_trans ta, lpk_trans tb, int M, int N, int K,
           const float *A, const lpk_bf16 *A16, int lda, const float *B,
           const lpk_bf16 *B16, int ldb, float beta, float *C, int ldc);
+/* The same with bias[N] added to each row inside the GEMM. */
+int lp_mm_bias(lp_model *m, int M, int N, int K, const float *A,
+               const lpk_bf16 *A16, const float *W, const lpk_bf16 *W16,
+               const float *bias, float *C);
 /* bf16 copy of parameter i, NULL in fp32 mode */
 static inline const lpk_bf16 *W16(lp_model *m, int i) {
     return m->bf16 ? m->data_bf16 + (m->params[i].data - m->data) : NULL;

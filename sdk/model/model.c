@@ -341,6 +341,26 @@ int lp_mm(lp_model *m, lpk_trans ta, lpk_trans tb, int M, int N, int K,
     return r;
 }
 
+int lp_mm_bias(lp_model *m, int M, int N, int K, const float *A,
+               const lpk_bf16 *A16, const float *W, const lpk_bf16 *W16,
+               const float *bias, float *C) {
+    int r;
+    if (!m->bf16) {
+        r = lpk_gemm_bias(m->ctx, LPK_NOTRANS, LPK_NOTRANS, M, N, K, LPK_F32, A, K,
+                          W, N, bias, 0.0f, C, N);
+    } else {
+        if (!A16) {
+            if (ensure_cvt(m, (size_t)M * K)) return -1;
+            lpk_f32_to_bf16(m->ctx, A, m->cvt[0], (size_t)M * K);
+            A16 = m->cvt[0];
+        }
+        r = lpk_gemm_bias(m->ctx, LPK_NOTRANS, LPK_NOTRANS, M, N, K, LPK_BF16, A16, K,
+                          W16, N, bias, 0.0f, C, N);
+    }
+    if (r) lp_model_set_error(m, "model: %s", lpk_ctx_error(m->ctx));
+    return r;
+}
+
 void lp_model_init_gpt2(lp_model *m, uint64_t seed) {
     lp_rng rng;
     lp_rng_seed(&rng, seed);

@@ -87,6 +87,23 @@ for ta in (0, 1):
         assert r == 0
         check(f"gemm bf16 ta={ta} tb={tb} (vs exact product of bf16 inputs)", out, ref16, 1e-5)
 
+# GEMM with the bias fused into the epilogue (fp32 via oneDNN and OpenBLAS, bf16)
+ctxob = C.c_void_p(lib.lpk_ctx_create(C.byref(Opts(None, 2, 0)), err, 256))
+class Opts2(C.Structure):
+    _fields_ = [("backend", C.c_char_p), ("num_threads", C.c_int), ("precision", C.c_int),
+                ("fp32_gemm", C.c_int)]
+lib.lpk_ctx_destroy(ctxob)
+ctxob = C.c_void_p(lib.lpk_ctx_create(C.cast(C.pointer(Opts2(None, 2, 0, 2)), C.POINTER(Opts)), err, 256))
+M, N, K = 19, 70, 33
+A = f32(rng.standard_normal((M, K))); B = f32(rng.standard_normal((K, N)))
+bias = f32(rng.standard_normal(N)); Cm = f32(rng.standard_normal((M, N)))
+for name, cx, beta in (("oneDNN", ctx, 0.0), ("oneDNN beta=1", ctx, 1.0), ("OpenBLAS", ctxob, 0.0),
+                       ("OpenBLAS beta=1", ctxob, 1.0)):
+    out = Cm.copy()
+    assert lib.lpk_gemm_bias(cx, 0, 0, M, N, K, 0, P(A), K, P(B), N, P(bias), C.c_float(beta), P(out), N) == 0
+    check(f"gemm+bias fp32 {name}", out, A.astype(np.float64) @ B + bias + beta * Cm, 1e-6)
+lib.lpk_ctx_destroy(ctxob)
+
 # bf16 rounding is round-to-nearest-even (torch agrees)
 x = f32(rng.standard_normal(1000) * 100)
 x16 = np.zeros(1000, dtype=np.uint16)
@@ -104,6 +121,12 @@ lib.lpk_layernorm_fwd(ctx, P(out), P(mean), P(rstd), P(x), P(w), P(b), N, Cc, C.
 xt, wt, bt = T(x).requires_grad_(), T(w).requires_grad_(), T(b).requires_grad_()
 y = F.layer_norm(xt, (Cc,), wt, bt, 1e-5)
 check("layernorm fwd", out, y.detach(), 1e-6)
+out2 = np.zeros_like(x); o16 = np.zeros(x.size, dtype=np.uint16)
+lib.lpk_layernorm_fwd_bf16(ctx, P(out2), o16.ctypes.data_as(C.c_void_p), P(mean), P(rstd), P(x), P(w), P(b),
+                           N, Cc, C.c_float(1e-5))
+check("layernorm fwd with bf16 copy", out2, out, 0)
+check("layernorm bf16 copy rounding", o16.astype(np.float64),
+      torch.tensor(out).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16).ravel().astype(np.float64), 0)
 dout = f32(rng.standard_normal((N, Cc)))
 y.backward(T(dout))
 dx = np.zeros_like(x); dw = np.zeros_like(w); db = np.zeros_like(b)
@@ -119,6 +142,11 @@ lib.lpk_gelu_fwd(ctx, P(y), P(x), C.c_size_t(x.size))
 xt = T(x).requires_grad_()
 yt = F.gelu(xt, approximate="tanh")
 check("gelu fwd", y, yt.detach(), 1e-6)
+y2 = np.zeros_like(x); y16 = np.zeros(x.size, dtype=np.uint16)
+lib.lpk_gelu_fwd_bf16(ctx, P(y2), y16.ctypes.data_as(C.c_void_p), P(x), C.c_size_t(x.size))
+check("gelu fwd with bf16 copy", y2, y, 0)
+check("gelu bf16 copy rounding", y16.astype(np.float64),
+      torch.tensor(y).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16).astype(np.float64), 0)
 dy = f32(rng.standard_normal(5000))
 yt.backward(T(dy))
 dx = np.zeros_like(x)

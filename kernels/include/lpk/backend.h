@@ -27,7 +27,8 @@ typedef struct lpk_backend {
 
     int (*gemm)(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
                 float alpha, lpk_dtype dt, const void *A, int lda,
-                const void *B, int ldb, float beta, float *C, int ldc);
+                const void *B, int ldb, const float *bias, float beta,
+                float *C, int ldc);
     void (*f32_to_bf16)(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
     void (*bf16_to_f32)(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n);
 
@@ -47,13 +48,15 @@ typedef struct lpk_backend {
                       const float *dout, const int32_t *tok,
                       const int32_t *pos, int N, int T, int C, int V,
                       int maxT);
-    void (*layernorm_fwd)(lpk_ctx *ctx, float *out, float *mean, float *rstd,
+    void (*layernorm_fwd)(lpk_ctx *ctx, float *out, lpk_bf16 *out16,
+                          float *mean, float *rstd,
                           const float *x, const float *w, const float *b,
                           int N, int C, float eps);
     void (*layernorm_bwd)(lpk_ctx *ctx, float *dx, float *dw, float *db,
                           const float *dout, const float *x, const float *w,
                           const float *mean, const float *rstd, int N, int C);
-    void (*gelu_fwd)(lpk_ctx *ctx, float *y, const float *x, size_t n);
+    void (*gelu_fwd)(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
+                     size_t n);
     void (*gelu_bwd)(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
                      size_t n);
     int (*attn_fwd)(lpk_ctx *ctx, float *out, float *lse, const float *qkv,

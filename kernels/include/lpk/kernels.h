@@ -76,6 +76,12 @@ int lpk_gemm(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
              float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
              int ldb, float beta, float *C, int ldc);
 
+/* The same plus bias[N] added to every row of the product (fused into the
+ * GEMM's epilogue): C = A.B + bias + beta*C. alpha must be 1. */
+int lpk_gemm_bias(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N,
+                  int K, lpk_dtype dt, const void *A, int lda, const void *B,
+                  int ldb, const float *bias, float beta, float *C, int ldc);
+
 /* Round-to-nearest-even conversions. */
 void lpk_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
 void lpk_bf16_to_f32(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n);
@@ -109,6 +115,12 @@ void lpk_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
 void lpk_layernorm_fwd(lpk_ctx *ctx, float *out, float *mean, float *rstd,
                        const float *x, const float *w, const float *b, int N,
                        int C, float eps);
+/* The same, also writing the output rounded to bf16 (the next GEMM's
+ * operand) in the same pass. */
+void lpk_layernorm_fwd_bf16(lpk_ctx *ctx, float *out, lpk_bf16 *out16,
+                            float *mean, float *rstd, const float *x,
+                            const float *w, const float *b, int N, int C,
+                            float eps);
 /* dx += ..., dw += ..., db += ... */
 void lpk_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
                        const float *dout, const float *x, const float *w,
@@ -116,6 +128,9 @@ void lpk_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
 
 /* ---- GELU, tanh approximation ------------------------------------------ */
 void lpk_gelu_fwd(lpk_ctx *ctx, float *y, const float *x, size_t n);
+/* The same, also writing y rounded to bf16. */
+void lpk_gelu_fwd_bf16(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
+                       size_t n);
 /* dx = dy * gelu'(x) (overwrites; dx may alias dy) */
 void lpk_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
                   size_t n);

@@ -8,12 +8,10 @@
 #include "internal.h"
 #include "vmath.h"
 
-/* NaN must stay NaN: rounding could carry it into infinity */
-static inline lpk_bf16 to_bf16(float x);
 
 void cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n) {
 #pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = to_bf16(x[i]);
+    for (size_t i = 0; i < n; i++) y[i] = lpk_to_bf16(x[i]);
 }
 
 void cpu_bf16_to_f32(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n) {
@@ -95,7 +93,19 @@ void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C) {
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 
-void cpu_gelu_fwd(lpk_ctx *ctx, float *y, const float *x, size_t n) {
+void cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
+                  size_t n) {
+    if (y16) {
+#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i];
+            float t = lpk_tanhf(GELU_K * (v + 0.044715f * v * v * v));
+            float r = 0.5f * v * (1.0f + t);
+            y[i] = r;
+            y16[i] = lpk_to_bf16(r);
+        }
+        return;
+    }
 #pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
@@ -120,14 +130,6 @@ void cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
 /* Same operation order as torch.optim.AdamW (decay first, then the Adam
  * step with denom = sqrt(v)/sqrt(bc2) + eps), so trajectories agree to
  * rounding. */
-static inline lpk_bf16 to_bf16(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    uint32_t rne = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-    return (u & 0x7FFFFFFFu) > 0x7F800000u ? (lpk_bf16)((u >> 16) | 0x40u)
-                                           : (lpk_bf16)rne;
-}
-
 void cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps,
                float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16) {
@@ -144,7 +146,7 @@ void cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
             v[i] = vi;
             float pi = p[i] * decay - step * (mi / (sqrtf(vi) / sbc2 + eps));
             p[i] = pi;
-            p16[i] = to_bf16(pi);
+            p16[i] = lpk_to_bf16(pi);
         }
         return;
     }

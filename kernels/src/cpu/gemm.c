@@ -18,10 +18,10 @@
 
 typedef struct {
     int used;
-    int dt, ta, tb, M, N, K, lda, ldb, ldc;
+    int dt, ta, tb, M, N, K, lda, ldb, ldc, bias;
     float alpha, beta;
     dnnl_primitive_t prim;
-    dnnl_memory_desc_t a_md, b_md, c_md;
+    dnnl_memory_desc_t a_md, b_md, c_md, bias_md;
 } gemm_slot;
 
 struct cpu_gemm_cache {
@@ -68,11 +68,11 @@ static void md_2d(dnnl_memory_desc_t *md, int rows, int cols, int ld,
 
 static gemm_slot *get_prim(lpk_ctx *ctx, cpu_gemm_cache *g, int dt, int ta,
                            int tb, int M, int N, int K, int lda, int ldb,
-                           int ldc, float alpha, float beta) {
+                           int ldc, int bias, float alpha, float beta) {
     for (int i = 0; i < CACHE_SLOTS; i++) {
         gemm_slot *s = &g->slot[i];
         if (s->used && s->dt == dt && s->ta == ta && s->tb == tb && s->M == M && s->N == N &&
-            s->K == K && s->lda == lda && s->ldb == ldb && s->ldc == ldc &&
+            s->K == K && s->bias == bias && s->lda == lda && s->ldb == ldb && s->ldc == ldc &&
             s->alpha == alpha && s->beta == beta)
             return s;
     }
@@ -84,11 +84,13 @@ static gemm_slot *get_prim(lpk_ctx *ctx, cpu_gemm_cache *g, int dt, int ta,
     md_2d(&s->a_md, M, K, lda, ta, in);
     md_2d(&s->b_md, K, N, ldb, tb, in);
     md_2d(&s->c_md, M, N, ldc, 0, dnnl_f32);
+    md_2d(&s->bias_md, 1, N, N, 0, dnnl_f32);
     dnnl_matmul_desc_t desc;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    int ok = dnnl_matmul_desc_init(&desc, &s->a_md, &s->b_md, NULL, &s->c_md) ==
+    int ok = dnnl_matmul_desc_init(&desc, &s->a_md, &s->b_md,
+                                   bias ? &s->bias_md : NULL, &s->c_md) ==
                  dnnl_success &&
              dnnl_primitive_attr_create(&attr) == dnnl_success;
     if (ok && alpha != 1.0f)
@@ -111,6 +113,7 @@ static gemm_slot *get_prim(lpk_ctx *ctx, cpu_gemm_cache *g, int dt, int ta,
         return NULL;
     }
     s->used = 1;
+    s->bias = bias;
     s->dt = dt;
     s->ta = ta; s->tb = tb; s->M = M; s->N = N; s->K = K;
     s->lda = lda; s->ldb = ldb; s->ldc = ldc; s->alpha = alpha; s->beta = beta;
@@ -119,26 +122,32 @@ static gemm_slot *get_prim(lpk_ctx *ctx, cpu_gemm_cache *g, int dt, int ta,
 
 static int gemm_dnnl(lpk_ctx *ctx, int dt, int ta, int tb, int M, int N, int K,
                      float alpha, const void *A, int lda, const void *B,
-                     int ldb, float beta, float *C, int ldc) {
+                     int ldb, const float *bias, float beta, float *C,
+                     int ldc) {
     cpu_state *st = cpu(ctx);
     cpu_gemm_cache *g = st->gemm;
     if (omp_get_max_threads() != st->threads) omp_set_num_threads(st->threads);
-    gemm_slot *s = get_prim(ctx, g, dt, ta, tb, M, N, K, lda, ldb, ldc, alpha, beta);
+    gemm_slot *s = get_prim(ctx, g, dt, ta, tb, M, N, K, lda, ldb, ldc,
+                            bias != NULL, alpha, beta);
     if (!s) return -1;
-    dnnl_memory_t ma = NULL, mb = NULL, mc = NULL;
+    dnnl_memory_t ma = NULL, mb = NULL, mc = NULL, mbias = NULL;
     int ok = dnnl_memory_create(&ma, &s->a_md, g->eng, (void *)A) == dnnl_success &&
              dnnl_memory_create(&mb, &s->b_md, g->eng, (void *)B) == dnnl_success &&
-             dnnl_memory_create(&mc, &s->c_md, g->eng, C) == dnnl_success;
+             dnnl_memory_create(&mc, &s->c_md, g->eng, C) == dnnl_success &&
+             (!bias || dnnl_memory_create(&mbias, &s->bias_md, g->eng, (void *)bias) ==
+                           dnnl_success);
     if (ok) {
-        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma},
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ma},
                                    {DNNL_ARG_WEIGHTS, mb},
-                                   {DNNL_ARG_DST, mc}};
-        ok = dnnl_primitive_execute(s->prim, g->stream, 3, args) == dnnl_success &&
+                                   {DNNL_ARG_DST, mc},
+                                   {DNNL_ARG_BIAS, mbias}};
+        ok = dnnl_primitive_execute(s->prim, g->stream, bias ? 4 : 3, args) == dnnl_success &&
              dnnl_stream_wait(g->stream) == dnnl_success;
     }
     if (ma) dnnl_memory_destroy(ma);
     if (mb) dnnl_memory_destroy(mb);
     if (mc) dnnl_memory_destroy(mc);
+    if (mbias) dnnl_memory_destroy(mbias);
     if (!ok) {
         lpk_ctx_set_error(ctx, "gemm: oneDNN matmul failed for M=%d N=%d K=%d", M, N, K);
         return -1;
@@ -148,9 +157,18 @@ static int gemm_dnnl(lpk_ctx *ctx, int dt, int ta, int tb, int M, int N, int K,
 
 int cpu_gemm(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
              float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
-             int ldb, float beta, float *C, int ldc) {
+             int ldb, const float *bias, float beta, float *C, int ldc) {
     if (dt == LPK_BF16 || cpu(ctx)->fp32_gemm == LPK_GEMM_ONEDNN)
-        return gemm_dnnl(ctx, dt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return gemm_dnnl(ctx, dt, ta, tb, M, N, K, alpha, A, lda, B, ldb, bias,
+                         beta, C, ldc);
+    if (bias) { /* OpenBLAS has no epilogue: start C from bias (+ beta C) */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                float *c = &C[(size_t)i * ldc + j];
+                *c = bias[j] + (beta == 0.0f ? 0.0f : beta * *c);
+            }
+        beta = 1.0f;
+    }
     if (K == 0) { /* BLAS leaves C untouched only when beta == 1 */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++)

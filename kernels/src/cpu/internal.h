@@ -23,7 +23,7 @@ void cpu_gemm_fini(cpu_state *s);
 
 int cpu_gemm(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
              float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
-             int ldb, float beta, float *C, int ldc);
+             int ldb, const float *bias, float beta, float *C, int ldc);
 
 void cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
 void cpu_bf16_to_f32(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n);
@@ -33,7 +33,8 @@ void cpu_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n);
 double cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n);
 void cpu_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C);
 void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C);
-void cpu_gelu_fwd(lpk_ctx *ctx, float *y, const float *x, size_t n);
+void cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
+                  size_t n);
 void cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
                   size_t n);
 void cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
@@ -46,7 +47,16 @@ int cpu_embed_fwd(lpk_ctx *ctx, float *out, const int32_t *tok,
 void cpu_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
                    const int32_t *tok, const int32_t *pos, int N, int T, int C,
                    int V, int maxT);
-void cpu_layernorm_fwd(lpk_ctx *ctx, float *out, float *mean, float *rstd,
+static inline lpk_bf16 lpk_to_bf16(float x) {
+    uint32_t u;
+    __builtin_memcpy(&u, &x, 4);
+    uint32_t rne = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    /* NaN must stay NaN: rounding could carry it into infinity */
+    return (u & 0x7FFFFFFFu) > 0x7F800000u ? (lpk_bf16)((u >> 16) | 0x40u)
+                                           : (lpk_bf16)rne;
+}
+
+void cpu_layernorm_fwd(lpk_ctx *ctx, float *out, lpk_bf16 *out16, float *mean, float *rstd,
                        const float *x, const float *w, const float *b, int N,
                        int C, float eps);
 void cpu_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,

@@ -52,7 +52,7 @@ void cpu_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
     }
 }
 
-void cpu_layernorm_fwd(lpk_ctx *ctx, float *out, float *mean, float *rstd,
+void cpu_layernorm_fwd(lpk_ctx *ctx, float *out, lpk_bf16 *out16, float *mean, float *rstd,
                        const float *x, const float *w, const float *b, int N,
                        int C, float eps) {
 #pragma omp parallel for num_threads(NT(ctx)) schedule(static)
@@ -69,6 +69,11 @@ void cpu_layernorm_fwd(lpk_ctx *ctx, float *out, float *mean, float *rstd,
         float *o = out + (size_t)i * C;
 #pragma omp simd
         for (int j = 0; j < C; j++) o[j] = (r[j] - mu) * rs * w[j] + b[j];
+        if (out16) {
+            lpk_bf16 *o16 = out16 + (size_t)i * C;
+#pragma omp simd
+            for (int j = 0; j < C; j++) o16[j] = lpk_to_bf16(o[j]);
+        }
         if (mean) mean[i] = mu;
         if (rstd) rstd[i] = rs;
     }
