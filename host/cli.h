@@ -18,5 +18,6 @@ int lp_cli_validate(int argc, char **argv);
 int lp_cli_plugins(int argc, char **argv);
 int lp_cli_worker(int argc, char **argv);
 int lp_cli_keygen(int argc, char **argv);
+int lp_cli_eval(int argc, char **argv);
 
 #endif

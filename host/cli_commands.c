@@ -15,8 +15,12 @@ const lp_cli_command lp_cli_commands[] = {
                               "group"},
     {"worker", lp_cli_worker, "run one stage of a running host's chain: "
                               "worker --connect ENDPOINT --stage NAME"},
-    {"watch", lp_cli_watch, "live view of a run's metrics: watch ENDPOINT|RUN_DIR [--topic RUN[/STAGE]] [--server-key Z85] [--plain] [--for SECONDS]"},
-    {"tokenizer", lp_cli_tokenizer, "byte-level BPE: tokenizer train|encode|decode|info (see tokenizer --help)"},
-    {"data", lp_cli_data, "datasets: data synth|shard|check (see data --help)"},
+    {"watch", lp_cli_watch, "live view of a run's metrics: watch "
+                            "ENDPOINT|RUN_DIR [--topic RUN[/STAGE]]"},
+    {"tokenizer", lp_cli_tokenizer, "byte-level BPE: tokenizer "
+                                    "train|encode|decode|info"},
+    {"data", lp_cli_data, "datasets: data synth|shard|check"},
+    {"eval", lp_cli_eval, "exact match of a model on task files: eval "
+                          "--model DIR --tasks FILE"},
     {0, 0, 0},
 };
