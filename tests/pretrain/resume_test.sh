@@ -2,20 +2,23 @@
 # kill -9 of the whole run in the middle of pretraining, then
 # `llmpipe run --resume`: the stage continues from its last in-stage
 # checkpoint, and the loss curve and the final weights equal an
-# uninterrupted run's bit for bit.
+# uninterrupted run's bit for bit. In bf16, as the quickstart trains (fp32
+# resume is proven in-process by trainer_test).
 . "$(dirname "$0")/lib.sh"
 make_corpus corpus.txt
 STEPS=60
 
-chain_cfg full.cfg "$T/full" $STEPS ""
+chain_cfg full.cfg "$T/full" $STEPS 'precision = "bf16";'
 "$LLMPIPE" run --quiet full.cfg > full.log 2>&1 || { cat full.log >&2; fail "uninterrupted run failed"; finish; }
 
-chain_cfg cut.cfg "$T/cut" $STEPS ""
+chain_cfg cut.cfg "$T/cut" $STEPS 'precision = "bf16";'
 setsid "$LLMPIPE" run --quiet cut.cfg > cut.log 2>&1 &
 pid=$!
-# wait for the second in-stage checkpoint, then kill everything at once
-for _ in $(seq 1 1200); do
-  [ -d "$T/cut/stages/pretrain/ckpt/step-00000010" ] && break
+# wait for the second in-stage checkpoint and two steps more (so the resumed
+# run replays steps it had already done), then kill everything at once
+for _ in $(seq 1 3000); do
+  [ -d "$T/cut/stages/pretrain/ckpt/step-00000010" ] &&
+    grep -q '"topic":"metrics/cut/pretrain".*"step":12,' "$T/cut/metrics.jsonl" 2>/dev/null && break
   kill -0 $pid 2>/dev/null || break
   sleep 0.02
 done
@@ -28,8 +31,10 @@ if [ -z "$killed_at" ] || [ "$killed_at" -ge $STEPS ] || [ -d "$T/cut/artifacts/
 fi
 
 "$LLMPIPE" run --quiet --resume cut.cfg > resume.log 2>&1 || { cat resume.log >&2; fail "resume failed"; }
-grep -q "resumed from .*step-000000[0-9]* (step [1-9]" resume.log && ok "resumed from an in-stage checkpoint" \
-  || { fail "no 'resumed from' line"; head -20 resume.log >&2; }
+from=$(sed -n 's/.*resumed from .*step-[0-9]* (step \([0-9]*\)).*/\1/p' resume.log | head -1)
+[ -n "$from" ] && [ "$from" -ge 10 ] && [ "$from" -lt "$killed_at" ] \
+  && ok "resumed from the in-stage checkpoint of step $from, replaying steps $((from + 1))-$killed_at" \
+  || { fail "resumed from step '${from}', killed after $killed_at"; head -20 resume.log >&2; }
 grep -q "tokenize' already done; skipped" resume.log && ok "finished stage skipped" || fail "tokenize rerun"
 
 losses "$T/full" > full.loss
