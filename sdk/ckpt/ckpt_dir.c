@@ -87,12 +87,22 @@ int lp_ckpt_commit(const char *parent, int64_t step, int keep_last, char *final_
     snprintf(tmp, sizeof tmp, "%s/step-%08" PRId64 ".tmp", parent, step);
     snprintf(fin, sizeof fin, "%s/step-%08" PRId64, parent, step);
     if (lp_ckpt_write_checksums(tmp, err, errsz)) return -1;
-    rm_tree(fin); /* a same-step folder from a run that was resumed earlier */
+    /* A same-step folder (a resumed run checkpointing its last step again)
+     * is moved aside and deleted only once the new one is in place; a crash
+     * between the two renames falls back to the previous step's folder. */
+    char aside[4200];
+    snprintf(aside, sizeof aside, "%s.old", tmp);
+    rm_tree(aside);
+    if (rename(fin, aside) != 0 && errno != ENOENT) {
+        snprintf(err, errsz, "%s: cannot move aside: %s", fin, strerror(errno));
+        return -1;
+    }
     if (rename(tmp, fin) != 0) {
         snprintf(err, errsz, "%s: cannot rename into place: %s", fin, strerror(errno));
         return -1;
     }
     lp_fsync_parent(fin);
+    rm_tree(aside);
     if (final_dir) snprintf(final_dir, final_size, "%s", fin);
     if (keep_last > 0) {
         size_t n;
