@@ -123,6 +123,10 @@ int lp_eval_run(lp_model *m, lp_tokenizer *tok, const lp_dataset *tasks,
       for (int b = 1; b < B; b++)
         memmove(prompts + (size_t)b * longest, prompts + (size_t)b * max_prompt,
                 sizeof *prompts * (size_t)lens[b]);
+    /* Padding is never attended to, but it is embedded: keep it a valid id. */
+    for (int b = 0; b < B; b++)
+      for (int t = lens[b]; t < longest; t++)
+        prompts[(size_t)b * longest + t] = eot;
     lp_generate_opts g = {.sampling = {.temperature = 0},
                           .seed = 0,
                           .max_new = max_new,

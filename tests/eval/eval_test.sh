@@ -15,7 +15,7 @@ with open("corpus.txt", "w") as f:
 PY
 expect_status 0 "$LL" tokenizer train --vocab-size 400 --out tok.json corpus.txt
 mkdir -p model
-expect_status 0 "$MAKE_MODEL" model tok.json 2 4 64 192 7
+expect_status 0 "$MAKE_MODEL" model tok.json 2 4 64 256 7
 expect_status 0 "$LL" eval --model model --tasks synth/eval.jsonl --max-new 12 --batch 5 --answers-out answers.jsonl
 expect_grep out "^family +n +correct +accuracy$"
 expect_grep out "^total +24 +[0-9]+ +[0-9.]+%$"

@@ -26,6 +26,7 @@ rows = [json.loads(line) for line in open(answers_path)]
 same = near_tie = 0
 for row in rows:
     ids = tok.encode(row["prompt"]).ids
+    ids = ids[-(cfg["n_positions"] - max_new):]  # llmpipe keeps the end too
     out = []
     tie = False
     with torch.no_grad():

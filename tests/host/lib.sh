@@ -7,6 +7,10 @@ T="$(mktemp -d "${TEST_TMPDIR:-/tmp}/t.XXXXXX")"
 cd "$T" || exit 1
 FAILS=0
 CHECKS=0
+if [ -z "${LLMPIPE_PYTHON:-}" ]; then
+  echo "LLMPIPE_PYTHON is not set: run the suite through tools/test.sh, or add --test_env=LLMPIPE_PYTHON=\$PWD/.venv/bin/python" >&2
+  exit 1
+fi
 
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 
