@@ -1,8 +1,16 @@
 #!/bin/bash
-# Sets up the machine, builds llmpipe and runs the CPU quickstart chain.
-# Extra arguments go to `llmpipe run` (e.g. --resume, --set ...).
+# Sets up the machine, builds llmpipe and runs the CPU quickstart chain on the
+# fortunes corpus. Extra arguments go to `llmpipe run` (e.g. --resume,
+# --set pretrain.max_steps=100). A finished quickstart is not run again:
+# remove runs/quickstart to start over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 bazel build //host:llmpipe //plugins/...
-exec bazel-bin/host/llmpipe run conf/quickstart.cfg "$@"
+[ -s data/fortunes.txt ] || { mkdir -p data && tools/corpus.sh data/fortunes.txt; }
+args=("$@")
+if [ -f runs/quickstart/manifest.json ] && [[ " $* " != *" --resume "* ]]; then
+  echo "quickstart: runs/quickstart exists; continuing it (--resume)"
+  args+=(--resume)
+fi
+exec bazel-bin/host/llmpipe run conf/quickstart.cfg "${args[@]}"
