@@ -24,14 +24,21 @@ for c in $CONFIGS; do
     done
 done
 echo
-echo "summary (ms/step; speed-up = PyTorch time / llmpipe time)"
-awk '/^RESULT/ { t[$2" "$3" "$4] = $5; cfg[$3] = 1 }
+echo "summary: wall ms/step (median); speed-up = PyTorch time / llmpipe time"
+echo "(second table: process CPU time / threads, a proxy for an idle machine when others share the cores)"
+awk '/^RESULT/ { t[$2" "$3" "$4] = $5; u[$2" "$3" "$4] = $6; cfg[$3] = 1 }
      END {
        for (c in cfg) {
          printf "%-6s llmpipe fp32 %8.1f  bf16 %8.1f | pytorch fp32 %8.1f  bf16 %8.1f | llmpipe-bf16 vs pytorch-fp32 %.2fx, vs pytorch-bf16 %.2fx; llmpipe-fp32 vs pytorch-fp32 %.2fx\n",
            c, t["llmpipe "c" fp32"], t["llmpipe "c" bf16"], t["pytorch "c" fp32"], t["pytorch "c" bf16"],
            t["pytorch "c" fp32"] / t["llmpipe "c" bf16"], t["pytorch "c" bf16"] / t["llmpipe "c" bf16"],
            t["pytorch "c" fp32"] / t["llmpipe "c" fp32"]
+       }
+       for (c in cfg) {
+         printf "cpu %-6s llmpipe fp32 %8.1f  bf16 %8.1f | pytorch fp32 %8.1f  bf16 %8.1f | llmpipe-bf16 vs pytorch-fp32 %.2fx, vs pytorch-bf16 %.2fx; llmpipe-fp32 vs pytorch-fp32 %.2fx\n",
+           c, u["llmpipe "c" fp32"], u["llmpipe "c" bf16"], u["pytorch "c" fp32"], u["pytorch "c" bf16"],
+           u["pytorch "c" fp32"] / u["llmpipe "c" bf16"], u["pytorch "c" bf16"] / u["llmpipe "c" bf16"],
+           u["pytorch "c" fp32"] / u["llmpipe "c" fp32"]
        }
      }' "$OUT"
 rm -f "$OUT"

@@ -75,7 +75,10 @@ def main():
     nparam = sum(p.numel() for p in model.parameters()) - model.wpe.weight.numel()
     flops = (6 * nparam + 12 * L * T * C) * B * T
     times = []
+    cpu0 = 0.0
     for s in range(steps + 1):
+        if s == 1:
+            cpu0 = time.process_time()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         if prec == "bf16":
@@ -89,9 +92,11 @@ def main():
         if s > 0:  # the first step pays one-time allocations
             times.append((time.perf_counter() - t0) * 1e3)
     med = statistics.median(times)
+    cpu_ms = (time.process_time() - cpu0) * 1e3 / steps / threads
     print(f"pytorch {name} {prec} threads={threads}: {med:.1f} ms/step (median of {steps}), "
-          f"{B * T / (med / 1e3):.0f} tokens/s, {flops / (med / 1e3) / 1e9:.1f} GFLOP/s, loss {loss.item():.4f}")
-    print(f"RESULT pytorch {name} {prec} {med:.3f}")
+          f"{B * T / (med / 1e3):.0f} tokens/s, {flops / (med / 1e3) / 1e9:.1f} GFLOP/s, loss {loss.item():.4f}; "
+          f"CPU time/threads {cpu_ms:.1f} ms/step")
+    print(f"RESULT pytorch {name} {prec} {med:.3f} {cpu_ms:.3f}")
 
 
 if __name__ == "__main__":

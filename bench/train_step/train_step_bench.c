@@ -24,6 +24,12 @@ static double now(void) {
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
 static int cmpd(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -60,8 +66,9 @@ int main(int argc, char **argv) {
     double nparam = (double)lp_model_numel(m) - (double)cfg.n_ctx * bc->C;
     double flops = (6.0 * nparam + 12.0 * bc->L * bc->T * bc->C) * N;
     double *ms = malloc(sizeof(double) * (steps + 1));
-    double loss = 0;
+    double loss = 0, cpu0 = 0;
     for (int s = -1; s < steps; s++) {
+        if (s == 0) cpu0 = cpu_now();
         if (s == 0) { lpk_profile_enable(ctx, 1); lpk_profile_reset(ctx); }
         double t0 = now();
         lp_model_zero_grad(m);
@@ -74,13 +81,15 @@ int main(int argc, char **argv) {
         lp_adamw_step(opt, 3e-4f, 1.0f);
         if (s >= 0) ms[s] = (now() - t0) * 1e3;
     }
+    double cpu_ms = (cpu_now() - cpu0) * 1e3 / steps / lpk_ctx_threads(ctx);
     double total = 0;
     for (int s = 0; s < steps; s++) total += ms[s];
     qsort(ms, steps, sizeof *ms, cmpd);
     double med = ms[steps / 2];
-    printf("llmpipe %s %s threads=%d: %.1f ms/step (median of %d), %.0f tokens/s, %.1f GFLOP/s, loss %.4f\n",
+    printf("llmpipe %s %s threads=%d: %.1f ms/step (median of %d), %.0f tokens/s, %.1f GFLOP/s, loss %.4f; "
+           "CPU time/threads %.1f ms/step\n",
            bc->name, bf16 ? "bf16" : "fp32", lpk_ctx_threads(ctx), med, steps, N / (med / 1e3),
-           flops / (med / 1e3) / 1e9, loss);
+           flops / (med / 1e3) / 1e9, loss, cpu_ms);
     const char *names[32];
     double sec[32];
     long calls[32];
@@ -92,7 +101,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < k; i++)
         printf("    %-14s %8.1f ms/step %5.1f%%  (%ld calls)\n", names[i], sec[i] * 1e3 / steps,
                100.0 * sec[i] / ksum, calls[i] / steps);
-    printf("RESULT llmpipe %s %s %.3f\n", bc->name, bf16 ? "bf16" : "fp32", med);
+    printf("RESULT llmpipe %s %s %.3f %.3f\n", bc->name, bf16 ? "bf16" : "fp32", med, cpu_ms);
     free(ms);
     free(tok);
     lp_adamw_destroy(opt);
