@@ -202,13 +202,16 @@ int lp_st_open(lp_safetensors **out, const char *path, char *err, size_t errsz) 
         if (!ord) { snprintf(err, errsz, "%s: out of memory", path); goto fail; }
         for (size_t i = 0; i < st->n; i++) ord[i] = &st->t[i];
         qsort(ord, st->n, sizeof *ord, cmp_begin);
-        for (size_t i = 1; i < st->n; i++) {
-            if (ord[i]->begin < ord[i - 1]->end) {
-                snprintf(err, errsz, "%s: tensors '%s' and '%s' overlap in the data section", path, ord[i - 1]->name,
+        const lp_st_tensor *last = NULL; /* the non-empty tensor ending furthest so far */
+        for (size_t i = 0; i < st->n; i++) {
+            if (ord[i]->begin == ord[i]->end) continue; /* empty tensors own no bytes */
+            if (last && ord[i]->begin < last->end) {
+                snprintf(err, errsz, "%s: tensors '%s' and '%s' overlap in the data section", path, last->name,
                          ord[i]->name);
                 free(ord);
                 goto fail;
             }
+            if (!last || ord[i]->end > last->end) last = ord[i];
         }
         free(ord);
     }

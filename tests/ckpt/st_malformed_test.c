@@ -121,6 +121,10 @@ int main(void) {
     refuse("overlap",
            "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
            "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "overlap in the data section");
+    refuse("overlap-third",
+           "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+           "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
+           "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 16, "overlap in the data section");
     refuse("metadata-type", "{\"__metadata__\":{\"format\":1}}", 0, "__metadata__ value of 'format' is not a string");
     refuse("empty-name", "{\"\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "empty name");
 
@@ -157,6 +161,14 @@ int main(void) {
         fprintf(stderr, "refused %-18s %s\n", "int-dtype", err);
         lp_st_close(st);
     }
+
+    /* an empty tensor inside another's range owns no bytes: accepted */
+    snprintf(path, sizeof path, "%s/empty-inside.safetensors", dir);
+    write_raw(path, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                    "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]}}", 107, 8);
+    CHECK(lp_st_open(&st, path, err, sizeof err) == 0, "empty tensor: %s", err);
+    lp_st_close(st);
+    st = NULL;
 
     /* half types convert exactly */
     snprintf(path, sizeof path, "%s/half.safetensors", dir);
