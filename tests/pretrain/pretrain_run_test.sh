@@ -60,8 +60,11 @@ with safe_open(base + "/model.safetensors", framework="pt") as f:
     keys = set(f.keys())
 check("transformer.h.1.mlp.c_proj.weight" in keys and "lm_head.weight" in keys and len(keys) == 2 * 12 + 5,
       "model.safetensors has the 29 GPT-2 tensors of a 2-layer model")
-tok = json.load(open(base + "/tokenizer.json"))
-check(tok["model"]["type"] == "BPE", "tokenizer.json beside the weights")
+from tokenizers import Tokenizer
+tk = Tokenizer.from_file(base + "/tokenizer.json")
+enc = tk.encode("The cat 12 小猫")
+check(tk.get_vocab_size() == 320 and tk.decode(enc.ids) == "The cat 12 小猫",
+      "tokenizer.json beside the weights loads in Hugging Face tokenizers")
 more = [json.loads(l)["data"] for l in open(run + "/metrics.jsonl")]
 more_loss = [d["values"]["loss"] for d in more if d["stage"] == "more" and "loss" in d.get("values", {})]
 more_val = [d["values"]["val_loss"] for d in more if d["stage"] == "more" and "val_loss" in d.get("values", {})]
