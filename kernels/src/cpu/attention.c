@@ -153,7 +153,7 @@ int cpu_attn_decode(lpk_ctx *ctx, float *out, const float *q, int ldq,
     const int hs = C / H;
     const float scale = 1.0f / sqrtf((float)hs);
     int fail = 0;
-#pragma omp parallel num_threads(NT(ctx)) reduction(| : fail)
+#pragma omp parallel num_threads(NTW(ctx, (size_t)B * maxT * C)) reduction(| : fail)
     {
         float *s = malloc(sizeof(float) * (size_t)maxT);
         if (!s) fail = 1;

@@ -10,12 +10,12 @@
 
 
 void cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n) {
-#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) y[i] = lpk_to_bf16(x[i]);
 }
 
 void cpu_bf16_to_f32(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n) {
-#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) {
         uint32_t u = (uint32_t)x[i] << 16;
         memcpy(&y[i], &u, 4);
@@ -24,17 +24,17 @@ void cpu_bf16_to_f32(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n) {
 
 void cpu_fill(lpk_ctx *ctx, float *x, float v, size_t n) {
     if (v == 0.0f && n < ((size_t)1 << 16)) { memset(x, 0, n * sizeof *x); return; }
-#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) x[i] = v;
 }
 
 void cpu_scale(lpk_ctx *ctx, float *x, float s, size_t n) {
-#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
 void cpu_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n) {
-#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
@@ -49,7 +49,7 @@ double cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n) {
         for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
         return s;
     }
-#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, n)) schedule(static)
     for (size_t c = 0; c < nc; c++) {
         size_t lo = c * SUMSQ_CHUNK, hi = lo + SUMSQ_CHUNK < n ? lo + SUMSQ_CHUNK : n;
         double s = 0.0;
@@ -64,7 +64,7 @@ double cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n) {
 }
 
 void cpu_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C) {
-#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
     for (int i = 0; i < N; i++) {
         float *r = y + (size_t)i * C;
 #pragma omp simd
@@ -77,7 +77,7 @@ void cpu_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C) {
 void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C) {
     const int BLK = 64;
     int nb = (C + BLK - 1) / BLK;
-#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
     for (int b = 0; b < nb; b++) {
         int lo = b * BLK, hi = lo + BLK < C ? lo + BLK : C;
         float acc[64];
@@ -96,7 +96,7 @@ void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C) {
 void cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
                   size_t n) {
     if (y16) {
-#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
         for (size_t i = 0; i < n; i++) {
             float v = x[i];
             float t = lpk_tanhf(GELU_K * (v + 0.044715f * v * v * v));
@@ -106,7 +106,7 @@ void cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
         }
         return;
     }
-#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
         float t = lpk_tanhf(GELU_K * (v + 0.044715f * v * v * v));
@@ -116,7 +116,7 @@ void cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
 
 void cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
                   size_t n) {
-#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
         float u = GELU_K * (v + 0.044715f * v * v * v);
@@ -137,7 +137,7 @@ void cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
     const float step = lr / bc1;
     const float sbc2 = sqrtf(bc2);
     if (p16) {
-#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
         for (size_t i = 0; i < n; i++) {
             float gi = g[i] * gscale;
             float mi = beta1 * m[i] + (1.0f - beta1) * gi;
@@ -150,7 +150,7 @@ void cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
         }
         return;
     }
-#pragma omp parallel for simd num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] * gscale;
         float mi = beta1 * m[i] + (1.0f - beta1) * gi;

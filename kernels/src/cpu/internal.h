@@ -17,6 +17,12 @@ static inline cpu_state *cpu(lpk_ctx *ctx) {
     return (cpu_state *)lpk_ctx_backend_state(ctx);
 }
 #define NT(ctx) (cpu(ctx)->threads)
+/* Threads for a loop over `work` elements: small loops run on the calling
+ * thread, because waking the team costs more than the loop (decode steps)
+ * and, on a shared machine, a descheduled team member stalls the barrier
+ * for a whole time slice. Results never depend on the thread count. */
+#define LPK_PAR_MIN ((size_t)1 << 15)
+#define NTW(ctx, work) ((size_t)(work) >= LPK_PAR_MIN ? NT(ctx) : 1)
 
 int cpu_gemm_init(cpu_state *s, char *err, size_t errlen);
 void cpu_gemm_fini(cpu_state *s);

@@ -26,7 +26,7 @@ double cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
     double *row = malloc(sizeof(double) * (N > 0 ? (size_t)N : 1));
     if (!row) { lpk_ctx_set_error(ctx, "cross-entropy: out of memory"); return NAN; }
     const float g = (float)(dscale / norm);
-#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * V)) schedule(static)
     for (int i = 0; i < N; i++) {
         const float *z = logits + (size_t)i * ld;
         int t = target[i];
@@ -59,7 +59,7 @@ void cpu_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
                      const int32_t *tok, int N, int V, float temp, float *logp,
                      float *entropy) {
     const float s = 1.0f / temp;
-#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * V)) schedule(static)
     for (int i = 0; i < N; i++) {
         const float *z = logits + (size_t)i * ld;
         float mx;
@@ -79,7 +79,7 @@ void cpu_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
                      const int32_t *tok, int N, int V, float temp,
                      const float *dlogp, const float *dentropy) {
     const float s = 1.0f / temp;
-#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * V)) schedule(static)
     for (int i = 0; i < N; i++) {
         const float *z = logits + (size_t)i * ld;
         float *d = dlogits + (size_t)i * ld;
@@ -112,7 +112,7 @@ void cpu_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
 
 void cpu_rowdot_fwd(lpk_ctx *ctx, float *out, const float *x, const float *w,
                     float b, int N, int C) {
-#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
     for (int i = 0; i < N; i++) {
         const float *r = x + (size_t)i * C;
         float a = 0.0f;
@@ -126,7 +126,7 @@ void cpu_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
                     const float *dout, const float *x, const float *w, int N,
                     int C) {
     if (dx) {
-#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
         for (int i = 0; i < N; i++) {
             float g = dout[i];
             if (g == 0.0f) continue;

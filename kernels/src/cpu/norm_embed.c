@@ -23,7 +23,7 @@ int cpu_embed_fwd(lpk_ctx *ctx, float *out, const int32_t *tok,
             return -1;
         }
     }
-#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
     for (int i = 0; i < N; i++) {
         int p = pos ? pos[i] : i % T;
         const float *a = wte + (size_t)tok[i] * C, *b = wpe + (size_t)p * C;
@@ -39,7 +39,7 @@ void cpu_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
                    int V, int maxT) {
     (void)V; (void)maxT;
     int nb = (C + COLBLK - 1) / COLBLK;
-#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
     for (int b = 0; b < nb; b++) {
         int lo = b * COLBLK, hi = lo + COLBLK < C ? lo + COLBLK : C;
         for (int i = 0; i < N; i++) {
@@ -55,7 +55,7 @@ void cpu_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
 void cpu_layernorm_fwd(lpk_ctx *ctx, float *out, lpk_bf16 *out16, float *mean, float *rstd,
                        const float *x, const float *w, const float *b, int N,
                        int C, float eps) {
-#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
     for (int i = 0; i < N; i++) {
         const float *r = x + (size_t)i * C;
         float s = 0.0f;
@@ -82,7 +82,7 @@ void cpu_layernorm_fwd(lpk_ctx *ctx, float *out, lpk_bf16 *out16, float *mean, f
 void cpu_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
                        const float *dout, const float *x, const float *w,
                        const float *mean, const float *rstd, int N, int C) {
-#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
     for (int i = 0; i < N; i++) {
         const float *r = x + (size_t)i * C, *d = dout + (size_t)i * C;
         float mu = mean[i], rs = rstd[i];
@@ -103,7 +103,7 @@ void cpu_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
         }
     }
     int nb = (C + COLBLK - 1) / COLBLK;
-#pragma omp parallel for num_threads(NT(ctx)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
     for (int blk = 0; blk < nb; blk++) {
         int lo = blk * COLBLK, hi = lo + COLBLK < C ? lo + COLBLK : C;
         float aw[COLBLK], ab[COLBLK];
