@@ -13,7 +13,7 @@ typedef struct good {
   const lp_host_services *h;
   int64_t steps, sleep_ms;
   const char *tag;
-  int fail;
+  int fail, stubborn;
   volatile int stop;
 } good;
 
@@ -24,6 +24,7 @@ static const lp_param_spec params[] = {
     {"sleep_ms", LP_PARAM_INT, "0", 0, "pause per step"},
     {"fail", LP_PARAM_BOOL, "false", 0, "abort() half way (crash test)"},
     {"files", LP_PARAM_STRING_LIST, "[]", 0, "a list parameter"},
+    {"stubborn", LP_PARAM_BOOL, "false", 0, "ignore stop requests"},
 };
 
 static int create(const lp_host_services *h, void **state, char *err,
@@ -32,7 +33,8 @@ static int create(const lp_host_services *h, void **state, char *err,
   if (h->param_int(h->host, "steps", &g->steps) != 0 ||
       h->param_int(h->host, "sleep_ms", &g->sleep_ms) != 0 ||
       h->param_string(h->host, "tag", &g->tag) != 0 ||
-      h->param_bool(h->host, "fail", &g->fail) != 0) {
+      h->param_bool(h->host, "fail", &g->fail) != 0 ||
+      h->param_bool(h->host, "stubborn", &g->stubborn) != 0) {
     snprintf(err, n, "parameters: %s", h->last_error(h->host));
     free(g);
     return -1;
@@ -66,7 +68,7 @@ static int run(void *state, char *err, size_t n) {
     len += (size_t)snprintf(trace + len, sizeof trace - len, "<%s", prev);
   }
   for (int64_t s = 1; s <= g->steps; s++) {
-    if (g->stop || h->cancelled(h->host)) {
+    if (!g->stubborn && (g->stop || h->cancelled(h->host))) {
       h->log(h->host, LP_LOG_WARN, "stopping early on request");
       return 0;
     }
