@@ -45,7 +45,7 @@ chain = (
   { name = "pretrain"; plugin = "pretrain"; inputs = ["corpus"]; output = "base";
     params = { n_layer = 2; n_head = 2; n_embd = 32; n_ctx = 32; batch_size = 4;
                tokens_per_step = 256; max_steps = $3; warmup_steps = 5; lr = 3e-3; min_lr = 3e-4;
-               eval_every = 10; eval_batches = 2; ckpt_every = 5; keep_last = 2;
+               eval_every = 10; eval_batches = 2; ckpt_every = ${CKPT_EVERY:-5}; keep_last = 2;
                sample_prompts = ["The cat", "小猫"]; sample_tokens = 16; $4 }; }${5:-}
 );
 CFG
