@@ -41,6 +41,7 @@ const lp_param_spec pt_param_specs[] = {
      "folder with train.bin, val.bin, tokenizer.json when no input artifact provides them"},
     {"tokenizer", LP_PARAM_STRING, "\"\"", 0, "tokenizer.json overriding the data folder's"},
     {"debug_nan_step", LP_PARAM_INT, "0", 0, "testing: make the loss of this step NaN (0: off)"},
+    {"debug_step_sleep_ms", LP_PARAM_INT, "0", 0, "testing: sleep this long in every step"},
 };
 const size_t pt_param_count = sizeof pt_param_specs / sizeof pt_param_specs[0];
 
@@ -58,6 +59,7 @@ int pt_params_read(const lp_host_services *h, pt_params *p, char *err, size_t er
     GI(ckpt_every); GI(keep_last); GI(max_bad_steps);
     GS(precision); GF(peak_gflops); GS(data_dir); GS(tokenizer);
     GI(debug_nan_step);
+    GI(debug_step_sleep_ms);
     if (h->param_list_size(h->host, "sample_prompts", &p->n_prompts)) goto fail;
     if (p->n_prompts > PT_MAX_LIST) {
         snprintf(err, errsz, "parameter sample_prompts: %zu prompts, at most %d", p->n_prompts, PT_MAX_LIST);

@@ -23,7 +23,8 @@ typedef struct pt_params {
     const char *data_dir, *tokenizer;
     const char *prompts[PT_MAX_LIST];
     size_t n_prompts;
-    int64_t debug_nan_step; /* tests: poison the loss of this step */
+    int64_t debug_nan_step;      /* tests: poison the loss of this step */
+    int64_t debug_step_sleep_ms; /* tests: slow every step down (kill windows) */
 } pt_params;
 
 extern const lp_param_spec pt_param_specs[];

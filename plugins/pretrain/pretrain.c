@@ -53,9 +53,12 @@ static void logf_(pretrain *s, lp_log_level lv, const char *fmt, ...) {
 /* ---- trainer hooks ------------------------------------------------------ */
 
 static int micro(void *user, lp_model *m, int k, int n_micro, double *loss, int64_t *tokens, char *err, size_t errsz) {
-    (void)k;
     pretrain *s = user;
     const int B = (int)s->p.batch_size, T = (int)s->p.seq_len;
+    if (k == 0 && s->p.debug_step_sleep_ms > 0) {
+        struct timespec ts = {s->p.debug_step_sleep_ms / 1000, (s->p.debug_step_sleep_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     lp_loader_next(s->train, s->x, s->y);
     if (lp_model_forward(m, s->x, B, T) || lp_model_lm_loss(m, s->y, NULL, (double)B * T * n_micro, NULL, loss) ||
         lp_model_backward(m)) {

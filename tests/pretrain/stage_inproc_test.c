@@ -130,6 +130,7 @@ int main(void) {
         {"max_bad_steps", LP_PARAM_INT, 3, 0, 0}, {"precision", LP_PARAM_STRING, 0, 0, "fp32"},
         {"peak_gflops", LP_PARAM_FLOAT, 0, 0, 0}, {"data_dir", LP_PARAM_STRING, 0, 0, data},
         {"tokenizer", LP_PARAM_STRING, 0, 0, ""}, {"debug_nan_step", LP_PARAM_INT, 0, 0, 0},
+        {"debug_step_sleep_ms", LP_PARAM_INT, 0, 0, 0},
     };
     lp_host host = {.params = params, .n = sizeof params / sizeof params[0]};
     snprintf(host.work, sizeof host.work, "%s/work", tmp);
