@@ -6,13 +6,6 @@ PY="${LLMPIPE_PYTHON:?set LLMPIPE_PYTHON to the venv python}"
 T="$(mktemp -d "${TEST_TMPDIR:-/tmp}/pt.XXXXXX")"
 cd "$T" || exit 1
 FAILS=0
-# Under --config=asan, LeakSanitizer's exit-time scan crashes ("Tracer caught
-# signal 11") on the dynamic TLS of OpenMP threads in a dlopen'ed plugin, and
-# with use_tls=0 reports libgomp's own thread data. Leak checks of this code
-# run in-process in trainer_test and the ckpt tests; here ASan still checks
-# every access.
-[ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"
-
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 ok() { echo "ok   $*" >&2; }
 finish() { [ "$FAILS" = 0 ] && echo "PASS" >&2 || echo "$FAILS failures" >&2; exit $((FAILS > 0)); }
