@@ -393,6 +393,13 @@ double lp_model_grad_norm(lp_model *m) {
     return sqrt(lpk_sumsq(m->ctx, m->grad, m->flat));
 }
 
+float lp_model_clip_coef(lp_model *m, double max_norm, double *norm) {
+    double n = lp_model_grad_norm(m);
+    if (norm) *norm = n;
+    double coef = max_norm / (n + 1e-6);
+    return coef < 1.0 ? (float)coef : 1.0f;
+}
+
 double lp_model_clip_grad_norm(lp_model *m, double max_norm) {
     double n = lp_model_grad_norm(m);
     double coef = max_norm / (n + 1e-6);

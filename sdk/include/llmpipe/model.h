@@ -111,6 +111,11 @@ double lp_model_grad_norm(lp_model *m);
 /* torch.nn.utils.clip_grad_norm_: scales grads by max/(norm+1e-6) when that
  * is < 1. Returns the norm before clipping. */
 double lp_model_clip_grad_norm(lp_model *m, double max_norm);
+/* The same clipping without touching the gradients: returns the factor
+ * (<= 1) to pass as grad_scale to lp_adamw_step, which applies it while it
+ * reads the gradients anyway (saves a pass over them). *norm (optional)
+ * receives the norm before clipping. */
+float lp_model_clip_coef(lp_model *m, double max_norm, double *norm);
 
 /* ---- inference with a KV cache ------------------------------------------ */
 typedef struct lp_kv_cache lp_kv_cache;
