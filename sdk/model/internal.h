@@ -30,6 +30,7 @@ struct lp_model {
     char *names;              /* storage for all parameter names */
     float *data, *grad;       /* flat, 64-byte aligned per tensor */
     size_t flat, numel;
+    size_t decay_end;         /* decayed tensors occupy [0, decay_end) */
     lpk_bf16 *data_bf16;      /* GEMM copy of the weights in bf16 mode */
     int bf16_stale;
 
@@ -69,6 +70,16 @@ void lp_model_set_error(lp_model *m, const char *fmt, ...)
 int lp_model_reserve(lp_model *m, size_t tokens);
 int lp_model_reserve_logits(lp_model *m, size_t tokens);
 int lp_model_sync_bf16(lp_model *m);
+/* Flat storage for the optimizer: n elements, decayed ones in [0, decay_end);
+ * padding between tensors is always zero. */
+static inline float *lp_model_flat(lp_model *m, float **grad, lpk_bf16 **p16,
+                                   size_t *n, size_t *decay_end) {
+    *grad = m->grad;
+    *p16 = m->bf16 ? m->data_bf16 : NULL;
+    *n = m->flat;
+    *decay_end = m->decay_end;
+    return m->data;
+}
 /* bf16 copy of parameter i (NULL in fp32 mode); the optimizer writes it. */
 lpk_bf16 *lp_model_param_bf16(lp_model *m, int i);
 void lp_model_bf16_synced(lp_model *m);

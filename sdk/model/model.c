@@ -126,6 +126,19 @@ lp_model *lp_model_create(const lp_model_config *cfg, lpk_ctx *ctx, char *err,
         m->p_score = m->nparams;
         add_param(m, "score.weight", 2, 1, C, 0, &off);
     }
+    /* Storage order differs from the enumeration order: all decayed
+     * tensors first, then the rest, so the optimizer updates each group
+     * with one pass over a contiguous range. */
+    off = 0;
+    for (int pass = 1; pass >= 0; pass--) {
+        for (int i = 0; i < m->nparams; i++) {
+            lp_param *p = &m->params[i];
+            if (p->decay != pass) continue;
+            p->data = (float *)(uintptr_t)off;
+            off += (p->numel + 15) & ~(size_t)15;
+        }
+        if (pass == 1) m->decay_end = off;
+    }
     m->flat = off;
     m->data = lpk_alloc(ctx, off * sizeof(float));
     m->grad = lpk_alloc(ctx, off * sizeof(float));

@@ -11,8 +11,7 @@ struct lp_adamw {
     lp_model *m;
     lp_adamw_config cfg;
     long t;
-    int n;
-    float **mom, **vel;
+    float *mom, *vel; /* flat, laid out like the model's parameters */
 };
 
 lp_adamw *lp_adamw_create(lp_model *m, const lp_adamw_config *cfg) {
@@ -23,52 +22,60 @@ lp_adamw *lp_adamw_create(lp_model *m, const lp_adamw_config *cfg) {
     if (o->cfg.beta1 == 0.0f) o->cfg.beta1 = 0.9f;
     if (o->cfg.beta2 == 0.0f) o->cfg.beta2 = 0.999f;
     if (o->cfg.eps == 0.0f) o->cfg.eps = 1e-8f;
-    o->n = lp_model_num_params(m);
-    o->mom = calloc((size_t)o->n, sizeof *o->mom);
-    o->vel = calloc((size_t)o->n, sizeof *o->vel);
-    if (!o->mom || !o->vel) { lp_adamw_destroy(o); return NULL; }
+    float *g;
+    lpk_bf16 *p16;
+    size_t n, dend;
+    (void)lp_model_flat(m, &g, &p16, &n, &dend);
     lpk_ctx *c = lp_model_ctx(m);
-    for (int i = 0; i < o->n; i++) {
-        size_t k = lp_model_param(m, i)->numel;
-        o->mom[i] = lpk_alloc(c, k * sizeof(float));
-        o->vel[i] = lpk_alloc(c, k * sizeof(float));
-        if (!o->mom[i] || !o->vel[i]) { lp_adamw_destroy(o); return NULL; }
-        memset(o->mom[i], 0, k * sizeof(float));
-        memset(o->vel[i], 0, k * sizeof(float));
-    }
+    o->mom = lpk_alloc(c, n * sizeof(float));
+    o->vel = lpk_alloc(c, n * sizeof(float));
+    if (!o->mom || !o->vel) { lp_adamw_destroy(o); return NULL; }
+    memset(o->mom, 0, n * sizeof(float));
+    memset(o->vel, 0, n * sizeof(float));
     return o;
 }
 
 void lp_adamw_destroy(lp_adamw *o) {
     if (!o) return;
     lpk_ctx *c = lp_model_ctx(o->m);
-    for (int i = 0; i < o->n; i++) {
-        if (o->mom) lpk_free(c, o->mom[i]);
-        if (o->vel) lpk_free(c, o->vel[i]);
-    }
-    free(o->mom);
-    free(o->vel);
+    lpk_free(c, o->mom);
+    lpk_free(c, o->vel);
     free(o);
 }
 
+/* Two passes, one per weight-decay group, each over a contiguous range; the
+ * zero padding between tensors stays zero (zero gradient, zero weight). */
 int lp_adamw_step(lp_adamw *o, float lr, float grad_scale) {
     o->t++;
     const float b1 = o->cfg.beta1, b2 = o->cfg.beta2;
     const float bc1 = 1.0f - powf(b1, (float)o->t);
     const float bc2 = 1.0f - powf(b2, (float)o->t);
     lpk_ctx *c = lp_model_ctx(o->m);
-    for (int i = 0; i < o->n; i++) {
-        const lp_param *p = lp_model_param(o->m, i);
-        lpk_adamw(c, p->data, p->grad, o->mom[i], o->vel[i], p->numel, lr, b1,
-                  b2, o->cfg.eps, p->decay ? o->cfg.weight_decay : 0.0f, bc1,
-                  bc2, grad_scale, lp_model_param_bf16(o->m, i));
-    }
+    float *g;
+    lpk_bf16 *p16;
+    size_t n, dend;
+    float *p = lp_model_flat(o->m, &g, &p16, &n, &dend);
+    lpk_adamw(c, p, g, o->mom, o->vel, dend, lr, b1, b2, o->cfg.eps,
+              o->cfg.weight_decay, bc1, bc2, grad_scale, p16);
+    lpk_adamw(c, p + dend, g + dend, o->mom + dend, o->vel + dend, n - dend, lr,
+              b1, b2, o->cfg.eps, 0.0f, bc1, bc2, grad_scale,
+              p16 ? p16 + dend : NULL);
     /* every tensor's bf16 copy was written by the update itself */
     lp_model_bf16_synced(o->m);
     return 0;
 }
 
-float *lp_adamw_m(lp_adamw *o, int i) { return (i >= 0 && i < o->n) ? o->mom[i] : NULL; }
-float *lp_adamw_v(lp_adamw *o, int i) { return (i >= 0 && i < o->n) ? o->vel[i] : NULL; }
+static float *state(lp_adamw *o, float *base, int i) {
+    const lp_param *p = lp_model_param(o->m, i);
+    if (!p) return NULL;
+    float *g;
+    lpk_bf16 *p16;
+    size_t n, dend;
+    float *data = lp_model_flat(o->m, &g, &p16, &n, &dend);
+    return base + (p->data - data);
+}
+
+float *lp_adamw_m(lp_adamw *o, int i) { return state(o, o->mom, i); }
+float *lp_adamw_v(lp_adamw *o, int i) { return state(o, o->vel, i); }
 long lp_adamw_steps(const lp_adamw *o) { return o->t; }
 void lp_adamw_set_steps(lp_adamw *o, long t) { o->t = t; }

@@ -122,6 +122,16 @@ int main(int argc, char **argv) {
         printf("  adam step %d loss %.7f (ref %.7f) grad-norm %.6f (ref %.6f)\n", s, loss,
                rl[s], n, rn[s]);
         lp_adamw_step(opt, hp[0], coef);
+        if (s == 0) { /* first moments after one step: (1 - beta1) * clipped grad */
+            for (int i = 0; i < lp_model_num_params(m); i++) {
+                const lp_param *p = lp_model_param(m, i);
+                const float *mo = lp_adamw_m(opt, i);
+                for (size_t k = 0; k < p->numel; k++)
+                    CHECK(fabsf(mo[k] - (1.0f - hp[1]) * p->grad[k]) <= 1e-6f * (fabsf(mo[k]) + 1e-12f) + 1e-30f,
+                          "%s: adam moment %zu is %g, expected %g", p->name, k, mo[k],
+                          (1.0f - hp[1]) * p->grad[k]);
+            }
+        }
     }
     /* Adam divides each gradient by its own running RMS, so an element whose
      * gradient is at rounding-noise level (the key biases have an exactly
