@@ -203,6 +203,12 @@ double lpk_sumsq(lpk_ctx *c, const float *x, size_t n) {
     PROF_BEGIN(c); double r = c->be->sumsq(c, x, n); PROF_END(c, P_ELEM);
     return r;
 }
+void lpk_transpose_add(lpk_ctx *c, float *dst, int ldd, const float *src,
+                       int lds, int rows, int cols) {
+    PROF_BEGIN(c);
+    c->be->transpose_add(c, dst, ldd, src, lds, rows, cols);
+    PROF_END(c, P_ELEM);
+}
 void lpk_bias_add(lpk_ctx *c, float *y, const float *bias, int N, int C) {
     PROF_BEGIN(c); c->be->bias_add(c, y, bias, N, C); PROF_END(c, P_BIAS);
 }

@@ -57,6 +57,7 @@ struct lp_model {
     lpk_bf16 *lnf_16;         /* bf16 final hidden states */
     lpk_bf16 *g16;            /* bf16 copy of the gradient being propagated */
     size_t g16_cap;
+    float *wte_gt;            /* LM-head weight gradient, transposed [C, V] */
 };
 
 static inline float *P(lp_model *m, int i) { return m->params[i].data; }

@@ -193,6 +193,7 @@ void lp_model_destroy(lp_model *m) {
     if (!m) return;
     free_acts(m);
     lpk_free(m->ctx, m->logits);
+    lpk_free(m->ctx, m->wte_gt);
     lpk_free(m->ctx, m->data);
     lpk_free(m->ctx, m->grad);
     lpk_free(m->ctx, m->data_bf16);

@@ -245,6 +245,13 @@ lib.lpk_adamw(ctx, P(p), P(g), P(m), P(v), C.c_size_t(1000), C.c_float(1e-2), C.
 ref16 = torch.tensor(p).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
 check("adamw fused bf16 copy", p16.astype(np.float64), ref16.astype(np.float64), 0)
 
+# transposed accumulate (odd sizes, leading dimensions wider than the data)
+src = f32(rng.standard_normal((37, 70)))
+dst = f32(rng.standard_normal((75, 41)))
+ref = dst.astype(np.float64).copy(); ref[:70, :37] += src.T
+lib.lpk_transpose_add(ctx, P(dst), 41, P(src), 70, 37, 70)
+check("transpose_add", dst, ref, 1e-7)
+
 # sum of squares, independent of thread count
 x = f32(rng.standard_normal(100003))
 s2 = lib.lpk_sumsq(ctx, P(x), C.c_size_t(x.size))

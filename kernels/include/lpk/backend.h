@@ -38,6 +38,8 @@ typedef struct lpk_backend {
                 size_t n);
     double (*sumsq)(lpk_ctx *ctx, const float *x, size_t n);
     void (*bias_add)(lpk_ctx *ctx, float *y, const float *bias, int N, int C);
+    void (*transpose_add)(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+                          int lds, int rows, int cols);
     void (*bias_bwd)(lpk_ctx *ctx, float *dbias, const float *dy, int N,
                      int C);
 

@@ -95,6 +95,12 @@ void lpk_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n);
  * result is bitwise reproducible whatever the thread count. */
 double lpk_sumsq(lpk_ctx *ctx, const float *x, size_t n);
 
+/* dst[j, i] += src[i, j] for i < rows, j < cols (leading dimensions ldd,
+ * lds): accumulates a GEMM result computed in transposed orientation, which
+ * oneDNN runs faster for the tied LM head's weight gradient. */
+void lpk_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+                       int lds, int rows, int cols);
+
 /* y[N,C] += bias[C] broadcast over rows */
 void lpk_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C);
 /* dbias[C] += sum over rows of dy[N,C] */

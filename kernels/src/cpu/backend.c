@@ -58,6 +58,7 @@ static const lpk_backend cpu_table = {
     .add = cpu_add,
     .sumsq = cpu_sumsq,
     .bias_add = cpu_bias_add,
+    .transpose_add = cpu_transpose_add,
     .bias_bwd = cpu_bias_bwd,
     .embed_fwd = cpu_embed_fwd,
     .embed_bwd = cpu_embed_bwd,

@@ -38,6 +38,8 @@ void cpu_scale(lpk_ctx *ctx, float *x, float s, size_t n);
 void cpu_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n);
 double cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n);
 void cpu_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C);
+void cpu_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+                       int lds, int rows, int cols);
 void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C);
 void cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
                   size_t n);
