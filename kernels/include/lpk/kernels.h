@@ -97,7 +97,7 @@ double lpk_sumsq(lpk_ctx *ctx, const float *x, size_t n);
 
 /* dst[j, i] += src[i, j] for i < rows, j < cols (leading dimensions ldd,
  * lds): accumulates a GEMM result computed in transposed orientation, which
- * oneDNN runs faster for the tied LM head's weight gradient. */
+ * oneDNN runs faster for the tied LM head's weight gradient at large batch. */
 void lpk_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                        int lds, int rows, int cols);
 
