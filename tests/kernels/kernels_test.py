@@ -14,8 +14,9 @@ fp = C.POINTER(C.c_float)
 ip = C.POINTER(C.c_int32)
 
 
-class Opts(C.Structure):
-    _fields_ = [("backend", C.c_char_p), ("num_threads", C.c_int), ("precision", C.c_int)]
+class Opts(C.Structure):  # lpk_ctx_opts
+    _fields_ = [("backend", C.c_char_p), ("num_threads", C.c_int), ("precision", C.c_int),
+                ("fp32_gemm", C.c_int)]
 
 
 lib.lpk_ctx_create.restype = C.c_void_p
@@ -24,9 +25,9 @@ lib.lpk_xent.restype = C.c_double
 lib.lpk_sumsq.restype = C.c_double
 lib.lpk_sumsq.argtypes = [C.c_void_p, fp, C.c_size_t]
 err = C.create_string_buffer(256)
-ctx = C.c_void_p(lib.lpk_ctx_create(C.byref(Opts(None, 2, 0)), err, 256))
+ctx = C.c_void_p(lib.lpk_ctx_create(C.byref(Opts(None, 2, 0, 0)), err, 256))
 assert ctx.value, err.value
-ctx16 = C.c_void_p(lib.lpk_ctx_create(C.byref(Opts(None, 2, 1)), err, 256))
+ctx16 = C.c_void_p(lib.lpk_ctx_create(C.byref(Opts(None, 2, 1, 0)), err, 256))
 assert ctx16.value, err.value
 
 rng = np.random.default_rng(7)
@@ -88,12 +89,7 @@ for ta in (0, 1):
         check(f"gemm bf16 ta={ta} tb={tb} (vs exact product of bf16 inputs)", out, ref16, 1e-5)
 
 # GEMM with the bias fused into the epilogue (fp32 via oneDNN and OpenBLAS, bf16)
-ctxob = C.c_void_p(lib.lpk_ctx_create(C.byref(Opts(None, 2, 0)), err, 256))
-class Opts2(C.Structure):
-    _fields_ = [("backend", C.c_char_p), ("num_threads", C.c_int), ("precision", C.c_int),
-                ("fp32_gemm", C.c_int)]
-lib.lpk_ctx_destroy(ctxob)
-ctxob = C.c_void_p(lib.lpk_ctx_create(C.cast(C.pointer(Opts2(None, 2, 0, 2)), C.POINTER(Opts)), err, 256))
+ctxob = C.c_void_p(lib.lpk_ctx_create(C.byref(Opts(None, 2, 0, 2)), err, 256))
 M, N, K = 19, 70, 33
 A = f32(rng.standard_normal((M, K))); B = f32(rng.standard_normal((K, N)))
 bias = f32(rng.standard_normal(N)); Cm = f32(rng.standard_normal((M, N)))
@@ -255,7 +251,7 @@ check("transpose_add", dst, ref, 1e-7)
 # sum of squares, independent of thread count
 x = f32(rng.standard_normal(100003))
 s2 = lib.lpk_sumsq(ctx, P(x), C.c_size_t(x.size))
-ctx1 = C.c_void_p(lib.lpk_ctx_create(C.byref(Opts(None, 1, 0)), err, 256))
+ctx1 = C.c_void_p(lib.lpk_ctx_create(C.byref(Opts(None, 1, 0, 0)), err, 256))
 s1 = lib.lpk_sumsq(ctx1, P(x), C.c_size_t(x.size))
 check("sumsq", [s2], [float((x.astype(np.float64) ** 2).sum())], 1e-12)
 check("sumsq 1 vs 2 threads bitwise", [s1], [s2], 0)
