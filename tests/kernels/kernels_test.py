@@ -73,6 +73,13 @@ for ta in (0, 1):
                          C.c_float(2.0), P(out), N)
         assert r == 0
         check(f"gemm fp32 ta={ta} tb={tb}", out, ref, 1e-6)
+        out = Cm.copy()
+        cob = C.c_void_p(lib.lpk_ctx_create(C.byref(Opts(None, 2, 0, 2)), err, 256))
+        r = lib.lpk_gemm(cob, ta, tb, M, N, K, C.c_float(0.5), 0, P(A), A.shape[1], P(B), B.shape[1],
+                         C.c_float(2.0), P(out), N)
+        lib.lpk_ctx_destroy(cob)
+        assert r == 0
+        check(f"gemm fp32 OpenBLAS ta={ta} tb={tb}", out, ref, 1e-6)
         # bf16: inputs rounded to bf16 by the kernel library itself
         A16 = np.zeros(A.size, dtype=np.uint16)
         B16 = np.zeros(B.size, dtype=np.uint16)
