@@ -107,12 +107,7 @@ int lp_cli_worker(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  lp_on_stop_signals(on_signal);
 
   char err[2048];
   void *zctx = zmq_ctx_new();

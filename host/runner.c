@@ -379,12 +379,7 @@ static void teardown(runner *r) {
 int lp_run_chain(const lp_chain *chain, const lp_run_opts *opts) {
   runner r = {.chain = chain, .opts = opts};
   char err[2048];
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_stop_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  lp_on_stop_signals(on_stop_signal);
 
   if (opts->only && lp_chain_stage(chain, opts->only) == NULL) {
     fprintf(stderr, "llmpipe: --only %s: no such stage in %s\n", opts->only,

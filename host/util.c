@@ -1,6 +1,7 @@
 #include "host/util.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,4 +85,13 @@ void lp_iso_time(double t, char *buf, size_t size) {
   struct tm tm;
   gmtime_r(&secs, &tm);
   strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void lp_on_stop_signals(void (*handler)(int)) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = handler;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
 }

@@ -14,6 +14,11 @@ const char *lp_did_you_mean(const char *word, const char *const *candidates,
 const char *lp_exe_dir(void);
 const char *lp_exe_path(void);
 
+/* Routes SIGINT and SIGTERM to `handler` (which only sets a flag: the
+ * commands poll it and stop cleanly) and ignores SIGPIPE, so a vanished
+ * terminal or peer never kills a process holding work. */
+void lp_on_stop_signals(void (*handler)(int));
+
 /* Seconds since the epoch, with sub-second precision. */
 double lp_now(void);
 
