@@ -43,12 +43,7 @@ void lp_frames_free(lp_frames *m) {
 }
 
 int lp_frames_send(void *sock, size_t count, const char *const *frames) {
-  for (size_t i = 0; i < count; i++) {
-    int flags = i + 1 < count ? ZMQ_SNDMORE : 0;
-    if (zmq_send(sock, frames[i], strlen(frames[i]), flags | ZMQ_DONTWAIT) < 0)
-      return -1;
-  }
-  return 0;
+  return lp_comm_send_strs(sock, ZMQ_DONTWAIT, (int)count, frames);
 }
 
 int lp_frames_send_to(void *sock, const char *id, size_t id_len, size_t count,

@@ -7,16 +7,7 @@
 
 #include "llmpipe/synth.h"
 
-static int failures;
-#define CHECK(c, ...)                                                   \
-    do {                                                                \
-        if (!(c)) {                                                     \
-            failures++;                                                 \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #c); \
-            fprintf(stderr, __VA_ARGS__);                               \
-            fputc('\n', stderr);                                        \
-        }                                                               \
-    } while (0)
+#include "tests/text/check.h"
 
 static const char *FLAWS[] = {"swap", "off_by_one", "truncated", "chatter"};
 
