@@ -209,6 +209,12 @@ void lpk_transpose_add(lpk_ctx *c, float *dst, int ldd, const float *src,
     c->be->transpose_add(c, dst, ldd, src, lds, rows, cols);
     PROF_END(c, P_ELEM);
 }
+void lpk_transpose_bf16(lpk_ctx *c, lpk_bf16 *dst, int ldd, const float *src,
+                        int lds, int rows, int cols) {
+    PROF_BEGIN(c);
+    c->be->transpose_bf16(c, dst, ldd, src, lds, rows, cols);
+    PROF_END(c, P_CVT);
+}
 void lpk_bias_add(lpk_ctx *c, float *y, const float *bias, int N, int C) {
     PROF_BEGIN(c); c->be->bias_add(c, y, bias, N, C); PROF_END(c, P_BIAS);
 }
@@ -310,6 +316,16 @@ double lpk_xent(lpk_ctx *c, const float *logits, int ld, const int32_t *target,
     PROF_BEGIN(c);
     double r = c->be->xent(c, logits, ld, target, weight, N, V, norm, nll,
                            dlogits, dscale);
+    PROF_END(c, P_XENT);
+    return r;
+}
+double lpk_xent_bf16(lpk_ctx *c, const float *logits, int ld,
+                     const int32_t *target, const float *weight, int N, int V,
+                     double norm, float *nll, lpk_bf16 *d16, int ld16,
+                     float dscale) {
+    PROF_BEGIN(c);
+    double r = c->be->xent_bf16(c, logits, ld, target, weight, N, V, norm, nll,
+                                d16, ld16, dscale);
     PROF_END(c, P_XENT);
     return r;
 }

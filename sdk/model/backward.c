@@ -67,7 +67,7 @@ int lp_model_backward(lp_model *m) {
         lp_model_set_error(m, "model backward: call lp_model_forward first");
         return -1;
     }
-    if (m->logits_state != 2 && !m->dvalues_pending) {
+    if (m->logits_state < 2 && !m->dvalues_pending) {
         lp_model_set_error(m, "model backward: no head gradient pending (call a loss or *_grad function first)");
         return -1;
     }
@@ -76,19 +76,20 @@ int lp_model_backward(lp_model *m) {
     float *dh = m->dsmall; /* d(final hidden) */
     int have = 0;
     TRY(lp_model_sync_bf16(m));
-    if (m->logits_state == 2) {
+    if (m->logits_state >= 2) {
         const lpk_bf16 *d16 = NULL;
-        if (m->bf16) {
+        if (m->logits_state == 3) {
+            d16 = m->g16; /* the loss wrote it in bf16 */
+        } else if (m->bf16) {
             lpk_bf16 *g = lp_model_g16(m, (size_t)N * V);
             if (!g) return -1;
             d16 = to16(m, g, m->logits, (size_t)N * V);
         }
-        /* With many tokens, dwte^T [C, V] = lnf^T . dlogits plus a
-         * transposed add beats dwte [V, C] = dlogits^T . lnf in oneDNN
-         * (measured bf16, V = 50257, C = 384: 213 + 15 ms vs 270 ms at 2048
-         * tokens); with few tokens the direct product wins (C = 768, 256
-         * tokens: 67 ms vs 52 + 30 ms). */
-        if (N >= 1024) {
+        /* dwte^T [C, V] = lnf^T . dlogits plus a transposed add beats
+         * dwte [V, C] = dlogits^T . lnf in oneDNN (measured bf16,
+         * V = 50257: C = 384, 2048 tokens 199 + 5 ms vs 270 ms; C = 768, 256
+         * tokens 46 + 7 ms vs 66 ms); in fp32 only with many tokens. */
+        if (m->bf16 || N >= 1024) {
             if (!m->wte_gt) {
                 m->wte_gt = lpk_alloc(c, (size_t)C * V * sizeof(float));
                 if (!m->wte_gt) {
@@ -100,11 +101,15 @@ int lp_model_backward(lp_model *m) {
                       m->logits, d16, V, 0.0f, m->wte_gt, V));
             lpk_transpose_add(c, G(m, m->p_wte), C, m->wte_gt, V, C, V);
         } else {
-            TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, V, C, N, m->logits, d16, V, m->lnf,
-                      m->bf16 ? m->lnf_16 : NULL, C, 1.0f, G(m, m->p_wte), C));
+            TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, V, C, N, m->logits, NULL, V, m->lnf,
+                      NULL, C, 1.0f, G(m, m->p_wte), C));
         }
-        TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, C, V, m->logits, d16, V,
-                  P(m, m->p_wte), W16(m, m->p_wte), C, 0.0f, dh, C));
+        if (m->bf16) /* the transposed bf16 head made by the forward */
+            TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, V, NULL, d16, V, NULL, m->head16, V,
+                      0.0f, dh, C));
+        else
+            TRY(lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, C, V, m->logits, NULL, V,
+                      P(m, m->p_wte), NULL, C, 0.0f, dh, C));
         have = 1;
         m->logits_state = 0;
     }

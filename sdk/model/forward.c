@@ -76,24 +76,49 @@ static int need_forward(lp_model *m, const char *what) {
     return 0;
 }
 
+static int refresh_head16(lp_model *m) {
+    const int C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    if (!m->head16) {
+        m->head16 = lpk_alloc(m->ctx, (size_t)C * V * sizeof(lpk_bf16));
+        if (!m->head16) {
+            lp_model_set_error(m, "model: out of memory for the bf16 LM head");
+            return -1;
+        }
+        m->head16_stale = 1;
+    }
+    if (m->head16_stale) lpk_transpose_bf16(m->ctx, m->head16, V, P(m, m->p_wte), C, V, C);
+    m->head16_stale = 0;
+    return 0;
+}
+
 const float *lp_model_logits(lp_model *m) {
     if (need_forward(m, "logits")) return NULL;
-    if (m->logits_state == 1) return m->logits;
+    if (m->logits_state == 1 || m->logits_state == 3) return m->logits;
     if (m->logits_state == 2) {
         lp_model_set_error(m, "model logits: the logits buffer holds a pending gradient; run lp_model_backward and forward again");
         return NULL;
     }
     const int N = m->B * m->T, C = m->cfg.n_embd, V = m->cfg.vocab_size;
     if (lp_model_reserve_logits(m, (size_t)N)) return NULL;
-    if (lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, V, C, m->lnf, m->bf16 ? m->lnf_16 : NULL, C,
-              P(m, m->p_wte), W16(m, m->p_wte), C, 0.0f, m->logits, V))
+    if (m->bf16) {
+        if (refresh_head16(m) ||
+            lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, V, C, m->lnf, m->lnf_16, C, NULL,
+                  m->head16, V, 0.0f, m->logits, V))
+            return NULL;
+    } else if (lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, V, C, m->lnf, NULL, C, P(m, m->p_wte),
+                     NULL, C, 0.0f, m->logits, V)) {
         return NULL;
+    }
     m->logits_state = 1;
     return m->logits;
 }
 
 int lp_model_lm_loss(lp_model *m, const int32_t *targets, const float *weights,
                      double norm, float *per_token, double *loss) {
+    if (m->logits_state >= 2) {
+        lp_model_set_error(m, "model loss: a head gradient is already pending; run lp_model_backward first");
+        return -1;
+    }
     if (!lp_model_logits(m)) return -1;
     const int N = m->B * m->T, V = m->cfg.vocab_size;
     if (norm <= 0.0) {
@@ -108,13 +133,22 @@ int lp_model_lm_loss(lp_model *m, const int32_t *targets, const float *weights,
                                targets[i], i, V - 1);
             return -1;
         }
-    double l = lpk_xent(m->ctx, m->logits, V, targets, weights, N, V, norm,
-                        per_token, m->logits, 1.0f);
+    double l;
+    if (m->bf16) {
+        /* the gradient goes straight to bf16 for the head's backward GEMMs */
+        lpk_bf16 *g = lp_model_g16(m, (size_t)N * V);
+        if (!g) return -1;
+        l = lpk_xent_bf16(m->ctx, m->logits, V, targets, weights, N, V, norm,
+                          per_token, g, V, 1.0f);
+    } else {
+        l = lpk_xent(m->ctx, m->logits, V, targets, weights, N, V, norm,
+                     per_token, m->logits, 1.0f);
+    }
     if (isnan(l) && lpk_ctx_error(m->ctx)[0]) {
         lp_model_set_error(m, "model: %s", lpk_ctx_error(m->ctx));
         return -1;
     }
-    m->logits_state = 2;
+    m->logits_state = m->bf16 ? 3 : 2;
     if (loss) *loss = l;
     return 0;
 }
@@ -137,7 +171,7 @@ int lp_model_logprobs_grad(lp_model *m, const int32_t *tokens, float temp,
         lp_model_set_error(m, "model logprobs: temperature %g must be > 0", temp);
         return -1;
     }
-    if (m->logits_state == 2) {
+    if (m->logits_state >= 2) {
         lp_model_set_error(m, "model logprobs grad: a head gradient is already pending on the logits");
         return -1;
     }

@@ -47,7 +47,9 @@ struct lp_model {
     float *lnf, *lnf_mean, *lnf_rstd;
     float *logits;            /* [BT, V] allocated on first use */
     size_t logits_cap;
-    int logits_state;         /* 0 invalid, 1 logits, 2 dlogits pending */
+    int logits_state;         /* 0 invalid, 1 logits, 2 dlogits pending in
+                                 logits, 3 bf16 dlogits pending in g16 (the
+                                 logits stay valid) */
     float *dvalues;           /* pending scalar-head gradient [BT] */
     int dvalues_pending;
     /* backward scratch */
@@ -58,6 +60,12 @@ struct lp_model {
     lpk_bf16 *g16;            /* bf16 copy of the gradient being propagated */
     size_t g16_cap;
     float *wte_gt;            /* LM-head weight gradient, transposed [C, V] */
+    /* bf16 mode: the LM head's weight transposed, [C, V], refreshed on the
+     * first forward after the weights change. With it the head's forward
+     * and input-gradient GEMMs run in oneDNN's fast orientations
+     * (measured V = 50257, C = 384, 2048 tokens: input gradient 213 -> 189 ms) */
+    lpk_bf16 *head16;
+    int head16_stale;
 };
 
 static inline float *P(lp_model *m, int i) { return m->params[i].data; }

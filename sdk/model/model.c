@@ -21,8 +21,11 @@ const lp_model_config *lp_model_get_config(const lp_model *m) { return &m->cfg; 
 lpk_ctx *lp_model_ctx(const lp_model *m) { return m->ctx; }
 int lp_model_num_params(const lp_model *m) { return m->nparams; }
 size_t lp_model_numel(const lp_model *m) { return m->numel; }
-void lp_model_params_changed(lp_model *m) { m->bf16_stale = 1; }
-void lp_model_bf16_synced(lp_model *m) { m->bf16_stale = 0; }
+void lp_model_params_changed(lp_model *m) { m->bf16_stale = m->head16_stale = 1; }
+void lp_model_bf16_synced(lp_model *m) {
+    m->bf16_stale = 0;
+    m->head16_stale = 1;
+}
 lpk_bf16 *lp_model_param_bf16(lp_model *m, int i) {
     return m->bf16 ? m->data_bf16 + (m->params[i].data - m->data) : NULL;
 }
@@ -194,6 +197,7 @@ void lp_model_destroy(lp_model *m) {
     free_acts(m);
     lpk_free(m->ctx, m->logits);
     lpk_free(m->ctx, m->wte_gt);
+    lpk_free(m->ctx, m->head16);
     lpk_free(m->ctx, m->data);
     lpk_free(m->ctx, m->grad);
     lpk_free(m->ctx, m->data_bf16);
@@ -395,7 +399,7 @@ void lp_model_init_gpt2(lp_model *m, uint64_t seed) {
             for (size_t k = 0; k < p->numel; k++) p->data[k] = s * (float)lp_rng_normal(&rng);
         }
     }
-    m->bf16_stale = 1;
+    lp_model_params_changed(m);
 }
 
 void lp_model_zero_grad(lp_model *m) {

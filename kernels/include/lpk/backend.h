@@ -87,6 +87,13 @@ typedef struct lpk_backend {
                   size_t n, float lr, float beta1, float beta2, float eps,
                   float wd, float bc1, float bc2, float gscale,
                   lpk_bf16 *p16);
+    /* appended after API version 1's first release */
+    double (*xent_bf16)(lpk_ctx *ctx, const float *logits, int ld,
+                        const int32_t *target, const float *weight, int N,
+                        int V, double norm, float *nll, lpk_bf16 *d16,
+                        int ld16, float dscale);
+    void (*transpose_bf16)(lpk_ctx *ctx, lpk_bf16 *dst, int ldd,
+                           const float *src, int lds, int rows, int cols);
 } lpk_backend;
 
 /* For backends: their private state and the context's settings. */

@@ -100,6 +100,10 @@ double lpk_sumsq(lpk_ctx *ctx, const float *x, size_t n);
  * oneDNN runs faster for the tied LM head's weight gradient at large batch. */
 void lpk_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                        int lds, int rows, int cols);
+/* dst[j, i] = bf16(src[i, j]): a transposed bf16 copy of a weight, so a
+ * product with it runs in the orientation the GEMM library handles best. */
+void lpk_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,
+                        int lds, int rows, int cols);
 
 /* y[N,C] += bias[C] broadcast over rows */
 void lpk_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C);
@@ -166,6 +170,14 @@ int lpk_attn_decode(lpk_ctx *ctx, float *out, const float *q, int ldq,
 double lpk_xent(lpk_ctx *ctx, const float *logits, int ld, const int32_t *target,
                 const float *weight, int N, int V, double norm, float *nll,
                 float *dlogits, float dscale);
+/* The same with the gradient rounded to bf16 into d16 (row stride ld16) and
+ * the logits left unchanged: mixed precision feeds it straight to the LM
+ * head's backward GEMMs, never writing an fp32 gradient. The bf16 values
+ * are exactly the rounding of what lpk_xent would write. */
+double lpk_xent_bf16(lpk_ctx *ctx, const float *logits, int ld,
+                     const int32_t *target, const float *weight, int N, int V,
+                     double norm, float *nll, lpk_bf16 *d16, int ld16,
+                     float dscale);
 /* Per-row log-probability of tok[n] and entropy of softmax(logits/temp). */
 void lpk_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
                      const int32_t *tok, int N, int V, float temp, float *logp,

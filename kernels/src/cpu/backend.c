@@ -75,6 +75,8 @@ static const lpk_backend cpu_table = {
     .rowdot_fwd = cpu_rowdot_fwd,
     .rowdot_bwd = cpu_rowdot_bwd,
     .adamw = cpu_adamw,
+    .xent_bf16 = cpu_xent_bf16,
+    .transpose_bf16 = cpu_transpose_bf16,
 };
 
 const lpk_backend *lpk_cpu_backend(void) { return &cpu_table; }

@@ -75,23 +75,6 @@ void cpu_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C) {
 /* 32x32 tiles: both the reads of src rows and the writes of dst rows stay
  * within a few cache lines per tile. Each dst tile row belongs to one
  * thread. */
-void cpu_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
-                       int lds, int rows, int cols) {
-    const int TB = 32;
-    int nb = (cols + TB - 1) / TB;
-#pragma omp parallel for num_threads(NTW(ctx, (size_t)rows * cols)) schedule(static)
-    for (int jb = 0; jb < nb; jb++) {
-        int j0 = jb * TB, j1 = j0 + TB < cols ? j0 + TB : cols;
-        for (int i0 = 0; i0 < rows; i0 += TB) {
-            int i1 = i0 + TB < rows ? i0 + TB : rows;
-            for (int j = j0; j < j1; j++) {
-                float *d = dst + (size_t)j * ldd;
-                for (int i = i0; i < i1; i++) d[i] += src[(size_t)i * lds + j];
-            }
-        }
-    }
-}
-
 /* Column blocks per thread: each thread owns its columns, so the sum over
  * rows runs in row order whatever the thread count. */
 void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C) {

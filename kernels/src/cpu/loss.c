@@ -4,6 +4,7 @@
  * double from per-row values so the total is reproducible. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 #include "vmath.h"
@@ -20,9 +21,13 @@ static float row_lse(const float *z, int V, float s, float *maxout) {
     return mx + logf(sum);
 }
 
-double cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
-                const int32_t *target, const float *weight, int N, int V,
-                double norm, float *nll, float *dlogits, float dscale) {
+/* Exactly one of dlogits (fp32, row stride ld) and d16 (bf16, ld16) or
+ * neither receives the gradient; the bf16 values are the rounding of the
+ * fp32 ones, computed the same way. */
+static double xent(lpk_ctx *ctx, const float *logits, int ld,
+                   const int32_t *target, const float *weight, int N, int V,
+                   double norm, float *nll, float *dlogits, lpk_bf16 *d16,
+                   int ld16, float dscale) {
     double *row = malloc(sizeof(double) * (N > 0 ? (size_t)N : 1));
     if (!row) { lpk_ctx_set_error(ctx, "cross-entropy: out of memory"); return NAN; }
     const float g = (float)(dscale / norm);
@@ -37,9 +42,9 @@ double cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
         float l = (t >= 0 && t < V) ? lse - z[t] : 0.0f;
         if (nll) nll[i] = l;
         row[i] = (double)w * l;
+        float c = w * g;
         if (dlogits) {
             float *d = dlogits + (size_t)i * ld;
-            float c = w * g;
             if (c == 0.0f) {
                 for (int j = 0; j < V; j++) d[j] = 0.0f;
             } else {
@@ -47,12 +52,37 @@ double cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
                 for (int j = 0; j < V; j++) d[j] = lpk_expf(z[j] - lse) * c;
                 d[t] -= c;
             }
+        } else if (d16) {
+            lpk_bf16 *d = d16 + (size_t)i * ld16;
+            if (c == 0.0f) {
+                memset(d, 0, (size_t)V * sizeof *d);
+            } else {
+                float pt = lpk_expf(z[t] - lse) * c;
+#pragma omp simd
+                for (int j = 0; j < V; j++) d[j] = lpk_to_bf16(lpk_expf(z[j] - lse) * c);
+                d[t] = lpk_to_bf16(pt - c);
+            }
         }
     }
     double s = 0.0;
     for (int i = 0; i < N; i++) s += row[i];
     free(row);
     return s / norm;
+}
+
+double cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
+                const int32_t *target, const float *weight, int N, int V,
+                double norm, float *nll, float *dlogits, float dscale) {
+    return xent(ctx, logits, ld, target, weight, N, V, norm, nll, dlogits,
+                NULL, 0, dscale);
+}
+
+double cpu_xent_bf16(lpk_ctx *ctx, const float *logits, int ld,
+                     const int32_t *target, const float *weight, int N, int V,
+                     double norm, float *nll, lpk_bf16 *d16, int ld16,
+                     float dscale) {
+    return xent(ctx, logits, ld, target, weight, N, V, norm, nll, NULL, d16,
+                ld16, dscale);
 }
 
 void cpu_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
