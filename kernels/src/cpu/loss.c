@@ -3,6 +3,7 @@
  * scalar head. Each row is independent; sums over rows are done serially in
  * double from per-row values so the total is reproducible. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,51 +24,78 @@ static float row_lse(const float *z, int V, float s, float *maxout) {
 
 /* Exactly one of dlogits (fp32, row stride ld) and d16 (bf16, ld16) or
  * neither receives the gradient; the bf16 values are the rounding of the
- * fp32 ones, computed the same way. */
+ * fp32 ones. Each thread keeps a row of exponentials (V floats, in L2) so
+ * each logit is exponentiated once: exp dominated this kernel (two per
+ * logit measured 60 ms for 2048 x 50257, one 40 ms). */
 static double xent(lpk_ctx *ctx, const float *logits, int ld,
                    const int32_t *target, const float *weight, int N, int V,
                    double norm, float *nll, float *dlogits, lpk_bf16 *d16,
                    int ld16, float dscale) {
+    int nt = NTW(ctx, (size_t)N * V);
     double *row = malloc(sizeof(double) * (N > 0 ? (size_t)N : 1));
-    if (!row) { lpk_ctx_set_error(ctx, "cross-entropy: out of memory"); return NAN; }
+    float *scratch = (dlogits || d16) ? malloc(sizeof(float) * (size_t)nt * (size_t)(V > 0 ? V : 1)) : NULL;
+    if (!row || ((dlogits || d16) && !scratch)) {
+        free(row);
+        free(scratch);
+        lpk_ctx_set_error(ctx, "cross-entropy: out of memory");
+        return NAN;
+    }
     const float g = (float)(dscale / norm);
-#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * V)) schedule(static)
-    for (int i = 0; i < N; i++) {
-        const float *z = logits + (size_t)i * ld;
-        int t = target[i];
-        float w = weight ? weight[i] : 1.0f;
-        if (t < 0 || t >= V) w = 0.0f;
-        float mx;
-        float lse = row_lse(z, V, 1.0f, &mx);
-        float l = (t >= 0 && t < V) ? lse - z[t] : 0.0f;
-        if (nll) nll[i] = l;
-        row[i] = (double)w * l;
-        float c = w * g;
-        if (dlogits) {
-            float *d = dlogits + (size_t)i * ld;
-            if (c == 0.0f) {
-                for (int j = 0; j < V; j++) d[j] = 0.0f;
+#pragma omp parallel num_threads(nt)
+    {
+        float *e = scratch ? scratch + (size_t)omp_get_thread_num() * (size_t)V : NULL;
+#pragma omp for schedule(static)
+        for (int i = 0; i < N; i++) {
+            const float *z = logits + (size_t)i * ld;
+            int t = target[i];
+            float w = weight ? weight[i] : 1.0f;
+            if (t < 0 || t >= V) w = 0.0f;
+            float c = w * g;
+            float mx = -INFINITY, sum = 0.0f;
+#pragma omp simd reduction(max : mx)
+            for (int j = 0; j < V; j++) mx = z[j] > mx ? z[j] : mx;
+            if (e && c != 0.0f) {
+#pragma omp simd reduction(+ : sum)
+                for (int j = 0; j < V; j++) {
+                    e[j] = lpk_expf(z[j] - mx);
+                    sum += e[j];
+                }
             } else {
-#pragma omp simd
-                for (int j = 0; j < V; j++) d[j] = lpk_expf(z[j] - lse) * c;
-                d[t] -= c;
+#pragma omp simd reduction(+ : sum)
+                for (int j = 0; j < V; j++) sum += lpk_expf(z[j] - mx);
             }
-        } else if (d16) {
-            lpk_bf16 *d = d16 + (size_t)i * ld16;
-            if (c == 0.0f) {
-                memset(d, 0, (size_t)V * sizeof *d);
-            } else {
-                float pt = lpk_expf(z[t] - lse) * c;
+            float lse = mx + logf(sum);
+            float l = (t >= 0 && t < V) ? lse - z[t] : 0.0f;
+            if (nll) nll[i] = l;
+            row[i] = (double)w * l;
+            float s = c / sum;
+            if (dlogits) {
+                float *d = dlogits + (size_t)i * ld;
+                if (c == 0.0f) {
+                    for (int j = 0; j < V; j++) d[j] = 0.0f;
+                } else {
 #pragma omp simd
-                for (int j = 0; j < V; j++) d[j] = lpk_to_bf16(lpk_expf(z[j] - lse) * c);
-                d[t] = lpk_to_bf16(pt - c);
+                    for (int j = 0; j < V; j++) d[j] = e[j] * s;
+                    d[t] -= c;
+                }
+            } else if (d16) {
+                lpk_bf16 *d = d16 + (size_t)i * ld16;
+                if (c == 0.0f) {
+                    memset(d, 0, (size_t)V * sizeof *d);
+                } else {
+                    float dt = e[t] * s - c;
+#pragma omp simd
+                    for (int j = 0; j < V; j++) d[j] = lpk_to_bf16(e[j] * s);
+                    d[t] = lpk_to_bf16(dt);
+                }
             }
         }
     }
-    double s = 0.0;
-    for (int i = 0; i < N; i++) s += row[i];
+    double total = 0.0;
+    for (int i = 0; i < N; i++) total += row[i];
     free(row);
-    return s / norm;
+    free(scratch);
+    return total / norm;
 }
 
 double cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
