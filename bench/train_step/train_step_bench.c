@@ -66,19 +66,28 @@ int main(int argc, char **argv) {
     double nparam = (double)lp_model_numel(m) - (double)cfg.n_ctx * bc->C;
     double flops = (6.0 * nparam + 12.0 * bc->L * bc->T * bc->C) * N;
     double *ms = malloc(sizeof(double) * (steps + 1));
-    double loss = 0, cpu0 = 0;
+    double loss = 0, cpu0 = 0, phase[6] = {0};
     for (int s = -1; s < steps; s++) {
         if (s == 0) cpu0 = cpu_now();
         if (s == 0) { lpk_profile_enable(ctx, 1); lpk_profile_reset(ctx); }
-        double t0 = now();
+        double t0 = now(), tp[7];
+        tp[0] = t0;
         lp_model_zero_grad(m);
-        if (lp_model_forward(m, tok, bc->B, bc->T) ||
-            lp_model_lm_loss(m, tok + 1, NULL, 0, NULL, &loss) || lp_model_backward(m)) {
+        tp[1] = now();
+        if (lp_model_forward(m, tok, bc->B, bc->T) || (tp[2] = now(), 0) ||
+            lp_model_lm_loss(m, tok + 1, NULL, 0, NULL, &loss) || (tp[3] = now(), 0) ||
+            lp_model_backward(m)) {
             fprintf(stderr, "%s\n", lp_model_error(m));
             return 1;
         }
+        tp[4] = now();
         /* clipping folded into the AdamW pass (lp_model_clip_coef) */
-        lp_adamw_step(opt, 3e-4f, lp_model_clip_coef(m, 1.0, NULL));
+        float coef = lp_model_clip_coef(m, 1.0, NULL);
+        tp[5] = now();
+        lp_adamw_step(opt, 3e-4f, coef);
+        tp[6] = now();
+        if (s >= 0)
+            for (int k = 0; k < 6; k++) phase[k] += (tp[k + 1] - tp[k]) * 1e3 / steps;
         if (s >= 0) ms[s] = (now() - t0) * 1e3;
     }
     double cpu_ms = (cpu_now() - cpu0) * 1e3 / steps / lpk_ctx_threads(ctx);
@@ -90,6 +99,8 @@ int main(int argc, char **argv) {
            "CPU time/threads %.1f ms/step\n",
            bc->name, bf16 ? "bf16" : "fp32", lpk_ctx_threads(ctx), med, steps, N / (med / 1e3),
            flops / (med / 1e3) / 1e9, loss, cpu_ms);
+    printf("  phases (mean ms/step): zero_grad %.1f, forward %.1f, loss %.1f, backward %.1f, grad norm %.1f, adamw %.1f\n",
+           phase[0], phase[1], phase[2], phase[3], phase[4], phase[5]);
     const char *names[32];
     double sec[32];
     long calls[32];

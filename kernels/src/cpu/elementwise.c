@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+#include <stdint.h>
+
 #include "internal.h"
 #include "vmath.h"
 
@@ -22,8 +27,32 @@ void cpu_bf16_to_f32(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n) {
     }
 }
 
+/* Large fills (zeroing the gradients: 500 MB for GPT-2 124M) stream past the
+ * caches: a plain store first reads each line in, so it moves twice the
+ * bytes (measured 42 GB/s plain, about 100 GB/s streaming). */
+#define FILL_STREAM_MIN ((size_t)1 << 20)
+
 void cpu_fill(lpk_ctx *ctx, float *x, float v, size_t n) {
     if (v == 0.0f && n < ((size_t)1 << 16)) { memset(x, 0, n * sizeof *x); return; }
+#ifdef __AVX512F__
+    if (n >= FILL_STREAM_MIN) {
+        size_t head = (size_t)((64 - ((uintptr_t)x & 63)) & 63) / sizeof *x;
+        if (((uintptr_t)x & 3) == 0 && head < n) {
+            for (size_t i = 0; i < head; i++) x[i] = v;
+            float *a = x + head;
+            size_t nv = (n - head) / 16;
+            const __m512 vv = _mm512_set1_ps(v);
+#pragma omp parallel num_threads(NT(ctx))
+            {
+#pragma omp for schedule(static)
+                for (size_t i = 0; i < nv; i++) _mm512_stream_ps(a + 16 * i, vv);
+                _mm_sfence();
+            }
+            for (size_t i = head + 16 * nv; i < n; i++) x[i] = v;
+            return;
+        }
+    }
+#endif
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) x[i] = v;
 }
