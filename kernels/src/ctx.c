@@ -209,6 +209,12 @@ void lpk_transpose_add(lpk_ctx *c, float *dst, int ldd, const float *src,
     c->be->transpose_add(c, dst, ldd, src, lds, rows, cols);
     PROF_END(c, P_ELEM);
 }
+void lpk_transpose_copy(lpk_ctx *c, float *dst, int ldd, const float *src,
+                        int lds, int rows, int cols) {
+    PROF_BEGIN(c);
+    c->be->transpose_copy(c, dst, ldd, src, lds, rows, cols);
+    PROF_END(c, P_ELEM);
+}
 void lpk_transpose_bf16(lpk_ctx *c, lpk_bf16 *dst, int ldd, const float *src,
                         int lds, int rows, int cols) {
     PROF_BEGIN(c);

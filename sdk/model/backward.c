@@ -7,7 +7,9 @@
 #define TRY(x) do { if ((x) != 0) return -1; } while (0)
 
 /* dres holds d(block output) on entry and d(block input) on exit. */
-static int block_backward(lp_model *m, int l, const float *x) {
+/* wbeta: 0 on the first backward after lp_model_zero_grad (the weight
+ * gradients are written, not added), else 1. */
+static int block_backward(lp_model *m, int l, const float *x, float wbeta) {
     lpk_ctx *c = m->ctx;
     const int B = m->B, T = m->T, C = m->cfg.n_embd, H = m->cfg.n_head;
     const int N = B * T;
@@ -23,7 +25,7 @@ static int block_backward(lp_model *m, int l, const float *x) {
     /* MLP projection: out = mid + gelu . Wfp + bfp */
     d16 = to16(m, g16, dres, NC);
     TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, 4 * C, C, N, a->gelu, a->gelu_16, 4 * C, dres,
-              d16, C, 1.0f, G(m, LP(m, l, LW_FPW)), C));
+              d16, C, wbeta, G(m, LP(m, l, LW_FPW)), C));
     lpk_bias_bwd(c, G(m, LP(m, l, LW_FPB)), dres, N, C);
     TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, 4 * C, C, dres, d16, C,
               P(m, LP(m, l, LW_FPW)), W16(m, LP(m, l, LW_FPW)), C, 0.0f, dbig, 4 * C));
@@ -31,7 +33,7 @@ static int block_backward(lp_model *m, int l, const float *x) {
     /* MLP expansion: fc = ln2 . Wfc + bfc */
     d16 = to16(m, g16, dbig, 4 * NC);
     TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, 4 * C, N, a->ln2, a->ln2_16, C, dbig, d16,
-              4 * C, 1.0f, G(m, LP(m, l, LW_FCW)), 4 * C));
+              4 * C, wbeta, G(m, LP(m, l, LW_FCW)), 4 * C));
     lpk_bias_bwd(c, G(m, LP(m, l, LW_FCB)), dbig, N, 4 * C);
     TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, 4 * C, dbig, d16, 4 * C,
               P(m, LP(m, l, LW_FCW)), W16(m, LP(m, l, LW_FCW)), 4 * C, 0.0f, dsm, C));
@@ -41,7 +43,7 @@ static int block_backward(lp_model *m, int l, const float *x) {
     /* attention projection: mid = x + att . Wproj + bproj */
     d16 = to16(m, g16, dres, NC);
     TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, C, N, a->att, a->att_16, C, dres, d16, C,
-              1.0f, G(m, LP(m, l, LW_PROJW)), C));
+              wbeta, G(m, LP(m, l, LW_PROJW)), C));
     lpk_bias_bwd(c, G(m, LP(m, l, LW_PROJB)), dres, N, C);
     TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, C, dres, d16, C,
               P(m, LP(m, l, LW_PROJW)), W16(m, LP(m, l, LW_PROJW)), C, 0.0f, dsm, C));
@@ -52,7 +54,7 @@ static int block_backward(lp_model *m, int l, const float *x) {
     /* qkv = ln1 . Wqkv + bqkv */
     d16 = to16(m, g16, dqkv, 3 * NC);
     TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, 3 * C, N, a->ln1, a->ln1_16, C, dqkv, d16,
-              3 * C, 1.0f, G(m, LP(m, l, LW_QKVW)), 3 * C));
+              3 * C, wbeta, G(m, LP(m, l, LW_QKVW)), 3 * C));
     lpk_bias_bwd(c, G(m, LP(m, l, LW_QKVB)), dqkv, N, 3 * C);
     TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, 3 * C, dqkv, d16, 3 * C,
               P(m, LP(m, l, LW_QKVW)), W16(m, LP(m, l, LW_QKVW)), 3 * C, 0.0f, dsm, C));
@@ -76,6 +78,20 @@ int lp_model_backward(lp_model *m) {
     float *dh = m->dsmall; /* d(final hidden) */
     int have = 0;
     TRY(lp_model_sync_bf16(m));
+    /* After lp_model_zero_grad the big weight gradients are written by
+     * their first producer (GEMMs with beta 0, a transposed copy for the
+     * LM head); only the others are zeroed here. */
+    const int fresh = m->grad_zero;
+    m->grad_zero = 0;
+    if (fresh) {
+        for (int i = 0; i < m->nparams; i++) {
+            int in_layers = i >= m->p_layer0 && i < m->p_layer0 + m->cfg.n_layer * LW_COUNT;
+            int k = in_layers ? (i - m->p_layer0) % LW_COUNT : -1;
+            if (k == LW_QKVW || k == LW_PROJW || k == LW_FCW || k == LW_FPW) continue;
+            if (i == m->p_wte && m->logits_state >= 2) continue;
+            lpk_fill(c, G(m, i), 0.0f, m->params[i].numel);
+        }
+    }
     if (m->logits_state >= 2) {
         const lpk_bf16 *d16 = NULL;
         if (m->logits_state == 3) {
@@ -99,10 +115,13 @@ int lp_model_backward(lp_model *m) {
             }
             TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, V, N, m->lnf, m->bf16 ? m->lnf_16 : NULL, C,
                       m->logits, d16, V, 0.0f, m->wte_gt, V));
-            lpk_transpose_add(c, G(m, m->p_wte), C, m->wte_gt, V, C, V);
+            if (fresh)
+                lpk_transpose_copy(c, G(m, m->p_wte), C, m->wte_gt, V, C, V);
+            else
+                lpk_transpose_add(c, G(m, m->p_wte), C, m->wte_gt, V, C, V);
         } else {
             TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, V, C, N, m->logits, NULL, V, m->lnf,
-                      NULL, C, 1.0f, G(m, m->p_wte), C));
+                      NULL, C, fresh ? 0.0f : 1.0f, G(m, m->p_wte), C));
         }
         if (m->bf16) /* the transposed bf16 head made by the forward */
             TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, V, NULL, d16, V, NULL, m->head16, V,
@@ -125,7 +144,7 @@ int lp_model_backward(lp_model *m) {
     lpk_layernorm_bwd(c, m->dres, G(m, m->p_lnfw), G(m, m->p_lnfb), dh, xl,
                       P(m, m->p_lnfw), m->lnf_mean, m->lnf_rstd, N, C);
     for (int l = L - 1; l >= 0; l--)
-        TRY(block_backward(m, l, l ? m->la[l - 1].out : m->emb));
+        TRY(block_backward(m, l, l ? m->la[l - 1].out : m->emb, fresh ? 0.0f : 1.0f));
     lpk_embed_bwd(c, G(m, m->p_wte), G(m, m->p_wpe), m->dres, m->tokens, NULL,
                   N, m->T, C, V, m->cfg.n_ctx);
     return 0;

@@ -31,12 +31,16 @@ lpk_bf16 *lp_model_param_bf16(lp_model *m, int i) {
 }
 
 const lp_param *lp_model_param(const lp_model *m, int i) {
-    return (i >= 0 && i < m->nparams) ? &m->params[i] : NULL;
+    if (i < 0 || i >= m->nparams) return NULL;
+    /* the caller may read grad: a pending zero_grad happens now (the model
+     * is never a const object, only this accessor's view of it is) */
+    lp_model_grads((lp_model *)m);
+    return &m->params[i];
 }
 
 const lp_param *lp_model_find_param(const lp_model *m, const char *name) {
     for (int i = 0; i < m->nparams; i++)
-        if (!strcmp(m->params[i].name, name)) return &m->params[i];
+        if (!strcmp(m->params[i].name, name)) return lp_model_param(m, i);
     return NULL;
 }
 
@@ -402,13 +406,17 @@ void lp_model_init_gpt2(lp_model *m, uint64_t seed) {
     lp_model_params_changed(m);
 }
 
-void lp_model_zero_grad(lp_model *m) {
-    lpk_fill(m->ctx, m->grad, 0.0f, m->flat);
+void lp_model_zero_grad(lp_model *m) { m->grad_zero = 1; }
+
+float *lp_model_grads(lp_model *m) {
+    if (m->grad_zero) lpk_fill(m->ctx, m->grad, 0.0f, m->flat);
+    m->grad_zero = 0;
+    return m->grad;
 }
 
 double lp_model_grad_norm(lp_model *m) {
     /* padding between tensors is always zero, so the flat sum is exact */
-    return sqrt(lpk_sumsq(m->ctx, m->grad, m->flat));
+    return sqrt(lpk_sumsq(m->ctx, lp_model_grads(m), m->flat));
 }
 
 float lp_model_clip_coef(lp_model *m, double max_norm, double *norm) {
@@ -421,6 +429,6 @@ float lp_model_clip_coef(lp_model *m, double max_norm, double *norm) {
 double lp_model_clip_grad_norm(lp_model *m, double max_norm) {
     double n = lp_model_grad_norm(m);
     double coef = max_norm / (n + 1e-6);
-    if (coef < 1.0) lpk_scale(m->ctx, m->grad, (float)coef, m->flat);
+    if (coef < 1.0) lpk_scale(m->ctx, lp_model_grads(m), (float)coef, m->flat);
     return n;
 }

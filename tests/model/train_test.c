@@ -112,7 +112,69 @@ static void check_batch_split(void) {
     lpk_ctx_destroy(ctx);
 }
 
+/* lp_model_zero_grad is lazy (the next backward writes the gradients
+ * instead of adding them): gradients read in between must be zero, and the
+ * written gradients must equal zeros-plus-accumulated ones, in both
+ * precisions (bf16 takes the transposed LM-head path, fp32 with few tokens
+ * the direct GEMM). */
+static void check_lazy_zero_grad(lpk_precision prec) {
+    enum { BB = 4, TT = 16, VV = 97 };
+    lp_model_config cfg = {.n_layer = 2, .n_head = 2, .n_embd = 32, .vocab_size = VV,
+                           .n_ctx = TT, .scalar_head = 1};
+    char err[256];
+    lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2, .precision = prec}, err, sizeof err);
+    CHECK(ctx, "%s", err);
+    lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
+    CHECK(m, "%s", err);
+    lp_model_init_gpt2(m, 5);
+    static int32_t tok[BB * TT], tgt[BB * TT];
+    static float dv[BB * TT];
+    for (int i = 0; i < BB * TT; i++) {
+        tok[i] = (i * 7 + 3) % VV;
+        tgt[i] = (i * 13 + 1) % VV;
+        dv[i] = 0.5f;
+    }
+    double l;
+    int np = lp_model_num_params(m);
+    size_t total = lp_model_numel(m);
+    float *a = malloc(total * sizeof(float));
+    CHECK(a, "out of memory");
+    for (int pass = 0; pass < 3; pass++) {
+        /* pass 0 leaves stale gradients; pass 1 writes them lazily; pass 2
+         * reads them zeroed first, then accumulates onto the zeros */
+        lp_model_zero_grad(m);
+        if (pass == 2)
+            for (int i = 0; i < np; i++) {
+                const lp_param *p = lp_model_param(m, i);
+                for (size_t k = 0; k < p->numel; k++)
+                    CHECK(p->grad[k] == 0.0f, "%s[%zu] = %g after zero_grad", p->name, k, p->grad[k]);
+            }
+        CHECK(lp_model_forward(m, tok, BB, TT) == 0 && lp_model_lm_loss(m, tgt, NULL, 0, NULL, &l) == 0,
+              "%s", lp_model_error(m));
+        if (pass == 0) /* stale values in every tensor, the scalar head's too */
+            CHECK(lp_model_values_grad(m, dv) == 0, "%s", lp_model_error(m));
+        CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
+        size_t off = 0;
+        for (int i = 0; i < np; i++) {
+            const lp_param *p = lp_model_param(m, i);
+            for (size_t k = 0; k < p->numel; k++, off++) {
+                if (pass == 1) a[off] = p->grad[k];
+                if (pass == 2)
+                    CHECK(a[off] == p->grad[k], "%s[%zu]: written %g, accumulated onto zeros %g",
+                          p->name, k, a[off], p->grad[k]);
+            }
+        }
+    }
+    printf("lazy zero_grad (%s): %zu gradient elements written = zeros + accumulated\n",
+           prec == LPK_PREC_BF16 ? "bf16" : "fp32", total);
+    free(a);
+    lp_model_destroy(m);
+    lpk_ctx_destroy(ctx);
+}
+
 int main(void) {
+    check_lazy_zero_grad(LPK_PREC_FP32);
+    check_lazy_zero_grad(LPK_PREC_BF16);
     check_batch_split();
     double l32a[STEPS], l32b[STEPS], l16a[STEPS], l16b[STEPS];
     float *p32a, *p32b, *p16a, *p16b;

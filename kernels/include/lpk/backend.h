@@ -94,6 +94,8 @@ typedef struct lpk_backend {
                         int ld16, float dscale);
     void (*transpose_bf16)(lpk_ctx *ctx, lpk_bf16 *dst, int ldd,
                            const float *src, int lds, int rows, int cols);
+    void (*transpose_copy)(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+                           int lds, int rows, int cols);
 } lpk_backend;
 
 /* For backends: their private state and the context's settings. */

@@ -100,6 +100,10 @@ double lpk_sumsq(lpk_ctx *ctx, const float *x, size_t n);
  * oneDNN runs faster for the tied LM head's weight gradient at large batch. */
 void lpk_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                        int lds, int rows, int cols);
+/* dst[j, i] = src[i, j]: the same overwriting dst (first gradient of a
+ * backward, which then need not be zeroed beforehand). */
+void lpk_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+                        int lds, int rows, int cols);
 /* dst[j, i] = bf16(src[i, j]): a transposed bf16 copy of a weight, so a
  * product with it runs in the orientation the GEMM library handles best. */
 void lpk_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,

@@ -77,6 +77,7 @@ static const lpk_backend cpu_table = {
     .adamw = cpu_adamw,
     .xent_bf16 = cpu_xent_bf16,
     .transpose_bf16 = cpu_transpose_bf16,
+    .transpose_copy = cpu_transpose_copy,
 };
 
 const lpk_backend *lpk_cpu_backend(void) { return &cpu_table; }

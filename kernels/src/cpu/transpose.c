@@ -12,11 +12,12 @@
 #define TB 16
 
 /* The tile at (i0, j0) of ni x nj elements, one element at a time. */
-static void tile_add_scalar(float *dst, int ldd, const float *src, int lds,
-                            int i0, int ni, int j0, int nj) {
+static void tile_f32_scalar(float *dst, int ldd, const float *src, int lds,
+                            int i0, int ni, int j0, int nj, int add) {
     for (int c = 0; c < nj; c++) {
         float *d = dst + (size_t)(j0 + c) * ldd + i0;
-        for (int r = 0; r < ni; r++) d[r] += src[(size_t)(i0 + r) * lds + j0 + c];
+        for (int r = 0; r < ni; r++)
+            d[r] = (add ? d[r] : 0.0f) + src[(size_t)(i0 + r) * lds + j0 + c];
     }
 }
 
@@ -28,8 +29,9 @@ static void tile_bf16_scalar(lpk_bf16 *dst, int ldd, const float *src, int lds,
     }
 }
 
-void cpu_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
-                       int lds, int rows, int cols) {
+static void transpose_f32_tiles(lpk_ctx *ctx, float *dst, int ldd,
+                                const float *src, int lds, int rows, int cols,
+                                int add) {
     int nb = (rows + TB - 1) / TB;
 #pragma omp parallel for num_threads(NTW(ctx, (size_t)rows * cols)) schedule(static)
     for (int b = 0; b < nb; b++) {
@@ -41,13 +43,23 @@ void cpu_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                 load_tile(r, src + (size_t)i0 * lds + j0, lds);
                 for (int q = 0; q < 16; q++) {
                     float *d = dst + (size_t)(j0 + q) * ldd + i0;
-                    _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), r[q]));
+                    _mm512_storeu_ps(d, add ? _mm512_add_ps(_mm512_loadu_ps(d), r[q]) : r[q]);
                 }
             }
 #endif
         for (; j0 < cols; j0 += TB)
-            tile_add_scalar(dst, ldd, src, lds, i0, ni, j0, min_i(TB, cols - j0));
+            tile_f32_scalar(dst, ldd, src, lds, i0, ni, j0, min_i(TB, cols - j0), add);
     }
+}
+
+void cpu_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+                       int lds, int rows, int cols) {
+    transpose_f32_tiles(ctx, dst, ldd, src, lds, rows, cols, 1);
+}
+
+void cpu_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+                        int lds, int rows, int cols) {
+    transpose_f32_tiles(ctx, dst, ldd, src, lds, rows, cols, 0);
 }
 
 void cpu_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,

@@ -106,6 +106,10 @@ int lp_model_scalar_last_grad(lp_model *m, const int32_t *lengths,
 
 /* Backpropagates all pending head gradients; adds into parameter grads. */
 int lp_model_backward(lp_model *m);
+/* Marks the gradients zero. Lazily: the next backward writes its gradients
+ * instead of adding to them, and any reader before that (lp_model_param,
+ * the norm and clipping functions, the optimizer) gets them zeroed first,
+ * so the effect is the same as an immediate fill without its memory pass. */
 void lp_model_zero_grad(lp_model *m);
 double lp_model_grad_norm(lp_model *m);
 /* torch.nn.utils.clip_grad_norm_: scales grads by max/(norm+1e-6) when that
