@@ -178,6 +178,50 @@ for Bb, Tt, Cc, H in ((2, 11, 24, 3), (1, 150, 128, 2)):
     assert lib.lpk_attn_bwd(ctx, P(dqkv), P(dout), P(qkv), P(out), P(lse), Bb, Tt, Cc, H) == 0
     check(f"attention bwd T={Tt}", dqkv, qt.grad, 1e-5)
 
+# attention with bf16 products (bf16 precision, T >= 512, AVX512-BF16 CPUs;
+# called directly here so short sequences exercise it): inputs,
+# probabilities and score gradients rounded to bf16 with fp32 accumulation,
+# so the bound is a few bf16 units (2^-8 = 3.9e-3) of the largest value; odd
+# head sizes and sequence lengths exercise the padding
+bf16_attn = lib.cpu_attn_bf16_available() and lib.lpk_ctx_has_native_bf16(ctx16)
+if not bf16_attn:
+    print("skip attention bf16: no AVX512-BF16 in this build or CPU")
+for Bb, Tt, Cc, H in ((2, 11, 24, 3), (1, 150, 128, 2), (1, 67, 36, 4)) if bf16_attn else ():
+    qkv = f32(rng.standard_normal((Bb, Tt, 3 * Cc)))
+    out = np.zeros((Bb, Tt, Cc), np.float32); lse = np.zeros((Bb, H, Tt), np.float32)
+    assert lib.cpu_attn_fwd_bf16(ctx16, P(out), P(lse), P(qkv), Bb, Tt, Cc, H) == 0
+    qt = T(qkv).requires_grad_()
+    q, k, v = qt.split(Cc, 2)
+    hs = Cc // H
+    q = q.view(Bb, Tt, H, hs).transpose(1, 2); k = k.view(Bb, Tt, H, hs).transpose(1, 2)
+    v = v.view(Bb, Tt, H, hs).transpose(1, 2)
+    att = (q @ k.transpose(-1, -2)) / math.sqrt(hs)
+    att = att.masked_fill(~torch.ones(Tt, Tt, dtype=torch.bool).tril(), float("-inf"))
+    yt = (att.softmax(-1) @ v).transpose(1, 2).reshape(Bb, Tt, Cc)
+    check(f"attention bf16 fwd T={Tt} hs={hs}", out, yt.detach(), 1.5e-2)
+    check(f"attention bf16 lse T={Tt} hs={hs}", lse, att.logsumexp(-1).detach(), 1e-2)
+    dout = f32(rng.standard_normal((Bb, Tt, Cc)))
+    yt.backward(T(dout))
+    dqkv = np.zeros_like(qkv)
+    assert lib.cpu_attn_bwd_bf16(ctx16, P(dqkv), P(dout), P(qkv), P(out), P(lse), Bb, Tt, Cc, H) == 0
+    check(f"attention bf16 bwd T={Tt} hs={hs}", dqkv, qt.grad, 3e-2)
+
+# transposes (tiled; odd sizes hit the edge paths): add, copy, to bf16
+for rows, cols in ((37, 53), (48, 64), (16, 5)):
+    src = f32(rng.standard_normal((rows, cols)))
+    dst = f32(rng.standard_normal((cols, rows)))
+    ref = dst + src.T  # float32 sums, as the kernel rounds them
+    lib.lpk_transpose_add(ctx, P(dst), rows, P(src), cols, rows, cols)
+    check(f"transpose_add {rows}x{cols}", dst, ref, 0)
+    lib.lpk_transpose_copy(ctx, P(dst), rows, P(src), cols, rows, cols)
+    check(f"transpose_copy {rows}x{cols}", dst, src.T, 0)
+    d16 = np.zeros((cols, rows), np.uint16)
+    lib.lpk_transpose_bf16(ctx, d16.ctypes.data_as(C.c_void_p), rows, P(src), cols, rows, cols)
+    r16 = np.zeros((cols, rows), np.uint16)
+    tsrc = f32(src.T)
+    lib.lpk_f32_to_bf16(ctx, P(tsrc), r16.ctypes.data_as(C.c_void_p), C.c_size_t(tsrc.size))
+    check(f"transpose_bf16 {rows}x{cols} (bits)", d16.astype(np.float64), r16.astype(np.float64), 0)
+
 # cross-entropy with weights and ignored targets
 N, V = 9, 301
 z = f32(rng.standard_normal((N, V)) * 3)
@@ -193,6 +237,20 @@ lt.backward()
 check("xent loss", [loss], [lt.item()], 1e-6)
 check("xent per-token", nll, l_each.detach(), 1e-6)
 check("xent dlogits", dz, zt.grad, 1e-6)
+# the bf16-gradient variant writes exactly the rounding of the fp32 gradient
+# (into a wider row stride) and leaves the logits alone
+z_before = z.copy()
+d16 = np.full((N, V + 3), 0xFFFF, np.uint16)
+lib.lpk_xent_bf16.restype = C.c_double
+loss16 = lib.lpk_xent_bf16(ctx, P(z), V, I(tg), P(wt), N, V, C.c_double(2.5), None,
+                           d16.ctypes.data_as(C.c_void_p), V + 3, C.c_float(1.0))
+r16 = np.zeros((N, V), np.uint16)
+lib.lpk_f32_to_bf16(ctx, P(dz), r16.ctypes.data_as(C.c_void_p), C.c_size_t(dz.size))
+check("xent bf16 loss", [loss16], [loss], 0)
+check("xent bf16 gradient = bf16(fp32 gradient) (bits)", d16[:, :V].astype(np.float64),
+      r16.astype(np.float64), 0)
+check("xent bf16 row padding untouched", d16[:, V:].astype(np.float64), np.full((N, 3), 0xFFFF), 0)
+check("xent bf16 leaves logits", z, z_before, 0)
 
 # log-probs + entropy with temperature, backward from both
 temp = 0.7

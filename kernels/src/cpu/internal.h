@@ -76,6 +76,14 @@ int cpu_attn_fwd(lpk_ctx *ctx, float *out, float *lse, const float *qkv, int B,
 int cpu_attn_bwd(lpk_ctx *ctx, float *dqkv, const float *dout,
                  const float *qkv, const float *out, const float *lse, int B,
                  int T, int C, int H);
+/* bf16-product variants (attention_bf16.c), used in bf16 precision when the
+ * CPU has AVX512-BF16 and the build targets it */
+int cpu_attn_bf16_available(void);
+int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
+                      int B, int T, int C, int H);
+int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
+                      const float *qkv, const float *out, const float *lse,
+                      int B, int T, int C, int H);
 int cpu_attn_decode(lpk_ctx *ctx, float *out, const float *q, int ldq,
                     const float *kcache, const float *vcache, const int32_t *len,
                     int B, int maxT, int C, int H);

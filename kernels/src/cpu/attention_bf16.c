@@ -1,0 +1,287 @@
+/* Causal attention with bf16 products, for mixed precision on CPUs with
+ * AVX512-BF16: the same blocked algorithm as attention.c (scores of QB
+ * query rows at a time, the row log-sum-exp kept, probabilities recomputed
+ * in the backward), but the five small products per block run as bf16 dot
+ * products with fp32 accumulation (vdpbf16ps), as PyTorch's autocast runs
+ * attention's matmuls. Softmax, the log-sum-exp and every sum stay fp32.
+ *
+ * vdpbf16ps multiplies pairs along the reduction: an operand is stored as
+ * 32-bit words holding two bf16 of consecutive reduction indices. Words live
+ * in float arrays (bit patterns only, moved and broadcast, never computed
+ * on). Layouts, for a matrix M[r][c]:
+ *   rows  word(r, cp) = M[r][2cp], M[r][2cp+1]    pairs along columns
+ *   cols  word(cp, r) = the same, transposed       (rows + 16x16 transpose)
+ *   ipair word(rp, c) = M[2rp][c], M[2rp+1][c]     pairs along rows
+ * Odd sizes pad with zeros. */
+#include "internal.h"
+
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tile16.h"
+#include "vmath.h"
+
+#define QB 64
+
+static inline __mmask16 tail16(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+}
+
+/* rows layout of n rows x c columns (row stride lds) into dst[n][cpw];
+ * the native conversion rounds to nearest even like lpk_to_bf16 */
+static void pack_rows(float *dst, int cpw, const float *src, ptrdiff_t lds, int n, int c) {
+    for (int r = 0; r < n; r++) {
+        const float *s = src + r * lds;
+        float *d = dst + (size_t)r * cpw;
+        for (int k = 0; k < c; k += 32) {
+            __m512 lo = _mm512_maskz_loadu_ps(tail16(c - k), s + k);
+            __m512 hi = c - k > 16 ? _mm512_maskz_loadu_ps(tail16(c - k - 16), s + k + 16)
+                                   : _mm512_setzero_ps();
+            __m512 w = (__m512)_mm512_cvtne2ps_pbh(hi, lo);
+            _mm512_mask_storeu_ps(d + k / 2, tail16((c - k + 1) / 2), w);
+        }
+    }
+}
+
+/* ipair layout of n rows x c columns into dst[(n+1)/2][c] */
+static void pack_ipair(float *dst, const float *src, ptrdiff_t lds, int n, int c) {
+    for (int rp = 0; rp < (n + 1) / 2; rp++) {
+        const float *s0 = src + 2 * rp * lds;
+        const int two = 2 * rp + 1 < n;
+        float *d = dst + (size_t)rp * c;
+        for (int k = 0; k < c; k += 16) {
+            __mmask16 m = tail16(c - k);
+            __m512i a = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s0 + k)));
+            __m512i b = two ? _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(
+                                  _mm512_maskz_loadu_ps(m, s0 + lds + k)))
+                            : _mm512_setzero_si512();
+            _mm512_mask_storeu_ps(d + k, m, _mm512_castsi512_ps(_mm512_or_si512(a, _mm512_slli_epi32(b, 16))));
+        }
+    }
+}
+
+/* The C tile of `rows` (1..8, a compile-time constant after inlining) x
+ * up to 32 columns: accumulators stay in registers only when the row loop
+ * is fully unrolled, hence one instance per row count. */
+static inline __attribute__((always_inline)) void tile16(
+    const int rows, int Kp, const float *a, ptrdiff_t sam, ptrdiff_t sak,
+    const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, __mmask16 k0, __mmask16 k1) {
+    __m512 c0[8], c1[8];
+    for (int r = 0; r < rows; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int kp = 0; kp < Kp; kp++) {
+        const float *b = B + kp * ldb;
+        __m512bh b0 = (__m512bh)_mm512_maskz_loadu_ps(k0, b);
+        __m512bh b1 = (__m512bh)_mm512_maskz_loadu_ps(k1, b + 16);
+        const float *ak = a + kp * sak;
+        for (int r = 0; r < rows; r++) {
+            __m512bh x = (__m512bh)_mm512_set1_ps(ak[r * sam]);
+            c0[r] = _mm512_dpbf16_ps(c0[r], x, b0);
+            c1[r] = _mm512_dpbf16_ps(c1[r], x, b1);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        float *cp = C + r * ldc;
+        _mm512_mask_storeu_ps(cp, k0, _mm512_add_ps(_mm512_maskz_loadu_ps(k0, cp), c0[r]));
+        if (k1)
+            _mm512_mask_storeu_ps(cp + 16, k1, _mm512_add_ps(_mm512_maskz_loadu_ps(k1, cp + 16), c1[r]));
+    }
+}
+
+/* C[M,N] += A . B over Kp pairs. A word (m, kp) = A[m*sam + kp*sak];
+ * B word (kp, n) = B[kp*ldb + n]. 8 x 32 register tiles, edges masked. */
+static void mm16(int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrdiff_t sak,
+                 const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
+    for (int n0 = 0; n0 < N; n0 += 32) {
+        int nn = N - n0;
+        __mmask16 k0 = tail16(nn), k1 = nn > 16 ? tail16(nn - 16) : 0;
+        int m0 = 0;
+        for (; m0 + 8 <= M; m0 += 8)
+            tile16(8, Kp, A + m0 * sam, sam, sak, B + n0, ldb, C + m0 * ldc + n0, ldc, k0, k1);
+        for (; m0 < M; m0++)
+            tile16(1, Kp, A + m0 * sam, sam, sak, B + n0, ldb, C + m0 * ldc + n0, ldc, k0, k1);
+    }
+}
+
+/* One row of probabilities from its scores (causal length n of nk). */
+static float softmax_row(float *s, int n, int nk, float scale) {
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+    mx *= scale;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) {
+        float e = lpk_expf(s[j] * scale - mx);
+        s[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int j = 0; j < n; j++) s[j] *= inv;
+    for (int j = n; j < nk; j++) s[j] = 0.0f;
+    return mx + logf(sum);
+}
+
+int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
+                      int B, int T, int C, int H) {
+    const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const ptrdiff_t ld = (ptrdiff_t)3 * C;
+    int fail = 0;
+#pragma omp parallel num_threads(NT(ctx)) reduction(| : fail)
+    {
+        /* q rows [T][hp], k rows then cols [hp][T], v ipair [tp][hs],
+         * scores [QB][T], p rows [QB][tp] */
+        size_t per = (size_t)T * hp * 3 + (size_t)tp * hs + (size_t)QB * T + (size_t)QB * tp;
+        float *q16 = malloc(sizeof(float) * per);
+        if (!q16) fail = 1;
+        float *krow = q16 ? q16 + (size_t)T * hp : NULL;
+        float *kcol = q16 ? krow + (size_t)T * hp : NULL;
+        float *vip = q16 ? kcol + (size_t)T * hp : NULL;
+        float *S = q16 ? vip + (size_t)tp * hs : NULL;
+        float *p16 = q16 ? S + (size_t)QB * T : NULL;
+#pragma omp for schedule(static)
+        for (int bh = 0; bh < B * H; bh++) {
+            if (!q16) continue;
+            int b = bh / H, h = bh % H;
+            const float *base = qkv + (size_t)b * T * ld;
+            pack_rows(q16, hp, base + h * hs, ld, T, hs);
+            pack_rows(krow, hp, base + C + h * hs, ld, T, hs);
+            transpose_f32(kcol, T, krow, hp, T, hp);
+            pack_ipair(vip, base + 2 * C + h * hs, ld, T, hs);
+            for (int i0 = 0; i0 < T; i0 += QB) {
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, kp = (nk + 1) / 2;
+                for (int r = 0; r < R; r++) memset(S + (size_t)r * T, 0, sizeof(float) * nk);
+                mm16(R, nk, hp, q16 + (size_t)i0 * hp, hp, 1, kcol, T, S, T);
+                for (int r = 0; r < R; r++) {
+                    float *s = S + (size_t)r * T;
+                    lse[(size_t)bh * T + i0 + r] = softmax_row(s, i0 + r + 1, nk, scale);
+                    memset(out + ((size_t)b * T + i0 + r) * C + h * hs, 0, sizeof(float) * hs);
+                }
+                pack_rows(p16, tp, S, T, R, nk);
+                mm16(R, hs, kp, p16, tp, 1, vip, hs, out + ((size_t)b * T + i0) * C + h * hs, C);
+            }
+        }
+        free(q16);
+    }
+    if (fail) { lpk_ctx_set_error(ctx, "attention: out of memory"); return -1; }
+    return 0;
+}
+
+int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
+                      const float *qkv, const float *out, const float *lse,
+                      int B, int T, int C, int H) {
+    const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2, qp = QB / 2;
+    const int Tw = T;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const ptrdiff_t ld = (ptrdiff_t)3 * C;
+    int fail = 0;
+#pragma omp parallel num_threads(NT(ctx)) reduction(| : fail)
+    {
+        /* q rows, dO rows, scratch rows, k cols, v cols [T x hp each];
+         * k ipair [tp][hs]; block: q ipair, dO ipair [qp][hs]; P, dP [QB][Tw];
+         * dS rows [QB][tp]; dS ipair, P ipair [qp][T]; D [QB] */
+        size_t per = (size_t)T * hp * 5 + (size_t)tp * hs + (size_t)2 * qp * hs +
+                     (size_t)2 * QB * Tw + (size_t)QB * tp + (size_t)2 * qp * T + QB;
+        float *q16 = malloc(sizeof(float) * per);
+        if (!q16) fail = 1;
+        float *g16 = q16 ? q16 + (size_t)T * hp : NULL;
+        float *tmp = q16 ? g16 + (size_t)T * hp : NULL;
+        float *kcol = q16 ? tmp + (size_t)T * hp : NULL;
+        float *vcol = q16 ? kcol + (size_t)T * hp : NULL;
+        float *kip = q16 ? vcol + (size_t)T * hp : NULL;
+        float *qip = q16 ? kip + (size_t)tp * hs : NULL;
+        float *gip = q16 ? qip + (size_t)qp * hs : NULL;
+        float *P = q16 ? gip + (size_t)qp * hs : NULL;
+        float *dP = q16 ? P + (size_t)QB * Tw : NULL;
+        float *ds16 = q16 ? dP + (size_t)QB * Tw : NULL;
+        float *dsip = q16 ? ds16 + (size_t)QB * tp : NULL;
+        float *pip = q16 ? dsip + (size_t)qp * T : NULL;
+        float *Dr = q16 ? pip + (size_t)qp * T : NULL;
+#pragma omp for schedule(static)
+        for (int bh = 0; bh < B * H; bh++) {
+            if (!q16) continue;
+            int b = bh / H, h = bh % H;
+            const float *base = qkv + (size_t)b * T * ld;
+            float *dbase = dqkv + (size_t)b * T * ld;
+            const float *gob = dout + (size_t)b * T * C + h * hs;
+            const float *ob = out + (size_t)b * T * C + h * hs;
+            pack_rows(q16, hp, base + h * hs, ld, T, hs);
+            pack_rows(g16, hp, gob, C, T, hs);
+            pack_rows(tmp, hp, base + C + h * hs, ld, T, hs);
+            transpose_f32(kcol, T, tmp, hp, T, hp);
+            pack_rows(tmp, hp, base + 2 * C + h * hs, ld, T, hs);
+            transpose_f32(vcol, T, tmp, hp, T, hp);
+            pack_ipair(kip, base + C + h * hs, ld, T, hs);
+            for (int j = 0; j < T; j++) {
+                float *dj = dbase + j * ld + h * hs;
+                memset(dj, 0, sizeof(float) * hs);
+                memset(dj + C, 0, sizeof(float) * hs);
+                memset(dj + 2 * C, 0, sizeof(float) * hs);
+            }
+            for (int i0 = 0; i0 < T; i0 += QB) {
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, kp = (nk + 1) / 2;
+                for (int r = 0; r < R; r++) {
+                    memset(P + (size_t)r * Tw, 0, sizeof(float) * nk);
+                    memset(dP + (size_t)r * Tw, 0, sizeof(float) * nk);
+                    const float *go = gob + (size_t)(i0 + r) * C, *o = ob + (size_t)(i0 + r) * C;
+                    float D = 0.0f;
+#pragma omp simd reduction(+ : D)
+                    for (int d = 0; d < hs; d++) D += go[d] * o[d];
+                    Dr[r] = D;
+                }
+                mm16(R, nk, hp, q16 + (size_t)i0 * hp, hp, 1, kcol, T, P, Tw);
+                mm16(R, nk, hp, g16 + (size_t)i0 * hp, hp, 1, vcol, T, dP, Tw);
+                for (int r = 0; r < R; r++) {
+                    float *p = P + (size_t)r * Tw, *dp = dP + (size_t)r * Tw;
+                    int n = i0 + r + 1;
+                    float l = lse[(size_t)bh * T + i0 + r], D = Dr[r];
+#pragma omp simd
+                    for (int j = 0; j < n; j++) {
+                        float pj = lpk_expf(p[j] * scale - l);
+                        p[j] = pj;
+                        dp[j] = pj * (dp[j] - D) * scale; /* dscore */
+                    }
+                    for (int j = n; j < nk; j++) p[j] = dp[j] = 0.0f;
+                }
+                pack_rows(ds16, tp, dP, Tw, R, nk);
+                pack_ipair(dsip, dP, Tw, R, nk); /* word (rp, j) at rp * nk + j */
+                pack_ipair(pip, P, Tw, R, nk);
+                pack_ipair(qip, base + i0 * ld + h * hs, ld, R, hs);
+                pack_ipair(gip, gob + (size_t)i0 * C, C, R, hs);
+                /* dQ = dS K ; dK += dS^T Q ; dV += P^T dO */
+                mm16(R, hs, kp, ds16, tp, 1, kip, hs, dbase + i0 * ld + h * hs, ld);
+                mm16(nk, hs, (R + 1) / 2, dsip, 1, nk, qip, hs, dbase + C + h * hs, ld);
+                mm16(nk, hs, (R + 1) / 2, pip, 1, nk, gip, hs, dbase + 2 * C + h * hs, ld);
+            }
+        }
+        free(q16);
+    }
+    if (fail) { lpk_ctx_set_error(ctx, "attention backward: out of memory"); return -1; }
+    return 0;
+}
+
+int cpu_attn_bf16_available(void) { return 1; }
+
+#else
+
+int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
+                      int B, int T, int C, int H) {
+    (void)out, (void)lse, (void)qkv, (void)B, (void)T, (void)C, (void)H;
+    lpk_ctx_set_error(ctx, "attention: built without AVX512-BF16");
+    return -1;
+}
+int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
+                      const float *qkv, const float *out, const float *lse,
+                      int B, int T, int C, int H) {
+    (void)dqkv, (void)dout, (void)qkv, (void)out, (void)lse, (void)B, (void)T, (void)C, (void)H;
+    lpk_ctx_set_error(ctx, "attention: built without AVX512-BF16");
+    return -1;
+}
+int cpu_attn_bf16_available(void) { return 0; }
+
+#endif
