@@ -19,6 +19,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,22 +132,21 @@ int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
     const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
-    int fail = 0;
-#pragma omp parallel num_threads(NT(ctx)) reduction(| : fail)
+    /* q rows [T][hp], k rows then cols [hp][T], v ipair [tp][hs],
+     * scores [QB][T], p rows [QB][tp] */
+    const size_t per = (size_t)T * hp * 3 + (size_t)tp * hs + (size_t)QB * T + (size_t)QB * tp;
+    float *ws = cpu_scratch(ctx, per, NT(ctx));
+    if (!ws) { lpk_ctx_set_error(ctx, "attention: out of memory"); return -1; }
+#pragma omp parallel num_threads(NT(ctx))
     {
-        /* q rows [T][hp], k rows then cols [hp][T], v ipair [tp][hs],
-         * scores [QB][T], p rows [QB][tp] */
-        size_t per = (size_t)T * hp * 3 + (size_t)tp * hs + (size_t)QB * T + (size_t)QB * tp;
-        float *q16 = malloc(sizeof(float) * per);
-        if (!q16) fail = 1;
-        float *krow = q16 ? q16 + (size_t)T * hp : NULL;
-        float *kcol = q16 ? krow + (size_t)T * hp : NULL;
-        float *vip = q16 ? kcol + (size_t)T * hp : NULL;
-        float *S = q16 ? vip + (size_t)tp * hs : NULL;
-        float *p16 = q16 ? S + (size_t)QB * T : NULL;
+        float *q16 = ws + (size_t)omp_get_thread_num() * cpu_scratch_stride(per);
+        float *krow = q16 + (size_t)T * hp;
+        float *kcol = krow + (size_t)T * hp;
+        float *vip = kcol + (size_t)T * hp;
+        float *S = vip + (size_t)tp * hs;
+        float *p16 = S + (size_t)QB * T;
 #pragma omp for schedule(static)
         for (int bh = 0; bh < B * H; bh++) {
-            if (!q16) continue;
             int b = bh / H, h = bh % H;
             const float *base = qkv + (size_t)b * T * ld;
             pack_rows(q16, hp, base + h * hs, ld, T, hs);
@@ -166,9 +166,7 @@ int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
                 mm16(R, hs, kp, p16, tp, 1, vip, hs, out + ((size_t)b * T + i0) * C + h * hs, C);
             }
         }
-        free(q16);
     }
-    if (fail) { lpk_ctx_set_error(ctx, "attention: out of memory"); return -1; }
     return 0;
 }
 
@@ -179,32 +177,31 @@ int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
     const int Tw = T;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
-    int fail = 0;
-#pragma omp parallel num_threads(NT(ctx)) reduction(| : fail)
+    /* q rows, dO rows, scratch rows, k cols, v cols [T x hp each];
+     * k ipair [tp][hs]; block: q ipair, dO ipair [qp][hs]; P, dP [QB][Tw];
+     * dS rows [QB][tp]; dS ipair, P ipair [qp][T]; D [QB] */
+    const size_t per = (size_t)T * hp * 5 + (size_t)tp * hs + (size_t)2 * qp * hs +
+                       (size_t)2 * QB * Tw + (size_t)QB * tp + (size_t)2 * qp * T + QB;
+    float *ws = cpu_scratch(ctx, per, NT(ctx));
+    if (!ws) { lpk_ctx_set_error(ctx, "attention backward: out of memory"); return -1; }
+#pragma omp parallel num_threads(NT(ctx))
     {
-        /* q rows, dO rows, scratch rows, k cols, v cols [T x hp each];
-         * k ipair [tp][hs]; block: q ipair, dO ipair [qp][hs]; P, dP [QB][Tw];
-         * dS rows [QB][tp]; dS ipair, P ipair [qp][T]; D [QB] */
-        size_t per = (size_t)T * hp * 5 + (size_t)tp * hs + (size_t)2 * qp * hs +
-                     (size_t)2 * QB * Tw + (size_t)QB * tp + (size_t)2 * qp * T + QB;
-        float *q16 = malloc(sizeof(float) * per);
-        if (!q16) fail = 1;
-        float *g16 = q16 ? q16 + (size_t)T * hp : NULL;
-        float *tmp = q16 ? g16 + (size_t)T * hp : NULL;
-        float *kcol = q16 ? tmp + (size_t)T * hp : NULL;
-        float *vcol = q16 ? kcol + (size_t)T * hp : NULL;
-        float *kip = q16 ? vcol + (size_t)T * hp : NULL;
-        float *qip = q16 ? kip + (size_t)tp * hs : NULL;
-        float *gip = q16 ? qip + (size_t)qp * hs : NULL;
-        float *P = q16 ? gip + (size_t)qp * hs : NULL;
-        float *dP = q16 ? P + (size_t)QB * Tw : NULL;
-        float *ds16 = q16 ? dP + (size_t)QB * Tw : NULL;
-        float *dsip = q16 ? ds16 + (size_t)QB * tp : NULL;
-        float *pip = q16 ? dsip + (size_t)qp * T : NULL;
-        float *Dr = q16 ? pip + (size_t)qp * T : NULL;
+        float *q16 = ws + (size_t)omp_get_thread_num() * cpu_scratch_stride(per);
+        float *g16 = q16 + (size_t)T * hp;
+        float *tmp = g16 + (size_t)T * hp;
+        float *kcol = tmp + (size_t)T * hp;
+        float *vcol = kcol + (size_t)T * hp;
+        float *kip = vcol + (size_t)T * hp;
+        float *qip = kip + (size_t)tp * hs;
+        float *gip = qip + (size_t)qp * hs;
+        float *P = gip + (size_t)qp * hs;
+        float *dP = P + (size_t)QB * Tw;
+        float *ds16 = dP + (size_t)QB * Tw;
+        float *dsip = ds16 + (size_t)QB * tp;
+        float *pip = dsip + (size_t)qp * T;
+        float *Dr = pip + (size_t)qp * T;
 #pragma omp for schedule(static)
         for (int bh = 0; bh < B * H; bh++) {
-            if (!q16) continue;
             int b = bh / H, h = bh % H;
             const float *base = qkv + (size_t)b * T * ld;
             float *dbase = dqkv + (size_t)b * T * ld;
@@ -259,9 +256,7 @@ int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
                 mm16(nk, hs, (R + 1) / 2, pip, 1, nk, gip, hs, dbase + 2 * C + h * hs, ld);
             }
         }
-        free(q16);
     }
-    if (fail) { lpk_ctx_set_error(ctx, "attention backward: out of memory"); return -1; }
     return 0;
 }
 

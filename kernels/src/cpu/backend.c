@@ -24,7 +24,20 @@ static void cpu_fini(lpk_ctx *ctx, void *state) {
     cpu_state *s = state;
     if (!s) return;
     cpu_gemm_fini(s);
+    free(s->scratch);
     free(s);
+}
+
+float *cpu_scratch(lpk_ctx *ctx, size_t per, int threads) {
+    cpu_state *s = cpu(ctx);
+    size_t need = cpu_scratch_stride(per) * (size_t)(threads > 0 ? threads : 1);
+    if (need <= s->scratch_cap) return s->scratch;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, need * sizeof(float)) != 0) return NULL;
+    free(s->scratch);
+    s->scratch = p;
+    s->scratch_cap = need;
+    return s->scratch;
 }
 
 static int cpu_has_native_bf16(lpk_ctx *ctx) { return cpu(ctx)->native_bf16; }

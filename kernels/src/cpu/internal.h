@@ -11,6 +11,8 @@ typedef struct cpu_state {
     int native_bf16;
     int fp32_gemm;        /* lpk_fp32_gemm */
     cpu_gemm_cache *gemm; /* oneDNN engine, stream and primitive cache */
+    float *scratch;       /* see cpu_scratch */
+    size_t scratch_cap;
 } cpu_state;
 
 static inline cpu_state *cpu(lpk_ctx *ctx) {
@@ -23,6 +25,15 @@ static inline cpu_state *cpu(lpk_ctx *ctx) {
  * for a whole time slice. Results never depend on the thread count. */
 #define LPK_PAR_MIN ((size_t)1 << 15)
 #define NTW(ctx, work) ((size_t)(work) >= LPK_PAR_MIN ? NT(ctx) : 1)
+
+/* Scratch for kernels: `per` floats for each of `threads` threads, owned by
+ * the context, grown on demand and reused by every later call (NULL when
+ * out of memory). Thread t's part starts at t * cpu_scratch_stride(per).
+ * Allocating per call went through mmap for buffers of 128 KiB and more, so
+ * every call paid page faults and page zeroing (a fifth of the attention
+ * forward's time). One kernel at a time uses it. */
+float *cpu_scratch(lpk_ctx *ctx, size_t per, int threads);
+static inline size_t cpu_scratch_stride(size_t per) { return (per + 15) & ~(size_t)15; }
 
 int cpu_gemm_init(cpu_state *s, char *err, size_t errlen);
 void cpu_gemm_fini(cpu_state *s);

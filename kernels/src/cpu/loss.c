@@ -32,18 +32,20 @@ static double xent(lpk_ctx *ctx, const float *logits, int ld,
                    double norm, float *nll, float *dlogits, lpk_bf16 *d16,
                    int ld16, float dscale) {
     int nt = NTW(ctx, (size_t)N * V);
-    double *row = malloc(sizeof(double) * (N > 0 ? (size_t)N : 1));
-    float *scratch = (dlogits || d16) ? malloc(sizeof(float) * (size_t)nt * (size_t)(V > 0 ? V : 1)) : NULL;
-    if (!row || ((dlogits || d16) && !scratch)) {
-        free(row);
-        free(scratch);
+    /* per thread a row of exponentials, then the per-row losses (doubles) */
+    const size_t per = (size_t)(V > 0 ? V : 1);
+    const size_t rows_at = cpu_scratch_stride(per) * (size_t)nt;
+    float *ws = cpu_scratch(ctx, rows_at + 2 * (size_t)(N > 0 ? N : 1) + 16, 1);
+    if (!ws) {
         lpk_ctx_set_error(ctx, "cross-entropy: out of memory");
         return NAN;
     }
+    double *row = (double *)(void *)(ws + rows_at);
+    float *scratch = (dlogits || d16) ? ws : NULL;
     const float g = (float)(dscale / norm);
 #pragma omp parallel num_threads(nt)
     {
-        float *e = scratch ? scratch + (size_t)omp_get_thread_num() * (size_t)V : NULL;
+        float *e = scratch ? scratch + (size_t)omp_get_thread_num() * cpu_scratch_stride(per) : NULL;
 #pragma omp for schedule(static)
         for (int i = 0; i < N; i++) {
             const float *z = logits + (size_t)i * ld;
@@ -93,8 +95,6 @@ static double xent(lpk_ctx *ctx, const float *logits, int ld,
     }
     double total = 0.0;
     for (int i = 0; i < N; i++) total += row[i];
-    free(row);
-    free(scratch);
     return total / norm;
 }
 
