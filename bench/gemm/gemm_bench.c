@@ -34,15 +34,21 @@ static double peak_gflops(int bf16) {
         __m512 acc[12];
         for (int i = 0; i < 12; i++) acc[i] = _mm512_setzero_ps();
         __m512 a = _mm512_set1_ps(1e-3f), b = _mm512_set1_ps(1e-3f);
-        for (long i = 0; i < iters; i++) {
+        /* fully unrolled so the accumulators live in registers */
 #ifdef __AVX512BF16__
-            if (bf16)
+        if (bf16)
+            for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 12
                 for (int k = 0; k < 12; k++) acc[k] = _mm512_dpbf16_ps(acc[k], (__m512bh)a, (__m512bh)b);
-            else
+                __asm__ volatile("" : "+v"(a));
+            }
+        else
 #endif
+            for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 12
                 for (int k = 0; k < 12; k++) acc[k] = _mm512_fmadd_ps(a, b, acc[k]);
-            __asm__ volatile("" : "+v"(a));
-        }
+                __asm__ volatile("" : "+v"(a));
+            }
         for (int k = 0; k < 12; k++) sink += _mm512_reduce_add_ps(acc[k]);
     }
     double t = now() - t0;
@@ -102,7 +108,12 @@ int main(int argc, char **argv) {
     lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.precision = bf16 ? LPK_PREC_BF16 : LPK_PREC_FP32},
                                   err, sizeof err);
     if (!ctx) { fprintf(stderr, "gemm_bench: %s\n", err); return 1; }
-    double pk = peak_gflops(bf16); /* first: it also wakes the cores up */
+    /* best of three: the first run also wakes the second core up */
+    double pk = 0.0;
+    for (int r = 0; r < 3; r++) {
+        double g = peak_gflops(bf16);
+        pk = g > pk ? g : pk;
+    }
     double total_ms = 0, total_gf = 0;
     printf("%-11s %2s %2s %6s %6s %6s  %9s %8s\n", "gemm", "ta", "tb", "M", "N", "K", "ms", "GFLOP/s");
     for (size_t i = 0; i < sizeof s / sizeof *s; i++) {
