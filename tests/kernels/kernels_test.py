@@ -158,10 +158,8 @@ check("gelu bwd", dx, xt.grad, 1e-5)
 
 # attention fwd/bwd: one query block with odd head size, and several blocks
 # (T > 64, not a multiple) with 64-wide heads for the register-tiled path
-for Bb, Tt, Cc, H in ((2, 11, 24, 3), (1, 150, 128, 2)):
-    qkv = f32(rng.standard_normal((Bb, Tt, 3 * Cc)))
-    out = np.zeros((Bb, Tt, Cc), np.float32); lse = np.zeros((Bb, H, Tt), np.float32)
-    assert lib.lpk_attn_fwd(ctx, P(out), P(lse), P(qkv), Bb, Tt, Cc, H) == 0
+def attention_ref(qkv, Bb, Tt, Cc, H):
+    """float64 causal attention: (qkv leaf with grad, output, scores)"""
     qt = T(qkv).requires_grad_()
     q, k, v = qt.split(Cc, 2)
     hs = Cc // H
@@ -169,7 +167,14 @@ for Bb, Tt, Cc, H in ((2, 11, 24, 3), (1, 150, 128, 2)):
     v = v.view(Bb, Tt, H, hs).transpose(1, 2)
     att = (q @ k.transpose(-1, -2)) / math.sqrt(hs)
     att = att.masked_fill(~torch.ones(Tt, Tt, dtype=torch.bool).tril(), float("-inf"))
-    yt = (att.softmax(-1) @ v).transpose(1, 2).reshape(Bb, Tt, Cc)
+    return qt, (att.softmax(-1) @ v).transpose(1, 2).reshape(Bb, Tt, Cc), att
+
+
+for Bb, Tt, Cc, H in ((2, 11, 24, 3), (1, 150, 128, 2)):
+    qkv = f32(rng.standard_normal((Bb, Tt, 3 * Cc)))
+    out = np.zeros((Bb, Tt, Cc), np.float32); lse = np.zeros((Bb, H, Tt), np.float32)
+    assert lib.lpk_attn_fwd(ctx, P(out), P(lse), P(qkv), Bb, Tt, Cc, H) == 0
+    qt, yt, att = attention_ref(qkv, Bb, Tt, Cc, H)
     check(f"attention fwd T={Tt}", out, yt.detach(), 1e-5)
     check(f"attention lse T={Tt}", lse, att.logsumexp(-1).detach(), 1e-6)
     dout = f32(rng.standard_normal((Bb, Tt, Cc)))
@@ -190,14 +195,8 @@ for Bb, Tt, Cc, H in ((2, 11, 24, 3), (1, 150, 128, 2), (1, 67, 36, 4)) if bf16_
     qkv = f32(rng.standard_normal((Bb, Tt, 3 * Cc)))
     out = np.zeros((Bb, Tt, Cc), np.float32); lse = np.zeros((Bb, H, Tt), np.float32)
     assert lib.cpu_attn_fwd_bf16(ctx16, P(out), P(lse), P(qkv), Bb, Tt, Cc, H) == 0
-    qt = T(qkv).requires_grad_()
-    q, k, v = qt.split(Cc, 2)
+    qt, yt, att = attention_ref(qkv, Bb, Tt, Cc, H)
     hs = Cc // H
-    q = q.view(Bb, Tt, H, hs).transpose(1, 2); k = k.view(Bb, Tt, H, hs).transpose(1, 2)
-    v = v.view(Bb, Tt, H, hs).transpose(1, 2)
-    att = (q @ k.transpose(-1, -2)) / math.sqrt(hs)
-    att = att.masked_fill(~torch.ones(Tt, Tt, dtype=torch.bool).tril(), float("-inf"))
-    yt = (att.softmax(-1) @ v).transpose(1, 2).reshape(Bb, Tt, Cc)
     check(f"attention bf16 fwd T={Tt} hs={hs}", out, yt.detach(), 1.5e-2)
     check(f"attention bf16 lse T={Tt} hs={hs}", lse, att.logsumexp(-1).detach(), 1e-2)
     dout = f32(rng.standard_normal((Bb, Tt, Cc)))

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "attn_rows.h"
 #include "smallmm.h"
 #include "tile16.h"
 #include "vmath.h"
@@ -101,24 +102,8 @@ int cpu_attn_fwd(lpk_ctx *ctx, float *out, float *lse, const float *qkv, int B,
                 for (int r = 0; r < R; r++) memset(S + (size_t)r * T, 0, sizeof(float) * nk);
                 causal_scores(i0, R, nk, hs, base + i0 * ld + h * hs, ld, kt, T, S, T);
                 for (int r = 0; r < R; r++) {
-                    float *s = S + (size_t)r * T;
-                    int n = i0 + r + 1;
-                    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-                    for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
-                    mx *= scale;
-                    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-                    for (int j = 0; j < n; j++) {
-                        float e = lpk_expf(s[j] * scale - mx);
-                        s[j] = e;
-                        sum += e;
-                    }
-                    float inv = 1.0f / sum;
-#pragma omp simd
-                    for (int j = 0; j < n; j++) s[j] *= inv;
-                    for (int j = n; j < nk; j++) s[j] = 0.0f;
-                    lse[(size_t)bh * T + i0 + r] = mx + logf(sum);
+                    lse[(size_t)bh * T + i0 + r] =
+                        attn_softmax_row(S + (size_t)r * T, i0 + r + 1, nk, scale);
                     float *o = out + ((size_t)b * T + i0 + r) * C + h * hs;
                     memset(o, 0, sizeof(float) * hs);
                 }
@@ -156,37 +141,15 @@ int cpu_attn_bwd(lpk_ctx *ctx, float *dqkv, const float *dout,
             const float *ob = out + (size_t)b * T * C + h * hs;
             transpose_f32(kt, T, base + C + h * hs, ld, T, hs);
             transpose_f32(vt, T, base + 2 * C + h * hs, ld, T, hs);
-            for (int j = 0; j < T; j++) {
-                float *dj = dbase + j * ld + h * hs;
-                memset(dj, 0, sizeof(float) * hs);          /* dq */
-                memset(dj + C, 0, sizeof(float) * hs);      /* dk */
-                memset(dj + 2 * C, 0, sizeof(float) * hs);  /* dv */
-            }
+            attn_zero_head_grads(dbase + h * hs, T, ld, C, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
                 int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
-                for (int r = 0; r < R; r++) {
-                    memset(P + (size_t)r * T, 0, sizeof(float) * nk);
-                    memset(dP + (size_t)r * T, 0, sizeof(float) * nk);
-                    const float *go = gob + (size_t)(i0 + r) * C, *o = ob + (size_t)(i0 + r) * C;
-                    float D = 0.0f;
-#pragma omp simd reduction(+ : D)
-                    for (int d = 0; d < hs; d++) D += go[d] * o[d];
-                    Dr[r] = D;
-                }
+                attn_block_prep(P, dP, T, R, nk, gob + (size_t)i0 * C, ob + (size_t)i0 * C, C, hs, Dr);
                 causal_scores(i0, R, nk, hs, base + i0 * ld + h * hs, ld, kt, T, P, T);
                 causal_scores(i0, R, nk, hs, gob + (size_t)i0 * C, C, vt, T, dP, T);
-                for (int r = 0; r < R; r++) {
-                    float *p = P + (size_t)r * T, *dp = dP + (size_t)r * T;
-                    int n = i0 + r + 1;
-                    float l = lse[(size_t)bh * T + i0 + r], D = Dr[r];
-#pragma omp simd
-                    for (int j = 0; j < n; j++) {
-                        float pj = lpk_expf(p[j] * scale - l);
-                        p[j] = pj;
-                        dp[j] = pj * (dp[j] - D) * scale; /* dscore */
-                    }
-                    for (int j = n; j < nk; j++) p[j] = dp[j] = 0.0f;
-                }
+                for (int r = 0; r < R; r++)
+                    attn_dscore_row(P + (size_t)r * T, dP + (size_t)r * T, i0 + r + 1, nk,
+                                    scale, lse[(size_t)bh * T + i0 + r], Dr[r]);
                 /* dQ = dS K ; dK += dS^T Q ; dV += P^T dO */
                 causal_rows(i0, R, nk, hs, dP, T, base + C + h * hs, ld,
                             dbase + i0 * ld + h * hs, ld);

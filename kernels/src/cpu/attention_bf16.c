@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attn_rows.h"
 #include "tile16.h"
-#include "vmath.h"
 
 #define QB 64
 
@@ -107,26 +107,6 @@ static void mm16(int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrdiff_t 
     }
 }
 
-/* One row of probabilities from its scores (causal length n of nk). */
-static float softmax_row(float *s, int n, int nk, float scale) {
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
-    mx *= scale;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < n; j++) {
-        float e = lpk_expf(s[j] * scale - mx);
-        s[j] = e;
-        sum += e;
-    }
-    float inv = 1.0f / sum;
-#pragma omp simd
-    for (int j = 0; j < n; j++) s[j] *= inv;
-    for (int j = n; j < nk; j++) s[j] = 0.0f;
-    return mx + logf(sum);
-}
-
 int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
                       int B, int T, int C, int H) {
     const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2;
@@ -159,7 +139,7 @@ int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
                 mm16(R, nk, hp, q16 + (size_t)i0 * hp, hp, 1, kcol, T, S, T);
                 for (int r = 0; r < R; r++) {
                     float *s = S + (size_t)r * T;
-                    lse[(size_t)bh * T + i0 + r] = softmax_row(s, i0 + r + 1, nk, scale);
+                    lse[(size_t)bh * T + i0 + r] = attn_softmax_row(s, i0 + r + 1, nk, scale);
                     memset(out + ((size_t)b * T + i0 + r) * C + h * hs, 0, sizeof(float) * hs);
                 }
                 pack_rows(p16, tp, S, T, R, nk);
@@ -214,37 +194,15 @@ int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
             pack_rows(tmp, hp, base + 2 * C + h * hs, ld, T, hs);
             transpose_f32(vcol, T, tmp, hp, T, hp);
             pack_ipair(kip, base + C + h * hs, ld, T, hs);
-            for (int j = 0; j < T; j++) {
-                float *dj = dbase + j * ld + h * hs;
-                memset(dj, 0, sizeof(float) * hs);
-                memset(dj + C, 0, sizeof(float) * hs);
-                memset(dj + 2 * C, 0, sizeof(float) * hs);
-            }
+            attn_zero_head_grads(dbase + h * hs, T, ld, C, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
                 int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, kp = (nk + 1) / 2;
-                for (int r = 0; r < R; r++) {
-                    memset(P + (size_t)r * Tw, 0, sizeof(float) * nk);
-                    memset(dP + (size_t)r * Tw, 0, sizeof(float) * nk);
-                    const float *go = gob + (size_t)(i0 + r) * C, *o = ob + (size_t)(i0 + r) * C;
-                    float D = 0.0f;
-#pragma omp simd reduction(+ : D)
-                    for (int d = 0; d < hs; d++) D += go[d] * o[d];
-                    Dr[r] = D;
-                }
+                attn_block_prep(P, dP, Tw, R, nk, gob + (size_t)i0 * C, ob + (size_t)i0 * C, C, hs, Dr);
                 mm16(R, nk, hp, q16 + (size_t)i0 * hp, hp, 1, kcol, T, P, Tw);
                 mm16(R, nk, hp, g16 + (size_t)i0 * hp, hp, 1, vcol, T, dP, Tw);
-                for (int r = 0; r < R; r++) {
-                    float *p = P + (size_t)r * Tw, *dp = dP + (size_t)r * Tw;
-                    int n = i0 + r + 1;
-                    float l = lse[(size_t)bh * T + i0 + r], D = Dr[r];
-#pragma omp simd
-                    for (int j = 0; j < n; j++) {
-                        float pj = lpk_expf(p[j] * scale - l);
-                        p[j] = pj;
-                        dp[j] = pj * (dp[j] - D) * scale; /* dscore */
-                    }
-                    for (int j = n; j < nk; j++) p[j] = dp[j] = 0.0f;
-                }
+                for (int r = 0; r < R; r++)
+                    attn_dscore_row(P + (size_t)r * Tw, dP + (size_t)r * Tw, i0 + r + 1, nk,
+                                    scale, lse[(size_t)bh * T + i0 + r], Dr[r]);
                 pack_rows(ds16, tp, dP, Tw, R, nk);
                 pack_ipair(dsip, dP, Tw, R, nk); /* word (rp, j) at rp * nk + j */
                 pack_ipair(pip, P, Tw, R, nk);
