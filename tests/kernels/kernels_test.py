@@ -236,6 +236,18 @@ lt.backward()
 check("xent loss", [loss], [lt.item()], 1e-6)
 check("xent per-token", nll, l_each.detach(), 1e-6)
 check("xent dlogits", dz, zt.grad, 1e-6)
+# rows whose max lies outside +-60 take the shifted path (large, very
+# negative): same loss and gradient as torch
+for name, zz in (("large", z * 40.0), ("very negative", z - 500.0)):
+    zz = f32(zz)
+    dzz = np.zeros_like(zz); nl = np.zeros(N, np.float32)
+    lz = lib.lpk_xent(ctx, P(zz), V, I(tg), P(wt), N, V, C.c_double(2.5), P(nl), P(dzz), C.c_float(1.0))
+    zt2 = T(zz).requires_grad_()
+    le2 = F.cross_entropy(zt2, torch.tensor(np.maximum(tg, 0)).long(), reduction="none") * valid
+    lt2 = (le2 * T(wt)).sum() / 2.5
+    lt2.backward()
+    check(f"xent loss, {name} logits", [lz], [lt2.item()], 1e-6)
+    check(f"xent dlogits, {name} logits", dzz, zt2.grad, 1e-6)
 # the bf16-gradient variant writes exactly the rounding of the fp32 gradient
 # (into a wider row stride) and leaves the logits alone
 z_before = z.copy()
