@@ -24,8 +24,8 @@
 /* bf16 precision runs the products in bf16 where the CPU can and where it
  * pays: the packing into bf16 pairs and the fp32 softmax cost about what
  * the faster products save at T = 256 (measured 2 threads, fwd+bwd: 6 heads
- * of 64 x 8 sequences 11.8 ms bf16 vs 11.4 fp32; 4 x 32: 31.7 vs 34.5),
- * while at T = 1024 (12 heads of 64) it is 26 vs 38 ms. Below the threshold
+ * of 64 x 8 sequences 10.0 ms bf16 vs 10.1 fp32; 4 x 32: 30.4 vs 29.2),
+ * while at T = 1024 (12 heads of 64) it is 23 vs 35 ms. Below the threshold
  * bf16 precision keeps fp32 attention, which is also the more exact. */
 #define ATTN_BF16_MIN_T 512
 

@@ -107,6 +107,44 @@ static void mm16(int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrdiff_t 
     }
 }
 
+/* Causal strips, as in attention.c: 8 query rows (or keys) at a time, each
+ * over the keys (or query rows) it can see; skipped terms are zeros. */
+#define STRIP 8
+
+/* S[R, nk] += Q[R] . Kcol for the keys each strip of rows sees (pairs
+ * along the head dimension, hp of them) */
+static void causal_scores16(int i0, int R, int nk, int hp, const float *Q, ptrdiff_t ldq,
+                            const float *Kcol, ptrdiff_t ldk, float *S, ptrdiff_t lds) {
+    for (int r0 = 0; r0 < R; r0 += STRIP) {
+        int rr = R - r0 < STRIP ? R - r0 : STRIP;
+        int n = (i0 + r0 + rr + 31) & ~31;
+        mm16(rr, n < nk ? n : nk, hp, Q + r0 * ldq, ldq, 1, Kcol, ldk, S + r0 * lds, lds);
+    }
+}
+
+/* O[R, hs] += P[R] . V over the key pairs each strip of rows sees */
+static void causal_rows16(int i0, int R, int nk, int hs, const float *P, ptrdiff_t ldp,
+                          const float *Vip, float *O, ptrdiff_t ldo) {
+    for (int r0 = 0; r0 < R; r0 += STRIP) {
+        int rr = R - r0 < STRIP ? R - r0 : STRIP;
+        int n = i0 + r0 + rr < nk ? i0 + r0 + rr : nk;
+        mm16(rr, hs, (n + 1) / 2, P + r0 * ldp, ldp, 1, Vip, hs, O + r0 * ldo, ldo);
+    }
+}
+
+/* G[nk, hs] += P^T . X, P in row pairs (word (rp, j) at rp * nk + j), X in
+ * row pairs [rp][hs]: diagonal keys only from the row pair that sees them */
+static void causal_keys16(int i0, int R, int nk, int hs, const float *Pip, const float *Xip,
+                          float *G, ptrdiff_t ldg) {
+    int rp = (R + 1) / 2;
+    if (i0 > 0) mm16(i0, hs, rp, Pip, 1, nk, Xip, hs, G, ldg);
+    for (int j0 = i0; j0 < nk; j0 += STRIP) {
+        int jj = nk - j0 < STRIP ? nk - j0 : STRIP, rs = (j0 - i0) / 2;
+        mm16(jj, hs, rp - rs, Pip + (size_t)rs * nk + j0, 1, nk, Xip + (size_t)rs * hs, hs,
+             G + j0 * ldg, ldg);
+    }
+}
+
 int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
                       int B, int T, int C, int H) {
     const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2;
@@ -134,16 +172,16 @@ int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
             transpose_f32(kcol, T, krow, hp, T, hp);
             pack_ipair(vip, base + 2 * C + h * hs, ld, T, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
-                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, kp = (nk + 1) / 2;
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
                 for (int r = 0; r < R; r++) memset(S + (size_t)r * T, 0, sizeof(float) * nk);
-                mm16(R, nk, hp, q16 + (size_t)i0 * hp, hp, 1, kcol, T, S, T);
+                causal_scores16(i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, S, T);
                 for (int r = 0; r < R; r++) {
                     float *s = S + (size_t)r * T;
                     lse[(size_t)bh * T + i0 + r] = attn_softmax_row(s, i0 + r + 1, nk, scale);
                     memset(out + ((size_t)b * T + i0 + r) * C + h * hs, 0, sizeof(float) * hs);
                 }
                 pack_rows(p16, tp, S, T, R, nk);
-                mm16(R, hs, kp, p16, tp, 1, vip, hs, out + ((size_t)b * T + i0) * C + h * hs, C);
+                causal_rows16(i0, R, nk, hs, p16, tp, vip, out + ((size_t)b * T + i0) * C + h * hs, C);
             }
         }
     }
@@ -196,10 +234,10 @@ int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
             pack_ipair(kip, base + C + h * hs, ld, T, hs);
             attn_zero_head_grads(dbase + h * hs, T, ld, C, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
-                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, kp = (nk + 1) / 2;
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
                 attn_block_prep(P, dP, Tw, R, nk, gob + (size_t)i0 * C, ob + (size_t)i0 * C, C, hs, Dr);
-                mm16(R, nk, hp, q16 + (size_t)i0 * hp, hp, 1, kcol, T, P, Tw);
-                mm16(R, nk, hp, g16 + (size_t)i0 * hp, hp, 1, vcol, T, dP, Tw);
+                causal_scores16(i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, P, Tw);
+                causal_scores16(i0, R, nk, hp, g16 + (size_t)i0 * hp, hp, vcol, T, dP, Tw);
                 for (int r = 0; r < R; r++)
                     attn_dscore_row(P + (size_t)r * Tw, dP + (size_t)r * Tw, i0 + r + 1, nk,
                                     scale, lse[(size_t)bh * T + i0 + r], Dr[r]);
@@ -209,9 +247,9 @@ int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
                 pack_ipair(qip, base + i0 * ld + h * hs, ld, R, hs);
                 pack_ipair(gip, gob + (size_t)i0 * C, C, R, hs);
                 /* dQ = dS K ; dK += dS^T Q ; dV += P^T dO */
-                mm16(R, hs, kp, ds16, tp, 1, kip, hs, dbase + i0 * ld + h * hs, ld);
-                mm16(nk, hs, (R + 1) / 2, dsip, 1, nk, qip, hs, dbase + C + h * hs, ld);
-                mm16(nk, hs, (R + 1) / 2, pip, 1, nk, gip, hs, dbase + 2 * C + h * hs, ld);
+                causal_rows16(i0, R, nk, hs, ds16, tp, kip, dbase + i0 * ld + h * hs, ld);
+                causal_keys16(i0, R, nk, hs, dsip, qip, dbase + C + h * hs, ld);
+                causal_keys16(i0, R, nk, hs, pip, gip, dbase + 2 * C + h * hs, ld);
             }
         }
     }
