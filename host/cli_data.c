@@ -226,16 +226,8 @@ static int cmd_check(int argc, char **argv)
 
 int lp_cli_data(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(USAGE, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(USAGE, stdout);
-            return 0;
-        }
-    }
+    int help = lp_cli_usage(argc, argv, USAGE);
+    if (help >= 0) return help;
     if (!strcmp(argv[1], "synth")) return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(argv[1], "shard")) return cmd_shard(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check")) return cmd_check(argc - 1, argv + 1);

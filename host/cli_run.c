@@ -50,14 +50,20 @@ static int parse(int argc, char **argv, run_args *a, int allow_run_opts) {
   return 0;
 }
 
+/* Parses the arguments and loads the chain they name (NULL: the reason is
+ * already on stderr, exit code 2). */
+static lp_chain *load(int argc, char **argv, run_args *a, int allow_run_opts) {
+  lp_chain *c = NULL;
+  if (parse(argc, argv, a, allow_run_opts) == 0)
+    c = lp_chain_load(a->config, a->sets, a->set_count, stderr);
+  free(a->sets);
+  a->sets = NULL;
+  return c;
+}
+
 int lp_cli_validate(int argc, char **argv) {
   run_args a;
-  if (parse(argc, argv, &a, 0) != 0) {
-    free(a.sets);
-    return 2;
-  }
-  lp_chain *c = lp_chain_load(a.config, a.sets, a.set_count, stderr);
-  free(a.sets);
+  lp_chain *c = load(argc, argv, &a, 0);
   if (c == NULL) return 2;
   printf("%s: ok, %zu stage%s:", a.config, c->stage_count,
          c->stage_count == 1 ? "" : "s");
@@ -72,12 +78,7 @@ int lp_cli_validate(int argc, char **argv) {
 
 int lp_cli_run(int argc, char **argv) {
   run_args a;
-  if (parse(argc, argv, &a, 1) != 0) {
-    free(a.sets);
-    return 2;
-  }
-  lp_chain *c = lp_chain_load(a.config, a.sets, a.set_count, stderr);
-  free(a.sets);
+  lp_chain *c = load(argc, argv, &a, 1);
   if (c == NULL) return 2;
   int rc = lp_run_chain(c, &a.opts);
   lp_chain_free(c);

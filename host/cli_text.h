@@ -4,7 +4,26 @@
 #ifndef LLMPIPE_HOST_CLI_TEXT_H
 #define LLMPIPE_HOST_CLI_TEXT_H
 
+#include <stdio.h>
+#include <string.h>
+
 int lp_cli_tokenizer(int argc, char **argv);
 int lp_cli_data(int argc, char **argv);
+
+/* Help for these commands: no sub-command prints `usage` to stderr and
+ * returns 2; -h or --help anywhere prints it to stdout and returns 0;
+ * otherwise returns -1 and the command goes on. */
+static inline int lp_cli_usage(int argc, char **argv, const char *usage) {
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+    return -1;
+}
 
 #endif

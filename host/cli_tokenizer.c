@@ -308,16 +308,8 @@ static int cmd_info(int argc, char **argv)
 
 int lp_cli_tokenizer(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(USAGE, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(USAGE, stdout);
-            return 0;
-        }
-    }
+    int help = lp_cli_usage(argc, argv, USAGE);
+    if (help >= 0) return help;
     const char *sub = argv[1];
     if (!strcmp(sub, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(sub, "encode")) return cmd_encode(argc - 1, argv + 1);

@@ -7,6 +7,22 @@
 #define TRY(x) do { if ((x) != 0) return -1; } while (0)
 
 /* dres holds d(block output) on entry and d(block input) on exit. */
+/* Backward of the linear layer y = x . W + b of block l (parameters kW,
+ * kB), x [N, in], dy [N, out]: the weight gradient (written when wbeta is 0,
+ * else added), the bias gradient, and dx = dy . W^T. In bf16 mode dy is
+ * rounded once into g16 and feeds both GEMMs. */
+static int linear_backward(lp_model *m, int l, int kW, int kB, const float *x,
+                           const lpk_bf16 *x16, int in, int out, const float *dy,
+                           lpk_bf16 *g16, float wbeta, float *dx) {
+    const int N = m->B * m->T, w = LP(m, l, kW);
+    const lpk_bf16 *d16 = to16(m, g16, dy, (size_t)N * out);
+    TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, in, out, N, x, x16, in, dy, d16, out, wbeta,
+              G(m, w), out));
+    lpk_bias_bwd(m->ctx, G(m, LP(m, l, kB)), dy, N, out);
+    return lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, in, out, dy, d16, out, P(m, w), W16(m, w),
+                 out, 0.0f, dx, in);
+}
+
 /* wbeta: 0 on the first backward after lp_model_zero_grad (the weight
  * gradients are written, not added), else 1. */
 static int block_backward(lp_model *m, int l, const float *x, float wbeta) {
@@ -20,44 +36,27 @@ static int block_backward(lp_model *m, int l, const float *x, float wbeta) {
      * weight-gradient and the input-gradient GEMM */
     lpk_bf16 *g16 = NULL;
     if (m->bf16 && !(g16 = lp_model_g16(m, 4 * NC))) return -1;
-    const lpk_bf16 *d16;
 
     /* MLP projection: out = mid + gelu . Wfp + bfp */
-    d16 = to16(m, g16, dres, NC);
-    TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, 4 * C, C, N, a->gelu, a->gelu_16, 4 * C, dres,
-              d16, C, wbeta, G(m, LP(m, l, LW_FPW)), C));
-    lpk_bias_bwd(c, G(m, LP(m, l, LW_FPB)), dres, N, C);
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, 4 * C, C, dres, d16, C,
-              P(m, LP(m, l, LW_FPW)), W16(m, LP(m, l, LW_FPW)), C, 0.0f, dbig, 4 * C));
+    TRY(linear_backward(m, l, LW_FPW, LW_FPB, a->gelu, a->gelu_16, 4 * C, C, dres, g16,
+                        wbeta, dbig));
     lpk_gelu_bwd(c, dbig, dbig, a->fc, 4 * NC);
     /* MLP expansion: fc = ln2 . Wfc + bfc */
-    d16 = to16(m, g16, dbig, 4 * NC);
-    TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, 4 * C, N, a->ln2, a->ln2_16, C, dbig, d16,
-              4 * C, wbeta, G(m, LP(m, l, LW_FCW)), 4 * C));
-    lpk_bias_bwd(c, G(m, LP(m, l, LW_FCB)), dbig, N, 4 * C);
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, 4 * C, dbig, d16, 4 * C,
-              P(m, LP(m, l, LW_FCW)), W16(m, LP(m, l, LW_FCW)), 4 * C, 0.0f, dsm, C));
+    TRY(linear_backward(m, l, LW_FCW, LW_FCB, a->ln2, a->ln2_16, C, 4 * C, dbig, g16,
+                        wbeta, dsm));
     lpk_layernorm_bwd(c, dres, G(m, LP(m, l, LW_LN2W)), G(m, LP(m, l, LW_LN2B)),
                       dsm, a->mid, P(m, LP(m, l, LW_LN2W)), a->ln2_mean,
                       a->ln2_rstd, N, C);
     /* attention projection: mid = x + att . Wproj + bproj */
-    d16 = to16(m, g16, dres, NC);
-    TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, C, N, a->att, a->att_16, C, dres, d16, C,
-              wbeta, G(m, LP(m, l, LW_PROJW)), C));
-    lpk_bias_bwd(c, G(m, LP(m, l, LW_PROJB)), dres, N, C);
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, C, dres, d16, C,
-              P(m, LP(m, l, LW_PROJW)), W16(m, LP(m, l, LW_PROJW)), C, 0.0f, dsm, C));
+    TRY(linear_backward(m, l, LW_PROJW, LW_PROJB, a->att, a->att_16, C, C, dres, g16,
+                        wbeta, dsm));
     if (lpk_attn_bwd(c, dqkv, dsm, a->qkv, a->att, a->lse, B, T, C, H)) {
         lp_model_set_error(m, "model: %s", lpk_ctx_error(c));
         return -1;
     }
     /* qkv = ln1 . Wqkv + bqkv */
-    d16 = to16(m, g16, dqkv, 3 * NC);
-    TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, 3 * C, N, a->ln1, a->ln1_16, C, dqkv, d16,
-              3 * C, wbeta, G(m, LP(m, l, LW_QKVW)), 3 * C));
-    lpk_bias_bwd(c, G(m, LP(m, l, LW_QKVB)), dqkv, N, 3 * C);
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, C, 3 * C, dqkv, d16, 3 * C,
-              P(m, LP(m, l, LW_QKVW)), W16(m, LP(m, l, LW_QKVW)), 3 * C, 0.0f, dsm, C));
+    TRY(linear_backward(m, l, LW_QKVW, LW_QKVB, a->ln1, a->ln1_16, C, 3 * C, dqkv, g16,
+                        wbeta, dsm));
     lpk_layernorm_bwd(c, dres, G(m, LP(m, l, LW_LN1W)), G(m, LP(m, l, LW_LN1B)),
                       dsm, x, P(m, LP(m, l, LW_LN1W)), a->ln1_mean, a->ln1_rstd,
                       N, C);

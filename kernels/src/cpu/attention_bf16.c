@@ -192,14 +192,13 @@ int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
                       const float *qkv, const float *out, const float *lse,
                       int B, int T, int C, int H) {
     const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2, qp = QB / 2;
-    const int Tw = T;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
     /* q rows, dO rows, scratch rows, k cols, v cols [T x hp each];
-     * k ipair [tp][hs]; block: q ipair, dO ipair [qp][hs]; P, dP [QB][Tw];
+     * k ipair [tp][hs]; block: q ipair, dO ipair [qp][hs]; P, dP [QB][T];
      * dS rows [QB][tp]; dS ipair, P ipair [qp][T]; D [QB] */
     const size_t per = (size_t)T * hp * 5 + (size_t)tp * hs + (size_t)2 * qp * hs +
-                       (size_t)2 * QB * Tw + (size_t)QB * tp + (size_t)2 * qp * T + QB;
+                       (size_t)2 * QB * T + (size_t)QB * tp + (size_t)2 * qp * T + QB;
     float *ws = cpu_scratch(ctx, per, NT(ctx));
     if (!ws) { lpk_ctx_set_error(ctx, "attention backward: out of memory"); return -1; }
 #pragma omp parallel num_threads(NT(ctx))
@@ -213,8 +212,8 @@ int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
         float *qip = kip + (size_t)tp * hs;
         float *gip = qip + (size_t)qp * hs;
         float *P = gip + (size_t)qp * hs;
-        float *dP = P + (size_t)QB * Tw;
-        float *ds16 = dP + (size_t)QB * Tw;
+        float *dP = P + (size_t)QB * T;
+        float *ds16 = dP + (size_t)QB * T;
         float *dsip = ds16 + (size_t)QB * tp;
         float *pip = dsip + (size_t)qp * T;
         float *Dr = pip + (size_t)qp * T;
@@ -235,15 +234,15 @@ int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
             attn_zero_head_grads(dbase + h * hs, T, ld, C, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
                 int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
-                attn_block_prep(P, dP, Tw, R, nk, gob + (size_t)i0 * C, ob + (size_t)i0 * C, C, hs, Dr);
-                causal_scores16(i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, P, Tw);
-                causal_scores16(i0, R, nk, hp, g16 + (size_t)i0 * hp, hp, vcol, T, dP, Tw);
+                attn_block_prep(P, dP, T, R, nk, gob + (size_t)i0 * C, ob + (size_t)i0 * C, C, hs, Dr);
+                causal_scores16(i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, P, T);
+                causal_scores16(i0, R, nk, hp, g16 + (size_t)i0 * hp, hp, vcol, T, dP, T);
                 for (int r = 0; r < R; r++)
-                    attn_dscore_row(P + (size_t)r * Tw, dP + (size_t)r * Tw, i0 + r + 1, nk,
+                    attn_dscore_row(P + (size_t)r * T, dP + (size_t)r * T, i0 + r + 1, nk,
                                     scale, lse[(size_t)bh * T + i0 + r], Dr[r]);
-                pack_rows(ds16, tp, dP, Tw, R, nk);
-                pack_ipair(dsip, dP, Tw, R, nk); /* word (rp, j) at rp * nk + j */
-                pack_ipair(pip, P, Tw, R, nk);
+                pack_rows(ds16, tp, dP, T, R, nk);
+                pack_ipair(dsip, dP, T, R, nk); /* word (rp, j) at rp * nk + j */
+                pack_ipair(pip, P, T, R, nk);
                 pack_ipair(qip, base + i0 * ld + h * hs, ld, R, hs);
                 pack_ipair(gip, gob + (size_t)i0 * C, C, R, hs);
                 /* dQ = dS K ; dK += dS^T Q ; dV += P^T dO */

@@ -162,34 +162,35 @@ void cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
 /* Same operation order as torch.optim.AdamW (decay first, then the Adam
  * step with denom = sqrt(v)/sqrt(bc2) + eps), so trajectories agree to
  * rounding. */
+/* One element; decay first, then the Adam step. */
+static inline float adamw_elem(float p, float g, float *m, float *v, float beta1,
+                               float beta2, float decay, float step, float sbc2,
+                               float eps) {
+    float mi = beta1 * *m + (1.0f - beta1) * g;
+    float vi = beta2 * *v + (1.0f - beta2) * g * g;
+    *m = mi;
+    *v = vi;
+    return p * decay - step * (mi / (sqrtf(vi) / sbc2 + eps));
+}
+
 void cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps,
                float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16) {
     const float decay = 1.0f - lr * wd;
     const float step = lr / bc1;
     const float sbc2 = sqrtf(bc2);
+    /* two loops rather than a test per element, so both vectorise */
     if (p16) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
         for (size_t i = 0; i < n; i++) {
-            float gi = g[i] * gscale;
-            float mi = beta1 * m[i] + (1.0f - beta1) * gi;
-            float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-            m[i] = mi;
-            v[i] = vi;
-            float pi = p[i] * decay - step * (mi / (sqrtf(vi) / sbc2 + eps));
-            p[i] = pi;
-            p16[i] = lpk_to_bf16(pi);
+            p[i] = adamw_elem(p[i], g[i] * gscale, &m[i], &v[i], beta1, beta2, decay, step,
+                              sbc2, eps);
+            p16[i] = lpk_to_bf16(p[i]);
         }
         return;
     }
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i] * gscale;
-        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
-        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        float denom = sqrtf(vi) / sbc2 + eps;
-        p[i] = p[i] * decay - step * (mi / denom);
-    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = adamw_elem(p[i], g[i] * gscale, &m[i], &v[i], beta1, beta2, decay, step,
+                          sbc2, eps);
 }

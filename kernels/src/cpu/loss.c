@@ -29,44 +29,29 @@ static float row_lse(const float *z, int V, float s, float *maxout) {
  * max stays in [-XENT_SAFE, XENT_SAFE]: exp(60) times ten million terms is
  * 1e33, far from fp32 overflow, and exp(-60) far from underflow; rows
  * outside (rare: trained logits stay within a few tens) are redone
- * shifted by their max. ex (optional) receives the exponentials; returns the
- * log-sum-exp, *mx the max and *sum the sum of ex. */
+ * shifted by their max. ex receives the exponentials; returns the
+ * log-sum-exp and *sum the sum of ex. */
 #define XENT_SAFE 60.0f
 
-static float row_lse_once(const float *z, int V, float *ex, float *mx, float *sum) {
+static float row_lse_once(const float *z, int V, float *ex, float *sum) {
     float m = -INFINITY, s = 0.0f;
-    if (ex) {
 #pragma omp simd reduction(max : m) reduction(+ : s)
-        for (int j = 0; j < V; j++) {
-            float v = z[j];
-            m = v > m ? v : m;
-            ex[j] = lpk_expf(v);
-            s += ex[j];
-        }
-    } else {
-#pragma omp simd reduction(max : m) reduction(+ : s)
-        for (int j = 0; j < V; j++) {
-            float v = z[j];
-            m = v > m ? v : m;
-            s += lpk_expf(v);
-        }
+    for (int j = 0; j < V; j++) {
+        float v = z[j];
+        m = v > m ? v : m;
+        ex[j] = lpk_expf(v);
+        s += ex[j];
     }
     float shift = 0.0f;
     if (!(m >= -XENT_SAFE && m <= XENT_SAFE)) { /* also catches NaN */
         shift = m;
         s = 0.0f;
-        if (ex) {
 #pragma omp simd reduction(+ : s)
-            for (int j = 0; j < V; j++) {
-                ex[j] = lpk_expf(z[j] - m);
-                s += ex[j];
-            }
-        } else {
-#pragma omp simd reduction(+ : s)
-            for (int j = 0; j < V; j++) s += lpk_expf(z[j] - m);
+        for (int j = 0; j < V; j++) {
+            ex[j] = lpk_expf(z[j] - m);
+            s += ex[j];
         }
     }
-    *mx = m;
     *sum = s;
     return shift + logf(s);
 }
@@ -91,11 +76,10 @@ static double xent(lpk_ctx *ctx, const float *logits, int ld,
         return NAN;
     }
     double *row = (double *)(void *)(ws + rows_at);
-    float *scratch = (dlogits || d16) ? ws : NULL;
     const float g = (float)(dscale / norm);
 #pragma omp parallel num_threads(nt)
     {
-        float *e = scratch ? scratch + (size_t)omp_get_thread_num() * cpu_scratch_stride(per) : NULL;
+        float *e = ws + (size_t)omp_get_thread_num() * cpu_scratch_stride(per);
 #pragma omp for schedule(static)
         for (int i = 0; i < N; i++) {
             const float *z = logits + (size_t)i * ld;
@@ -103,8 +87,7 @@ static double xent(lpk_ctx *ctx, const float *logits, int ld,
             float w = weight ? weight[i] : 1.0f;
             if (t < 0 || t >= V) w = 0.0f;
             float c = w * g;
-            float *ex = e && c != 0.0f ? e : NULL;
-            float mx, sum, lse = row_lse_once(z, V, ex, &mx, &sum);
+            float sum, lse = row_lse_once(z, V, e, &sum);
             float l = (t >= 0 && t < V) ? lse - z[t] : 0.0f;
             if (nll) nll[i] = l;
             row[i] = (double)w * l;
