@@ -17,7 +17,7 @@
 #define ADAM_GFLOOR 1e-3
 
 typedef struct tol {
-    double logits, loss, grad, head, adam, anorm;
+    double logits, loss, grad, head, adam, aloss, anorm;
 } tol;
 
 int main(int argc, char **argv) {
@@ -30,9 +30,13 @@ int main(int argc, char **argv) {
      * gradient is 1e-3 of the tensor's largest (measured worst 1.2e-4).
      * bf16 (docs/kernels.md): unit roundoff 2^-9 on both GEMM operands,
      * accumulated in fp32; measured logits 2.8e-3, gradients 7.6e-3, loss
-     * 1.6e-5; bounds are ~4x those. */
-    tol tl = bf16 ? (tol){1e-2, 1e-4, 3e-2, 1e-2, 0.15, 1e-2}
-                  : (tol){1e-5, 1e-5, 1e-4, 1e-5, 3e-4, 1e-5};
+     * 1.6e-5; bounds are ~4x those. The 5-step AdamW loss trajectory
+     * gets 3e-4: PyTorch's own bf16 autocast on this model and these
+     * steps departs from float64 by 1.3e-4 (loss) and 2.5e-3 (grad norm);
+     * ours, with attention products in bf16 like autocast's, 1.2e-4 and
+     * 4.1e-3. */
+    tol tl = bf16 ? (tol){1e-2, 1e-4, 3e-2, 1e-2, 0.15, 3e-4, 1e-2}
+                  : (tol){1e-5, 1e-5, 1e-4, 1e-5, 3e-4, 1e-5, 1e-5};
     fx_file fx;
     CHECK(fx_load(&fx, argv[1]) == 0, "cannot load fixture %s", argv[1]);
     const int32_t *cf = fx_i32(&fx, "config");
@@ -183,7 +187,7 @@ int main(int argc, char **argv) {
            "noise-level gradients differ by <= %.3g (lr %.3g)\n",
            e_adam, worst_adam, n_all - n_noise, n_all, n_noise, e_noise, hp[0]);
     printf("adamw: loss rel %.3g  grad-norm rel %.3g\n", e_aloss, e_anorm);
-    if (!(e_aloss <= tl.loss)) { fprintf(stderr, "  adam loss above %.3g\n", tl.loss); fails++; }
+    if (!(e_aloss <= tl.aloss)) { fprintf(stderr, "  adam loss above %.3g\n", tl.aloss); fails++; }
     if (!(e_anorm <= tl.anorm)) { fprintf(stderr, "  adam grad-norm above %.3g\n", tl.anorm); fails++; }
 
     lp_adamw_destroy(opt);

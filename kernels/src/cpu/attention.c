@@ -21,17 +21,15 @@
 /* Query rows per block: the score tile is QB x T per thread. */
 #define QB 64
 
-/* bf16 precision runs the products in bf16 where the CPU can and where it
- * pays: the packing into bf16 pairs and the fp32 softmax cost about what
- * the faster products save at T = 256 (measured 2 threads, fwd+bwd: 6 heads
- * of 64 x 8 sequences 10.0 ms bf16 vs 10.1 fp32; 4 x 32: 30.4 vs 29.2),
- * while at T = 1024 (12 heads of 64) it is 23 vs 35 ms. Below the threshold
- * bf16 precision keeps fp32 attention, which is also the more exact. */
-#define ATTN_BF16_MIN_T 512
-
-static int use_bf16(lpk_ctx *ctx, int T) {
-    return T >= ATTN_BF16_MIN_T && lpk_ctx_precision(ctx) == LPK_PREC_BF16 &&
-           cpu(ctx)->native_bf16 && cpu_attn_bf16_available();
+/* bf16 precision runs the products in bf16 where the CPU can, as PyTorch's
+ * autocast does. With masked row softmax and stored (not added) score
+ * tiles it pays at every length measured (2 threads, fwd + bwd per layer):
+ * T = 256, 8 x 6 heads of 64: 7.2 ms against 10.2 fp32; 32 x 4 heads:
+ * 22.6 against 30.4; T = 64, 4 x 12: 0.73 against 0.92; T = 1024,
+ * 12 heads: 23 against 35. */
+static int use_bf16(lpk_ctx *ctx) {
+    return lpk_ctx_precision(ctx) == LPK_PREC_BF16 && cpu(ctx)->native_bf16 &&
+           cpu_attn_bf16_available();
 }
 
 /* The causal products of a query block [i0, i0 + R) run in strips of 8
@@ -81,7 +79,7 @@ static void causal_keys(int i0, int R, int nk, int hs, const float *P, ptrdiff_t
 
 int cpu_attn_fwd(lpk_ctx *ctx, float *out, float *lse, const float *qkv, int B,
                  int T, int C, int H) {
-    if (use_bf16(ctx, T)) return cpu_attn_fwd_bf16(ctx, out, lse, qkv, B, T, C, H);
+    if (use_bf16(ctx)) return cpu_attn_fwd_bf16(ctx, out, lse, qkv, B, T, C, H);
     const int hs = C / H;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
@@ -118,7 +116,7 @@ int cpu_attn_fwd(lpk_ctx *ctx, float *out, float *lse, const float *qkv, int B,
 int cpu_attn_bwd(lpk_ctx *ctx, float *dqkv, const float *dout,
                  const float *qkv, const float *out, const float *lse, int B,
                  int T, int C, int H) {
-    if (use_bf16(ctx, T)) return cpu_attn_bwd_bf16(ctx, dqkv, dout, qkv, out, lse, B, T, C, H);
+    if (use_bf16(ctx)) return cpu_attn_bwd_bf16(ctx, dqkv, dout, qkv, out, lse, B, T, C, H);
     const int hs = C / H;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;

@@ -67,9 +67,10 @@ static void pack_ipair(float *dst, const float *src, ptrdiff_t lds, int n, int c
 
 /* The C tile of `rows` (1..8, a compile-time constant after inlining) x
  * up to 32 columns: accumulators stay in registers only when the row loop
- * is fully unrolled, hence one instance per row count. */
+ * is fully unrolled, hence one instance per row count. `acc` adds to C,
+ * else C is overwritten (scores need no zeroing pass first). */
 static inline __attribute__((always_inline)) void tile16(
-    const int rows, int Kp, const float *a, ptrdiff_t sam, ptrdiff_t sak,
+    const int rows, const int acc, int Kp, const float *a, ptrdiff_t sam, ptrdiff_t sak,
     const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, __mmask16 k0, __mmask16 k1) {
     __m512 c0[8], c1[8];
     for (int r = 0; r < rows; r++) c0[r] = c1[r] = _mm512_setzero_ps();
@@ -86,39 +87,55 @@ static inline __attribute__((always_inline)) void tile16(
     }
     for (int r = 0; r < rows; r++) {
         float *cp = C + r * ldc;
-        _mm512_mask_storeu_ps(cp, k0, _mm512_add_ps(_mm512_maskz_loadu_ps(k0, cp), c0[r]));
-        if (k1)
-            _mm512_mask_storeu_ps(cp + 16, k1, _mm512_add_ps(_mm512_maskz_loadu_ps(k1, cp + 16), c1[r]));
+        if (acc) {
+            c0[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(k0, cp), c0[r]);
+            c1[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(k1, cp + 16), c1[r]);
+        }
+        _mm512_mask_storeu_ps(cp, k0, c0[r]);
+        if (k1) _mm512_mask_storeu_ps(cp + 16, k1, c1[r]);
     }
 }
 
-/* C[M,N] += A . B over Kp pairs. A word (m, kp) = A[m*sam + kp*sak];
- * B word (kp, n) = B[kp*ldb + n]. 8 x 32 register tiles, edges masked. */
-static void mm16(int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrdiff_t sak,
-                 const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
+/* C[M,N] (+)= A . B over Kp pairs (added when acc, else stored). A word
+ * (m, kp) = A[m*sam + kp*sak]; B word (kp, n) = B[kp*ldb + n]. 8 x 32
+ * register tiles, edges masked. */
+static inline __attribute__((always_inline)) void mm16_body(
+    const int acc, int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrdiff_t sak,
+    const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
     for (int n0 = 0; n0 < N; n0 += 32) {
         int nn = N - n0;
         __mmask16 k0 = tail16(nn), k1 = nn > 16 ? tail16(nn - 16) : 0;
         int m0 = 0;
         for (; m0 + 8 <= M; m0 += 8)
-            tile16(8, Kp, A + m0 * sam, sam, sak, B + n0, ldb, C + m0 * ldc + n0, ldc, k0, k1);
+            tile16(8, acc, Kp, A + m0 * sam, sam, sak, B + n0, ldb, C + m0 * ldc + n0, ldc, k0, k1);
         for (; m0 < M; m0++)
-            tile16(1, Kp, A + m0 * sam, sam, sak, B + n0, ldb, C + m0 * ldc + n0, ldc, k0, k1);
+            tile16(1, acc, Kp, A + m0 * sam, sam, sak, B + n0, ldb, C + m0 * ldc + n0, ldc, k0, k1);
     }
+}
+
+static void mm16(int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrdiff_t sak,
+                 const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
+    mm16_body(1, M, N, Kp, A, sam, sak, B, ldb, C, ldc);
+}
+
+static void mm16_store(int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrdiff_t sak,
+                       const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
+    mm16_body(0, M, N, Kp, A, sam, sak, B, ldb, C, ldc);
 }
 
 /* Causal strips, as in attention.c: 8 query rows (or keys) at a time, each
  * over the keys (or query rows) it can see; skipped terms are zeros. */
 #define STRIP 8
 
-/* S[R, nk] += Q[R] . Kcol for the keys each strip of rows sees (pairs
- * along the head dimension, hp of them) */
+/* S[R, nk] = Q[R] . Kcol for the keys each strip of rows sees (pairs
+ * along the head dimension, hp of them); columns a strip does not reach
+ * are left as they are: the row softmax zeroes them */
 static void causal_scores16(int i0, int R, int nk, int hp, const float *Q, ptrdiff_t ldq,
                             const float *Kcol, ptrdiff_t ldk, float *S, ptrdiff_t lds) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
         int rr = R - r0 < STRIP ? R - r0 : STRIP;
         int n = (i0 + r0 + rr + 31) & ~31;
-        mm16(rr, n < nk ? n : nk, hp, Q + r0 * ldq, ldq, 1, Kcol, ldk, S + r0 * lds, lds);
+        mm16_store(rr, n < nk ? n : nk, hp, Q + r0 * ldq, ldq, 1, Kcol, ldk, S + r0 * lds, lds);
     }
 }
 
@@ -173,7 +190,6 @@ int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
             pack_ipair(vip, base + 2 * C + h * hs, ld, T, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
                 int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
-                for (int r = 0; r < R; r++) memset(S + (size_t)r * T, 0, sizeof(float) * nk);
                 causal_scores16(i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, S, T);
                 for (int r = 0; r < R; r++) {
                     float *s = S + (size_t)r * T;
@@ -234,7 +250,7 @@ int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
             attn_zero_head_grads(dbase + h * hs, T, ld, C, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
                 int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
-                attn_block_prep(P, dP, T, R, nk, gob + (size_t)i0 * C, ob + (size_t)i0 * C, C, hs, Dr);
+                attn_block_prep(NULL, NULL, T, R, nk, gob + (size_t)i0 * C, ob + (size_t)i0 * C, C, hs, Dr);
                 causal_scores16(i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, P, T);
                 causal_scores16(i0, R, nk, hp, g16 + (size_t)i0 * hp, hp, vcol, T, dP, T);
                 for (int r = 0; r < R; r++)
