@@ -61,7 +61,7 @@ static float row_lse_once(const float *z, int V, float *ex, float *sum) {
  * fp32 ones. Each thread keeps a row of exponentials (V floats, in L2) so
  * each logit is exponentiated once: exp dominated this kernel (two per
  * logit measured 60 ms for 2048 x 50257, one 40 ms, and with the max found
- * in the same pass 37 ms). */
+ * in the same pass 37 ms; 30 ms with the FMA exp of vmath.h). */
 static double xent(lpk_ctx *ctx, const float *logits, int ld,
                    const int32_t *target, const float *weight, int N, int V,
                    double norm, float *nll, float *dlogits, lpk_bf16 *d16,
