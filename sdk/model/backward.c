@@ -8,17 +8,22 @@
 
 /* dres holds d(block output) on entry and d(block input) on exit. */
 /* Backward of the linear layer y = x . W + b of block l (parameters kW,
- * kB), x [N, in], dy [N, out]: the weight gradient (written when wbeta is 0,
- * else added), the bias gradient, and dx = dy . W^T. In bf16 mode dy is
- * rounded once into g16 and feeds both GEMMs. */
+ * kB), x [N, in], dy [N, out]: the bias gradient, the weight gradient
+ * (written when wbeta is 0, else added) and dx = dy . W^T. In bf16 mode dy
+ * is rounded once into g16 and feeds both GEMMs. */
 static int linear_backward(lp_model *m, int l, int kW, int kB, const float *x,
                            const lpk_bf16 *x16, int in, int out, const float *dy,
                            lpk_bf16 *g16, float wbeta, float *dx) {
     const int N = m->B * m->T, w = LP(m, l, kW);
-    const lpk_bf16 *d16 = to16(m, g16, dy, (size_t)N * out);
+    const lpk_bf16 *d16 = NULL;
+    if (m->bf16) { /* the rounding and the bias gradient share one read of dy */
+        lpk_bias_bwd_bf16(m->ctx, G(m, LP(m, l, kB)), g16, dy, N, out);
+        d16 = g16;
+    } else {
+        lpk_bias_bwd(m->ctx, G(m, LP(m, l, kB)), dy, N, out);
+    }
     TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, in, out, N, x, x16, in, dy, d16, out, wbeta,
               G(m, w), out));
-    lpk_bias_bwd(m->ctx, G(m, LP(m, l, kB)), dy, N, out);
     return lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, in, out, dy, d16, out, P(m, w), W16(m, w),
                  out, 0.0f, dx, in);
 }

@@ -114,6 +114,24 @@ lib.lpk_f32_to_bf16(ctx, P(x), x16.ctypes.data_as(C.c_void_p), C.c_size_t(1000))
 tb16 = torch.tensor(x).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
 check("f32->bf16 rounding equals torch", x16.astype(np.float64), tb16.astype(np.float64), 0)
 
+# bias gradient (adds to dbias), alone and fused with the bf16 rounding of dy;
+# the larger shape is split over threads
+for (N, Cc) in ((7, 33), (517, 301)):
+    dy = f32(rng.standard_normal((N, Cc)))
+    db0 = f32(rng.standard_normal(Cc))
+    ref = db0.astype(np.float64) + dy.astype(np.float64).sum(0)
+    db = db0.copy()
+    lib.lpk_bias_bwd(ctx, P(db), P(dy), N, Cc)
+    check(f"bias bwd {N}x{Cc}", db, ref, 1e-6)
+    db = db0.copy()
+    y16 = np.zeros(N * Cc, dtype=np.uint16)
+    r16 = np.zeros(N * Cc, dtype=np.uint16)
+    lib.lpk_bias_bwd_bf16(ctx16, P(db), y16.ctypes.data_as(C.c_void_p), P(dy), N, Cc)
+    lib.lpk_f32_to_bf16(ctx, P(dy), r16.ctypes.data_as(C.c_void_p), C.c_size_t(dy.size))
+    check(f"bias bwd fused bf16 {N}x{Cc}: dbias", db, ref, 1e-6)
+    check(f"bias bwd fused bf16 {N}x{Cc}: copy = bf16(dy) (bits)", y16.astype(np.float64),
+          r16.astype(np.float64), 0)
+
 # LayerNorm fwd/bwd
 N, Cc = 13, 70
 x = f32(rng.standard_normal((N, Cc)) * 3 + 1)

@@ -96,6 +96,8 @@ typedef struct lpk_backend {
                            const float *src, int lds, int rows, int cols);
     void (*transpose_copy)(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                            int lds, int rows, int cols);
+    void (*bias_bwd_bf16)(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16,
+                          const float *dy, int N, int C);
 } lpk_backend;
 
 /* For backends: their private state and the context's settings. */

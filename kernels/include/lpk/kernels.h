@@ -113,6 +113,10 @@ void lpk_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,
 void lpk_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C);
 /* dbias[C] += sum over rows of dy[N,C] */
 void lpk_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C);
+/* The same and y16 = bf16(dy) in one pass over dy (backward of a bf16
+ * linear layer, whose GEMMs read the rounded copy). */
+void lpk_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
+                       int N, int C);
 
 /* ---- embeddings ---------------------------------------------------------
  * out[n,:] = wte[tok[n],:] + wpe[pos[n],:]; pos == NULL means pos[n] = n % T.

@@ -2,6 +2,7 @@
  * vectorises them; reductions use a fixed chunking so their result does not
  * depend on how many threads ran them. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +121,46 @@ void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C) {
             for (int j = lo; j < hi; j++) acc[j - lo] += r[j];
         }
         for (int j = lo; j < hi; j++) dbias[j] += acc[j - lo];
+    }
+}
+
+/* The bias gradient and the bf16 rounding of dy in one read of dy, for the
+ * backward of a bf16 linear layer (both GEMMs then read the bf16 copy).
+ * Rows are walked in order, each thread over its own contiguous rows with
+ * its column sums in L1; the per-thread sums are added in thread order, so
+ * a fixed thread count gives the same bits every run. */
+void cpu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
+                       int N, int C) {
+    const int nt = NTW(ctx, (size_t)N * C);
+    const size_t per = (size_t)C;
+    float *acc = cpu_scratch(ctx, per, nt);
+    if (!acc) { /* no scratch: the two separate passes need none */
+        cpu_f32_to_bf16(ctx, dy, y16, (size_t)N * C);
+        cpu_bias_bwd(ctx, dbias, dy, N, C);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        float *a = acc + (size_t)t * cpu_scratch_stride(per);
+        int lo = (int)((long)N * t / n), hi = (int)((long)N * (t + 1) / n);
+        for (int j = 0; j < C; j++) a[j] = 0.0f;
+        for (int i = lo; i < hi; i++) {
+            const float *r = dy + (size_t)i * C;
+            lpk_bf16 *o = y16 + (size_t)i * C;
+#pragma omp simd
+            for (int j = 0; j < C; j++) {
+                a[j] += r[j];
+                o[j] = lpk_to_bf16(r[j]);
+            }
+        }
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int j = 0; j < C; j++) {
+            float s = 0.0f;
+            for (int k = 0; k < n; k++) s += acc[(size_t)k * cpu_scratch_stride(per) + j];
+            dbias[j] += s;
+        }
     }
 }
 

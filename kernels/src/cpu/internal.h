@@ -106,6 +106,8 @@ double cpu_xent_bf16(lpk_ctx *ctx, const float *logits, int ld,
                      const int32_t *target, const float *weight, int N, int V,
                      double norm, float *nll, lpk_bf16 *d16, int ld16,
                      float dscale);
+void cpu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
+                       int N, int C);
 void cpu_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                         int lds, int rows, int cols);
 void cpu_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,
