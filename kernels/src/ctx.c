@@ -371,3 +371,12 @@ void lpk_adamw(lpk_ctx *c, float *p, const float *g, float *m, float *v,
     c->be->adamw(c, p, g, m, v, n, lr, beta1, beta2, eps, wd, bc1, bc2, gscale, p16);
     PROF_END(c, P_ADAMW);
 }
+void lpk_adamw_t16(lpk_ctx *c, float *p, const float *g, float *m, float *v,
+                   int rows, int cols, float lr, float beta1, float beta2,
+                   float eps, float wd, float bc1, float bc2, float gscale,
+                   lpk_bf16 *p16t, int ldt) {
+    PROF_BEGIN(c);
+    c->be->adamw_t16(c, p, g, m, v, rows, cols, lr, beta1, beta2, eps, wd, bc1, bc2,
+                     gscale, p16t, ldt);
+    PROF_END(c, P_ADAMW);
+}

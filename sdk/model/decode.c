@@ -17,6 +17,21 @@ struct lp_kv_cache {
     int32_t *rows;
 };
 
+/* logits[n, V] of n hidden rows: in bf16 through the transposed bf16 head
+ * the training forward uses (the optimizer keeps it current), in fp32
+ * straight from wte */
+static int head_logits(lp_model *m, int n, const float *h, float *logits) {
+    const int C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    if (m->bf16) {
+        const lpk_bf16 *h16 = lp_model_head16(m);
+        if (!h16) return -1;
+        return lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, V, C, h, NULL, C, NULL, h16, V, 0.0f,
+                     logits, V);
+    }
+    return lp_mm(m, LPK_NOTRANS, LPK_TRANS, n, V, C, h, NULL, C, P(m, m->p_wte), NULL, C,
+                 0.0f, logits, V);
+}
+
 static size_t kv_off(const lp_kv_cache *c, int l, int b) {
     return (((size_t)l * c->B + b) * c->maxT) * (size_t)c->m->cfg.n_embd;
 }
@@ -71,7 +86,7 @@ int lp_kv_cache_len(const lp_kv_cache *c, int b) {
 
 int lp_model_prefill(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
                      const int32_t *lens, int max_prompt, float *logits) {
-    const int B = c->B, C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    const int B = c->B, C = m->cfg.n_embd;
     if (max_prompt < 1 || max_prompt > c->maxT) {
         lp_model_set_error(m, "prefill: prompt width %d, expected 1..%d", max_prompt, c->maxT);
         return -1;
@@ -97,8 +112,7 @@ int lp_model_prefill(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
                C * sizeof(float));
     }
     m->B = 0; /* training activations no longer describe a batch */
-    return lp_mm(m, LPK_NOTRANS, LPK_TRANS, B, V, C, c->h, NULL, C, P(m, m->p_wte),
-                 W16(m, m->p_wte), C, 0.0f, logits, V);
+    return head_logits(m, B, c->h, logits);
 }
 
 int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
@@ -168,8 +182,7 @@ int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
                       n, C, eps);
     /* logits of compacted rows, then scattered to their batch slots */
     int compact = n != c->B;
-    TRY(lp_mm(m, LPK_NOTRANS, LPK_TRANS, n, V, C, c->h, NULL, C, P(m, m->p_wte),
-              W16(m, m->p_wte), C, 0.0f, logits, V));
+    TRY(head_logits(m, n, c->h, logits));
     if (compact) /* rows[i] >= i, so moving from the last row down is safe */
         for (int i = n - 1; i >= 0; i--)
             if (c->rows[i] != i)

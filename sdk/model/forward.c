@@ -76,19 +76,19 @@ static int need_forward(lp_model *m, const char *what) {
     return 0;
 }
 
-static int refresh_head16(lp_model *m) {
+lpk_bf16 *lp_model_head16(lp_model *m) {
     const int C = m->cfg.n_embd, V = m->cfg.vocab_size;
     if (!m->head16) {
         m->head16 = lpk_alloc(m->ctx, (size_t)C * V * sizeof(lpk_bf16));
         if (!m->head16) {
             lp_model_set_error(m, "model: out of memory for the bf16 LM head");
-            return -1;
+            return NULL;
         }
         m->head16_stale = 1;
     }
     if (m->head16_stale) lpk_transpose_bf16(m->ctx, m->head16, V, P(m, m->p_wte), C, V, C);
     m->head16_stale = 0;
-    return 0;
+    return m->head16;
 }
 
 const float *lp_model_logits(lp_model *m) {
@@ -101,7 +101,7 @@ const float *lp_model_logits(lp_model *m) {
     const int N = m->B * m->T, C = m->cfg.n_embd, V = m->cfg.vocab_size;
     if (lp_model_reserve_logits(m, (size_t)N)) return NULL;
     if (m->bf16) {
-        if (refresh_head16(m) ||
+        if (!lp_model_head16(m) ||
             lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, V, C, m->lnf, m->lnf_16, C, NULL,
                   m->head16, V, 0.0f, m->logits, V))
             return NULL;

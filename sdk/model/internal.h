@@ -99,7 +99,22 @@ static inline float *lp_model_flat(lp_model *m, float **grad, lpk_bf16 **p16,
 }
 /* bf16 copy of parameter i (NULL in fp32 mode); the optimizer writes it. */
 lpk_bf16 *lp_model_param_bf16(lp_model *m, int i);
-void lp_model_bf16_synced(lp_model *m);
+/* Called by the optimizer after it wrote every weight's bf16 copy; with
+ * head_written it wrote the transposed LM head (lp_model_head_update) too,
+ * and the [V, C] bf16 copy of wte, which nothing then reads, is stale. */
+void lp_model_bf16_synced(lp_model *m, int head_written);
+/* Where the optimizer can write the transposed bf16 LM head: wte's offset
+ * in the flat storage, its rows (V) and columns (C); NULL when there is
+ * no head copy yet (fp32, or no logits computed so far). */
+static inline lpk_bf16 *lp_model_head_update(lp_model *m, size_t *off, int *rows, int *cols) {
+    if (!m->bf16 || !m->head16) return NULL;
+    *off = (size_t)(m->params[m->p_wte].data - m->data);
+    *rows = m->cfg.vocab_size;
+    *cols = m->cfg.n_embd;
+    return m->head16;
+}
+/* The transposed bf16 LM head [C, V], made from wte if stale (bf16 mode). */
+lpk_bf16 *lp_model_head16(lp_model *m);
 
 /* C[M,N] = op(A) . op(B) + beta C. In bf16 mode A16 / B16 are the operands'
  * bf16 copies when the caller has them (weights, stored activations), else

@@ -22,9 +22,9 @@ lpk_ctx *lp_model_ctx(const lp_model *m) { return m->ctx; }
 int lp_model_num_params(const lp_model *m) { return m->nparams; }
 size_t lp_model_numel(const lp_model *m) { return m->numel; }
 void lp_model_params_changed(lp_model *m) { m->bf16_stale = m->head16_stale = 1; }
-void lp_model_bf16_synced(lp_model *m) {
+void lp_model_bf16_synced(lp_model *m, int head_written) {
     m->bf16_stale = 0;
-    m->head16_stale = 1;
+    m->head16_stale = !head_written;
 }
 lpk_bf16 *lp_model_param_bf16(lp_model *m, int i) {
     return m->bf16 ? m->data_bf16 + (m->params[i].data - m->data) : NULL;

@@ -57,11 +57,24 @@ int lp_adamw_step(lp_adamw *o, float lr, float grad_scale) {
     float *p = lp_model_flat(o->m, &g, &p16, &n, &dend);
     lpk_adamw(c, p, g, o->mom, o->vel, dend, lr, b1, b2, o->cfg.eps,
               o->cfg.weight_decay, bc1, bc2, grad_scale, p16);
-    lpk_adamw(c, p + dend, g + dend, o->mom + dend, o->vel + dend, n - dend, lr,
-              b1, b2, o->cfg.eps, 0.0f, bc1, bc2, grad_scale,
-              p16 ? p16 + dend : NULL);
+    /* wte (not decayed) writes the transposed bf16 head the LM head's
+     * GEMMs read, instead of a [V, C] copy nothing reads */
+    size_t hoff = 0;
+    int rows = 0, cols = 0;
+    lpk_bf16 *head = lp_model_head_update(o->m, &hoff, &rows, &cols);
+    size_t hend = hoff + (size_t)rows * cols;
+    if (head && (hoff < dend || hend > n)) head = NULL;
+    size_t a = dend, b = head ? hoff : n; /* the plain range(s) around it */
+    lpk_adamw(c, p + a, g + a, o->mom + a, o->vel + a, b - a, lr, b1, b2, o->cfg.eps,
+              0.0f, bc1, bc2, grad_scale, p16 ? p16 + a : NULL);
+    if (head) {
+        lpk_adamw_t16(c, p + hoff, g + hoff, o->mom + hoff, o->vel + hoff, rows, cols, lr,
+                      b1, b2, o->cfg.eps, 0.0f, bc1, bc2, grad_scale, head, rows);
+        lpk_adamw(c, p + hend, g + hend, o->mom + hend, o->vel + hend, n - hend, lr, b1,
+                  b2, o->cfg.eps, 0.0f, bc1, bc2, grad_scale, p16 ? p16 + hend : NULL);
+    }
     /* every tensor's bf16 copy was written by the update itself */
-    lp_model_bf16_synced(o->m);
+    lp_model_bf16_synced(o->m, head != NULL);
     return 0;
 }
 

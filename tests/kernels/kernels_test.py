@@ -337,6 +337,26 @@ lib.lpk_adamw(ctx, P(p), P(g), P(m), P(v), C.c_size_t(1000), C.c_float(1e-2), C.
 ref16 = torch.tensor(p).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
 check("adamw fused bf16 copy", p16.astype(np.float64), ref16.astype(np.float64), 0)
 
+# AdamW over a matrix writing its bf16 transpose (the LM head's copy): the
+# same update as lpk_adamw bit for bit, and the transpose of its bf16 copy;
+# 16-row blocks with a ragged last one, the padding column of p16t untouched
+R, Cc = 1203, 37  # above the size where kernels use both threads
+pa = f32(rng.standard_normal((R, Cc))); ga = f32(rng.standard_normal((R, Cc)))
+ma = f32(rng.standard_normal((R, Cc)) * 0.1); va = f32(np.abs(rng.standard_normal((R, Cc))) * 0.01)
+pb, gb, mb, vb = pa.copy(), ga.copy(), ma.copy(), va.copy()
+ref16 = np.zeros(R * Cc, dtype=np.uint16)
+args = (C.c_float(1e-2), C.c_float(0.9), C.c_float(0.95), C.c_float(1e-8), C.c_float(0.0),
+        C.c_float(1 - 0.9 ** 3), C.c_float(1 - 0.95 ** 3), C.c_float(0.7))
+lib.lpk_adamw(ctx, P(pa), P(ga), P(ma), P(va), C.c_size_t(R * Cc), *args, ref16.ctypes.data_as(C.c_void_p))
+pt16 = np.full((Cc, R + 1), 0xBEEF, dtype=np.uint16)
+lib.lpk_adamw_t16(ctx, P(pb), P(gb), P(mb), P(vb), R, Cc, *args, pt16.ctypes.data_as(C.c_void_p), R + 1)
+check("adamw_t16 weights/moments = adamw (bits)",
+      np.concatenate([(pb != pa).ravel(), (mb != ma).ravel(), (vb != va).ravel()]).astype(np.float64),
+      np.zeros(3 * R * Cc), 0)
+check("adamw_t16 copy = transpose of bf16 copy (bits)", pt16[:, :R].astype(np.float64),
+      ref16.reshape(R, Cc).T.astype(np.float64), 0)
+check("adamw_t16 padding untouched", pt16[:, R].astype(np.float64), np.full(Cc, 0xBEEF, np.float64), 0)
+
 # transposed accumulate (odd sizes, leading dimensions wider than the data)
 src = f32(rng.standard_normal((37, 70)))
 dst = f32(rng.standard_normal((75, 41)))

@@ -98,6 +98,10 @@ typedef struct lpk_backend {
                            int lds, int rows, int cols);
     void (*bias_bwd_bf16)(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16,
                           const float *dy, int N, int C);
+    void (*adamw_t16)(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+                      int rows, int cols, float lr, float beta1, float beta2,
+                      float eps, float wd, float bc1, float bc2, float gscale,
+                      lpk_bf16 *p16t, int ldt);
 } lpk_backend;
 
 /* For backends: their private state and the context's settings. */

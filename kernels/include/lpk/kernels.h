@@ -211,6 +211,13 @@ void lpk_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
 void lpk_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps,
                float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16);
+/* The same over a [rows, cols] matrix (n = rows * cols), whose updated
+ * weights go to p16t transposed instead: p16t[j * ldt + i] = bf16(p[i, j]).
+ * For the tied LM head, whose GEMMs read the [C, V] transpose of wte. */
+void lpk_adamw_t16(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+                   int rows, int cols, float lr, float beta1, float beta2,
+                   float eps, float wd, float bc1, float bc2, float gscale,
+                   lpk_bf16 *p16t, int ldt);
 
 #ifdef __cplusplus
 }

@@ -92,6 +92,7 @@ static const lpk_backend cpu_table = {
     .transpose_bf16 = cpu_transpose_bf16,
     .transpose_copy = cpu_transpose_copy,
     .bias_bwd_bf16 = cpu_bias_bwd_bf16,
+    .adamw_t16 = cpu_adamw_t16,
 };
 
 const lpk_backend *lpk_cpu_backend(void) { return &cpu_table; }

@@ -106,6 +106,14 @@ double cpu_xent_bf16(lpk_ctx *ctx, const float *logits, int ld,
                      const int32_t *target, const float *weight, int N, int V,
                      double norm, float *nll, lpk_bf16 *d16, int ld16,
                      float dscale);
+/* Rows [i0, i0 + ni) (ni <= 16) of src, transposed into bf16 columns of
+ * dst: dst[j, i] = bf16(src[i, j]); one thread. */
+void cpu_transpose_bf16_rows(lpk_bf16 *dst, int ldd, const float *src, int lds,
+                             int i0, int ni, int cols);
+void cpu_adamw_t16(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+                   int rows, int cols, float lr, float beta1, float beta2,
+                   float eps, float wd, float bc1, float bc2, float gscale,
+                   lpk_bf16 *p16t, int ldt);
 void cpu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
                        int N, int C);
 void cpu_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,

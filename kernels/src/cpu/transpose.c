@@ -62,23 +62,27 @@ void cpu_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,
     transpose_f32_tiles(ctx, dst, ldd, src, lds, rows, cols, 0);
 }
 
+void cpu_transpose_bf16_rows(lpk_bf16 *dst, int ldd, const float *src, int lds,
+                             int i0, int ni, int cols) {
+    int j0 = 0;
+#ifdef __AVX512F__
+    if (ni == TB)
+        for (; j0 + TB <= cols; j0 += TB) {
+            __m512 r[16];
+            load_tile(r, src + (size_t)i0 * lds + j0, lds);
+            for (int q = 0; q < 16; q++)
+                _mm256_storeu_si256((__m256i *)(dst + (size_t)(j0 + q) * ldd + i0),
+                                    to_bf16x16(r[q]));
+        }
+#endif
+    for (; j0 < cols; j0 += TB)
+        tile_bf16_scalar(dst, ldd, src, lds, i0, ni, j0, min_i(TB, cols - j0));
+}
+
 void cpu_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,
                         int lds, int rows, int cols) {
     int nb = (rows + TB - 1) / TB;
 #pragma omp parallel for num_threads(NTW(ctx, (size_t)rows * cols)) schedule(static)
-    for (int b = 0; b < nb; b++) {
-        int i0 = b * TB, ni = min_i(TB, rows - i0), j0 = 0;
-#ifdef __AVX512F__
-        if (ni == TB)
-            for (; j0 + TB <= cols; j0 += TB) {
-                __m512 r[16];
-                load_tile(r, src + (size_t)i0 * lds + j0, lds);
-                for (int q = 0; q < 16; q++)
-                    _mm256_storeu_si256((__m256i *)(dst + (size_t)(j0 + q) * ldd + i0),
-                                        to_bf16x16(r[q]));
-            }
-#endif
-        for (; j0 < cols; j0 += TB)
-            tile_bf16_scalar(dst, ldd, src, lds, i0, ni, j0, min_i(TB, cols - j0));
-    }
+    for (int b = 0; b < nb; b++)
+        cpu_transpose_bf16_rows(dst, ldd, src, lds, b * TB, min_i(TB, rows - b * TB), cols);
 }
