@@ -231,6 +231,10 @@ void lpk_bias_bwd_bf16(lpk_ctx *c, float *dbias, lpk_bf16 *y16, const float *dy,
                        int N, int C) {
     PROF_BEGIN(c); c->be->bias_bwd_bf16(c, dbias, y16, dy, N, C); PROF_END(c, P_BIAS);
 }
+void lpk_gelu_bias_bwd_bf16(lpk_ctx *c, float *dbias, lpk_bf16 *y16, float *dy,
+                            const float *x, int N, int C) {
+    PROF_BEGIN(c); c->be->gelu_bias_bwd_bf16(c, dbias, y16, dy, x, N, C); PROF_END(c, P_GELU);
+}
 int lpk_embed_fwd(lpk_ctx *c, float *out, const int32_t *tok,
                   const int32_t *pos, int N, int T, int C, const float *wte,
                   int V, const float *wpe, int maxT) {

@@ -10,14 +10,15 @@
 /* Backward of the linear layer y = x . W + b of block l (parameters kW,
  * kB), x [N, in], dy [N, out]: the bias gradient, the weight gradient
  * (written when wbeta is 0, else added) and dx = dy . W^T. In bf16 mode dy
- * is rounded once into g16 and feeds both GEMMs. */
+ * is rounded once into g16 and feeds both GEMMs; g16_ready: the caller
+ * already wrote g16 and the bias gradient (and dy is not read). */
 static int linear_backward(lp_model *m, int l, int kW, int kB, const float *x,
                            const lpk_bf16 *x16, int in, int out, const float *dy,
-                           lpk_bf16 *g16, float wbeta, float *dx) {
+                           lpk_bf16 *g16, int g16_ready, float wbeta, float *dx) {
     const int N = m->B * m->T, w = LP(m, l, kW);
     const lpk_bf16 *d16 = NULL;
     if (m->bf16) { /* the rounding and the bias gradient share one read of dy */
-        lpk_bias_bwd_bf16(m->ctx, G(m, LP(m, l, kB)), g16, dy, N, out);
+        if (!g16_ready) lpk_bias_bwd_bf16(m->ctx, G(m, LP(m, l, kB)), g16, dy, N, out);
         d16 = g16;
     } else {
         lpk_bias_bwd(m->ctx, G(m, LP(m, l, kB)), dy, N, out);
@@ -43,24 +44,28 @@ static int block_backward(lp_model *m, int l, const float *x, float wbeta) {
     if (m->bf16 && !(g16 = lp_model_g16(m, 4 * NC))) return -1;
 
     /* MLP projection: out = mid + gelu . Wfp + bfp */
-    TRY(linear_backward(m, l, LW_FPW, LW_FPB, a->gelu, a->gelu_16, 4 * C, C, dres, g16,
+    TRY(linear_backward(m, l, LW_FPW, LW_FPB, a->gelu, a->gelu_16, 4 * C, C, dres, g16, 0,
                         wbeta, dbig));
-    lpk_gelu_bwd(c, dbig, dbig, a->fc, 4 * NC);
-    /* MLP expansion: fc = ln2 . Wfc + bfc */
+    /* MLP expansion: fc = ln2 . Wfc + bfc, through the GELU; in bf16 the
+     * GELU backward, the bias gradient and the rounding are one pass */
+    if (m->bf16)
+        lpk_gelu_bias_bwd_bf16(c, G(m, LP(m, l, LW_FCB)), g16, dbig, a->fc, N, 4 * C);
+    else
+        lpk_gelu_bwd(c, dbig, dbig, a->fc, 4 * NC);
     TRY(linear_backward(m, l, LW_FCW, LW_FCB, a->ln2, a->ln2_16, C, 4 * C, dbig, g16,
-                        wbeta, dsm));
+                        m->bf16, wbeta, dsm));
     lpk_layernorm_bwd(c, dres, G(m, LP(m, l, LW_LN2W)), G(m, LP(m, l, LW_LN2B)),
                       dsm, a->mid, P(m, LP(m, l, LW_LN2W)), a->ln2_mean,
                       a->ln2_rstd, N, C);
     /* attention projection: mid = x + att . Wproj + bproj */
-    TRY(linear_backward(m, l, LW_PROJW, LW_PROJB, a->att, a->att_16, C, C, dres, g16,
+    TRY(linear_backward(m, l, LW_PROJW, LW_PROJB, a->att, a->att_16, C, C, dres, g16, 0,
                         wbeta, dsm));
     if (lpk_attn_bwd(c, dqkv, dsm, a->qkv, a->att, a->lse, B, T, C, H)) {
         lp_model_set_error(m, "model: %s", lpk_ctx_error(c));
         return -1;
     }
     /* qkv = ln1 . Wqkv + bqkv */
-    TRY(linear_backward(m, l, LW_QKVW, LW_QKVB, a->ln1, a->ln1_16, C, 3 * C, dqkv, g16,
+    TRY(linear_backward(m, l, LW_QKVW, LW_QKVB, a->ln1, a->ln1_16, C, 3 * C, dqkv, g16, 0,
                         wbeta, dsm));
     lpk_layernorm_bwd(c, dres, G(m, LP(m, l, LW_LN1W)), G(m, LP(m, l, LW_LN1B)),
                       dsm, x, P(m, LP(m, l, LW_LN1W)), a->ln1_mean, a->ln1_rstd,

@@ -173,6 +173,24 @@ yt.backward(T(dy))
 dx = np.zeros_like(x)
 lib.lpk_gelu_bwd(ctx, P(dx), P(dy), P(x), C.c_size_t(x.size))
 check("gelu bwd", dx, xt.grad, 1e-5)
+# GELU backward fused with the bias gradient and the bf16 rounding (the MLP
+# expansion's backward in bf16): g = dy * gelu'(x) never stored in fp32
+for (N, Cc) in ((5, 40), (400, 100)):
+    xg = f32(rng.standard_normal((N, Cc)) * 2)
+    dyg = f32(rng.standard_normal((N, Cc)))
+    xt2 = T(xg).requires_grad_()
+    F.gelu(xt2, approximate="tanh").backward(T(dyg))
+    gref = np.zeros_like(xg)
+    lib.lpk_gelu_bwd(ctx, P(gref), P(dyg), P(xg), C.c_size_t(xg.size))
+    r16 = np.zeros(N * Cc, dtype=np.uint16)
+    lib.lpk_f32_to_bf16(ctx, P(gref), r16.ctypes.data_as(C.c_void_p), C.c_size_t(gref.size))
+    db0 = f32(rng.standard_normal(Cc))
+    db = db0.copy()
+    y16 = np.zeros(N * Cc, dtype=np.uint16)
+    lib.lpk_gelu_bias_bwd_bf16(ctx16, P(db), y16.ctypes.data_as(C.c_void_p), P(dyg.copy()), P(xg), N, Cc)
+    check(f"gelu+bias bwd bf16 {N}x{Cc}: dbias", db, db0.astype(np.float64) + xt2.grad.numpy().sum(0), 1e-5)
+    check(f"gelu+bias bwd bf16 {N}x{Cc}: copy = bf16(gelu bwd) (bits)", y16.astype(np.float64),
+          r16.astype(np.float64), 0)
 
 # attention fwd/bwd: one query block with odd head size, and several blocks
 # (T > 64, not a multiple) with 64-wide heads for the register-tiled path

@@ -102,6 +102,8 @@ typedef struct lpk_backend {
                       int rows, int cols, float lr, float beta1, float beta2,
                       float eps, float wd, float bc1, float bc2, float gscale,
                       lpk_bf16 *p16t, int ldt);
+    void (*gelu_bias_bwd_bf16)(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
+                               const float *x, int N, int C);
 } lpk_backend;
 
 /* For backends: their private state and the context's settings. */

@@ -117,6 +117,11 @@ void lpk_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C);
  * linear layer, whose GEMMs read the rounded copy). */
 void lpk_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
                        int N, int C);
+/* The same for the layer before a GELU: with g = dy * gelu'(x) (x the
+ * GELU input), dbias += column sums of g and y16 = bf16(g); no fp32 g is
+ * kept. dy may be used as scratch (its contents are then g). */
+void lpk_gelu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
+                            const float *x, int N, int C);
 
 /* ---- embeddings ---------------------------------------------------------
  * out[n,:] = wte[tok[n],:] + wpe[pos[n],:]; pos == NULL means pos[n] = n % T.

@@ -93,6 +93,7 @@ static const lpk_backend cpu_table = {
     .transpose_copy = cpu_transpose_copy,
     .bias_bwd_bf16 = cpu_bias_bwd_bf16,
     .adamw_t16 = cpu_adamw_t16,
+    .gelu_bias_bwd_bf16 = cpu_gelu_bias_bwd_bf16,
 };
 
 const lpk_backend *lpk_cpu_backend(void) { return &cpu_table; }

@@ -124,17 +124,33 @@ void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C) {
     }
 }
 
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+
+/* d gelu(v) / dv for the tanh form */
+static inline float gelu_grad(float v) {
+    float u = GELU_K * (v + 0.044715f * v * v * v);
+    float t = lpk_tanhf(u);
+    float du = GELU_K * (1.0f + 3.0f * 0.044715f * v * v);
+    return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
+}
+
 /* The bias gradient and the bf16 rounding of dy in one read of dy, for the
- * backward of a bf16 linear layer (both GEMMs then read the bf16 copy).
- * Rows are walked in order, each thread over its own contiguous rows with
- * its column sums in L1; the per-thread sums are added in thread order, so
- * a fixed thread count gives the same bits every run. */
-void cpu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
-                       int N, int C) {
+ * backward of a bf16 linear layer (both GEMMs then read the bf16 copy);
+ * with gelu_x, dy is first taken through GELU's backward at gelu_x (the
+ * MLP expansion, whose fp32 input gradient nothing else reads). Rows are
+ * walked in order, each thread over its own contiguous rows with its
+ * column sums in L1; the per-thread sums are added in thread order, so a
+ * fixed thread count gives the same bits every run. */
+static void bias_bwd_rows(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
+                          const float *gelu_x, float *dy_rw, int N, int C) {
     const int nt = NTW(ctx, (size_t)N * C);
     const size_t per = (size_t)C;
     float *acc = cpu_scratch(ctx, per, nt);
-    if (!acc) { /* no scratch: the two separate passes need none */
+    if (!acc) { /* no scratch: separate passes need none (GELU's in place) */
+        if (gelu_x) {
+            cpu_gelu_bwd(ctx, dy_rw, dy, gelu_x, (size_t)N * C);
+            dy = dy_rw;
+        }
         cpu_f32_to_bf16(ctx, dy, y16, (size_t)N * C);
         cpu_bias_bwd(ctx, dbias, dy, N, C);
         return;
@@ -148,10 +164,20 @@ void cpu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *d
         for (int i = lo; i < hi; i++) {
             const float *r = dy + (size_t)i * C;
             lpk_bf16 *o = y16 + (size_t)i * C;
+            if (gelu_x) {
+                const float *xr = gelu_x + (size_t)i * C;
 #pragma omp simd
-            for (int j = 0; j < C; j++) {
-                a[j] += r[j];
-                o[j] = lpk_to_bf16(r[j]);
+                for (int j = 0; j < C; j++) {
+                    float g = r[j] * gelu_grad(xr[j]);
+                    a[j] += g;
+                    o[j] = lpk_to_bf16(g);
+                }
+            } else {
+#pragma omp simd
+                for (int j = 0; j < C; j++) {
+                    a[j] += r[j];
+                    o[j] = lpk_to_bf16(r[j]);
+                }
             }
         }
 #pragma omp barrier
@@ -164,7 +190,15 @@ void cpu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *d
     }
 }
 
-#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+void cpu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
+                       int N, int C) {
+    bias_bwd_rows(ctx, dbias, y16, dy, NULL, NULL, N, C);
+}
+
+void cpu_gelu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
+                            const float *x, int N, int C) {
+    bias_bwd_rows(ctx, dbias, y16, dy, x, dy, N, C);
+}
 
 void cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
                   size_t n) {
@@ -190,14 +224,7 @@ void cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
 void cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
                   size_t n) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        float u = GELU_K * (v + 0.044715f * v * v * v);
-        float t = lpk_tanhf(u);
-        float du = GELU_K * (1.0f + 3.0f * 0.044715f * v * v);
-        float g = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
-        dx[i] = dy[i] * g;
-    }
+    for (size_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_grad(x[i]);
 }
 
 /* Same operation order as torch.optim.AdamW (decay first, then the Adam

@@ -114,6 +114,8 @@ void cpu_adamw_t16(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                    int rows, int cols, float lr, float beta1, float beta2,
                    float eps, float wd, float bc1, float bc2, float gscale,
                    lpk_bf16 *p16t, int ldt);
+void cpu_gelu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
+                            const float *x, int N, int C);
 void cpu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
                        int N, int C);
 void cpu_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,
