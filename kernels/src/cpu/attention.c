@@ -113,6 +113,17 @@ int cpu_attn_fwd(lpk_ctx *ctx, float *out, float *lse, const float *qkv, int B,
     return 0;
 }
 
+/* Zeroes one head's dq, dk, dv (hs wide at offsets 0, C, 2C) in T rows of
+ * the [T, 3C] gradient: the block products then accumulate into them. */
+static inline void attn_zero_head_grads(float *d, int T, ptrdiff_t ld, int C, int hs) {
+    for (int j = 0; j < T; j++) {
+        float *dj = d + j * ld;
+        memset(dj, 0, sizeof(float) * hs);
+        memset(dj + C, 0, sizeof(float) * hs);
+        memset(dj + 2 * C, 0, sizeof(float) * hs);
+    }
+}
+
 int cpu_attn_bwd(lpk_ctx *ctx, float *dqkv, const float *dout,
                  const float *qkv, const float *out, const float *lse, int B,
                  int T, int C, int H) {

@@ -139,26 +139,30 @@ static void causal_scores16(int i0, int R, int nk, int hp, const float *Q, ptrdi
     }
 }
 
-/* O[R, hs] += P[R] . V over the key pairs each strip of rows sees */
+/* O[R, hs] = P[R] . V over the key pairs each strip of rows sees (a
+ * query block's output rows get no other contribution: stored) */
 static void causal_rows16(int i0, int R, int nk, int hs, const float *P, ptrdiff_t ldp,
                           const float *Vip, float *O, ptrdiff_t ldo) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
         int rr = R - r0 < STRIP ? R - r0 : STRIP;
         int n = i0 + r0 + rr < nk ? i0 + r0 + rr : nk;
-        mm16(rr, hs, (n + 1) / 2, P + r0 * ldp, ldp, 1, Vip, hs, O + r0 * ldo, ldo);
+        mm16_store(rr, hs, (n + 1) / 2, P + r0 * ldp, ldp, 1, Vip, hs, O + r0 * ldo, ldo);
     }
 }
 
-/* G[nk, hs] += P^T . X, P in row pairs (word (rp, j) at rp * nk + j), X in
- * row pairs [rp][hs]: diagonal keys only from the row pair that sees them */
+/* G[nk, hs] (+)= P^T . X, P in row pairs (word (rp, j) at rp * nk + j), X in
+ * row pairs [rp][hs]: diagonal keys only from the row pair that sees them.
+ * Keys before the block add to what earlier blocks wrote; the block's own
+ * keys get their first contribution here, so they are stored and G needs
+ * no zeroing beforehand. */
 static void causal_keys16(int i0, int R, int nk, int hs, const float *Pip, const float *Xip,
                           float *G, ptrdiff_t ldg) {
     int rp = (R + 1) / 2;
     if (i0 > 0) mm16(i0, hs, rp, Pip, 1, nk, Xip, hs, G, ldg);
     for (int j0 = i0; j0 < nk; j0 += STRIP) {
         int jj = nk - j0 < STRIP ? nk - j0 : STRIP, rs = (j0 - i0) / 2;
-        mm16(jj, hs, rp - rs, Pip + (size_t)rs * nk + j0, 1, nk, Xip + (size_t)rs * hs, hs,
-             G + j0 * ldg, ldg);
+        mm16_store(jj, hs, rp - rs, Pip + (size_t)rs * nk + j0, 1, nk, Xip + (size_t)rs * hs,
+                   hs, G + j0 * ldg, ldg);
     }
 }
 
@@ -191,11 +195,9 @@ int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
             for (int i0 = 0; i0 < T; i0 += QB) {
                 int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
                 causal_scores16(i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, S, T);
-                for (int r = 0; r < R; r++) {
-                    float *s = S + (size_t)r * T;
-                    lse[(size_t)bh * T + i0 + r] = attn_softmax_row(s, i0 + r + 1, nk, scale);
-                    memset(out + ((size_t)b * T + i0 + r) * C + h * hs, 0, sizeof(float) * hs);
-                }
+                for (int r = 0; r < R; r++)
+                    lse[(size_t)bh * T + i0 + r] =
+                        attn_softmax_row(S + (size_t)r * T, i0 + r + 1, nk, scale);
                 pack_rows(p16, tp, S, T, R, nk);
                 causal_rows16(i0, R, nk, hs, p16, tp, vip, out + ((size_t)b * T + i0) * C + h * hs, C);
             }
@@ -247,7 +249,6 @@ int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
             pack_rows(tmp, hp, base + 2 * C + h * hs, ld, T, hs);
             transpose_f32(vcol, T, tmp, hp, T, hp);
             pack_ipair(kip, base + C + h * hs, ld, T, hs);
-            attn_zero_head_grads(dbase + h * hs, T, ld, C, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
                 int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
                 attn_block_prep(NULL, NULL, T, R, nk, gob + (size_t)i0 * C, ob + (size_t)i0 * C, C, hs, Dr);

@@ -111,15 +111,4 @@ static inline void attn_block_prep(float *P, float *dP, size_t ld, int R, int nk
     }
 }
 
-/* Zeroes one head's dq, dk, dv (hs wide at offsets 0, C, 2C) in T rows of
- * the [T, 3C] gradient: the block products then accumulate into them. */
-static inline void attn_zero_head_grads(float *d, int T, ptrdiff_t ld, int C, int hs) {
-    for (int j = 0; j < T; j++) {
-        float *dj = d + j * ld;
-        memset(dj, 0, sizeof(float) * hs);
-        memset(dj + C, 0, sizeof(float) * hs);
-        memset(dj + 2 * C, 0, sizeof(float) * hs);
-    }
-}
-
 #endif
