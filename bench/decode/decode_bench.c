@@ -64,12 +64,26 @@ int main(int argc, char **argv) {
         }
     }
     double t_full = now() - t0;
-    int same = !memcmp(out, rec, sizeof(int32_t) * B * NEW);
+    /* how far the two paths agree: in bf16 they round differently (the
+     * cache path runs attention one row at a time in fp32), so on an
+     * untrained model's near-ties greedy picks may part after a while */
+    int same = 0, first = NEW;
+    for (int b = 0; b < B; b++) {
+        int k = 0;
+        while (k < NEW && out[b * NEW + k] == rec[b * NEW + k]) k++;
+        same += k == NEW;
+        if (k < first) first = k;
+    }
     printf("decode %s %s B=%d prompt=%d new=%d threads=%d\n", name, bf16 ? "bf16" : "fp32", B, P,
            NEW, lpk_ctx_threads(ctx));
     printf("  kv cache : %8.1f tokens/s (%.3f s)\n", B * NEW / t_kv, t_kv);
     printf("  recompute: %8.1f tokens/s (%.3f s)\n", B * NEW / t_full, t_full);
-    printf("  speed-up %.1fx; greedy tokens identical: %s\n", t_full / t_kv, same ? "yes" : "NO");
+    if (same == B)
+        printf("  speed-up %.1fx; greedy tokens identical: yes\n", t_full / t_kv);
+    else
+        printf("  speed-up %.1fx; greedy tokens identical in %d of %d sequences, the first "
+               "difference at new token %d of %d%s\n", t_full / t_kv, same, B, first + 1, NEW,
+               bf16 ? " (bf16 rounding on near-ties)" : " (unexpected in fp32)");
     free(seq); free(rec); free(out); free(olen); free(prompts); free(lens);
     lp_model_destroy(m);
     lpk_ctx_destroy(ctx);

@@ -17,18 +17,13 @@ struct lp_kv_cache {
     int32_t *rows;
 };
 
-/* logits[n, V] of n hidden rows: in bf16 through the transposed bf16 head
- * the training forward uses (the optimizer keeps it current), in fp32
- * straight from wte */
+/* logits[n, V] of n hidden rows: h . wte^T (in bf16 from wte's own bf16
+ * copy, which is the faster orientation for a few rows) */
 static int head_logits(lp_model *m, int n, const float *h, float *logits) {
     const int C = m->cfg.n_embd, V = m->cfg.vocab_size;
-    if (m->bf16) {
-        const lpk_bf16 *h16 = lp_model_head16(m);
-        if (!h16) return -1;
-        return lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, n, V, C, h, NULL, C, NULL, h16, V, 0.0f,
-                     logits, V);
-    }
-    return lp_mm(m, LPK_NOTRANS, LPK_TRANS, n, V, C, h, NULL, C, P(m, m->p_wte), NULL, C,
+    const lpk_bf16 *w16 = NULL;
+    if (m->bf16 && !(w16 = lp_model_wte16(m))) return -1;
+    return lp_mm(m, LPK_NOTRANS, LPK_TRANS, n, V, C, h, NULL, C, P(m, m->p_wte), w16, C,
                  0.0f, logits, V);
 }
 

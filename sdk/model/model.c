@@ -25,6 +25,7 @@ void lp_model_params_changed(lp_model *m) { m->bf16_stale = m->head16_stale = 1;
 void lp_model_bf16_synced(lp_model *m, int head_written) {
     m->bf16_stale = 0;
     m->head16_stale = !head_written;
+    m->wte16_stale = head_written;
 }
 lpk_bf16 *lp_model_param_bf16(lp_model *m, int i) {
     return m->bf16 ? m->data_bf16 + (m->params[i].data - m->data) : NULL;
@@ -311,8 +312,17 @@ int lp_model_reserve_logits(lp_model *m, size_t N) {
 int lp_model_sync_bf16(lp_model *m) {
     if (!m->bf16 || !m->bf16_stale) return 0;
     lpk_f32_to_bf16(m->ctx, m->data, m->data_bf16, m->flat);
-    m->bf16_stale = 0;
+    m->bf16_stale = m->wte16_stale = 0;
     return 0;
+}
+
+const lpk_bf16 *lp_model_wte16(lp_model *m) {
+    if (lp_model_sync_bf16(m)) return NULL;
+    const lp_param *p = &m->params[m->p_wte];
+    lpk_bf16 *w = m->data_bf16 + (p->data - m->data);
+    if (m->wte16_stale) lpk_f32_to_bf16(m->ctx, p->data, w, p->numel);
+    m->wte16_stale = 0;
+    return w;
 }
 
 lpk_bf16 *lp_model_g16(lp_model *m, size_t n) {

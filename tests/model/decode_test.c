@@ -1,5 +1,7 @@
 /* KV-cache decoding equals the full forward, position by position, for a
- * batch of prompts of different lengths; inactive rows stay untouched. */
+ * batch of prompts of different lengths; inactive rows stay untouched. In
+ * fp32 to rounding; in bf16 within bf16 rounding (the cache path runs
+ * attention one row at a time in fp32, the full forward with bf16 products). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,11 +11,13 @@
 
 #include "fixture.h"
 
-int main(void) {
+static void run(lpk_precision prec) {
     const int B = 3, T = 20, V = 97;
+    const int bf16 = prec == LPK_PREC_BF16;
     lp_model_config cfg = {.n_layer = 2, .n_head = 4, .n_embd = 32, .vocab_size = V, .n_ctx = 24};
     char err[256];
-    lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2}, err, sizeof err);
+    lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2, .precision = prec}, err,
+                                  sizeof err);
     CHECK(ctx, "%s", err);
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
     CHECK(m, "%s", err);
@@ -68,20 +72,31 @@ int main(void) {
         if (!active[1]) CHECK(lp_kv_cache_len(kv, 1) == before1, "inactive row advanced");
         memcpy(fresh, active, sizeof fresh);
     }
-    printf("kv-cache decode vs full forward: %d positions, worst relative error %.3g\n",
-           checked, worst);
+    printf("kv-cache decode vs full forward (%s): %d positions, worst relative error %.3g\n",
+           bf16 ? "bf16" : "fp32", checked, worst);
     /* every position from each prompt's last token to T-1 */
     CHECK(checked == (T - 4) + (T - 0) + (T - 8), "checked %d positions", checked);
-    CHECK(worst < 1e-5, "decode logits differ from the full forward by %.3g", worst);
+    /* bf16: the weights are 10x GPT-2's, so attention scores reach tens
+     * and the bf16 rounding of q and k (2^-9 relative) moves them by a few
+     * hundredths in the full forward, not in the cache path (measured
+     * 9.7e-3; 2.8e-3 at GPT-2 scale in parity_bf16_test) */
+    CHECK(worst < (bf16 ? 3e-2 : 1e-5), "decode logits differ from the full forward by %.3g",
+          worst);
     /* a sequence cannot grow past the cache */
     uint8_t only0[3] = {1, 0, 0};
     int32_t tk[3] = {1, 1, 1};
     CHECK(lp_model_decode_step(m, kv, tk, only0, lg) < 0, "decode past the cache was accepted");
-    printf("error as expected: %s\nPASS\n", lp_model_error(m));
+    printf("error as expected: %s\n", lp_model_error(m));
     free(lg);
     free(ref);
     lp_kv_cache_destroy(kv);
     lp_model_destroy(m);
     lpk_ctx_destroy(ctx);
+}
+
+int main(void) {
+    run(LPK_PREC_FP32);
+    run(LPK_PREC_BF16);
+    printf("PASS\n");
     return 0;
 }
