@@ -172,6 +172,18 @@ static void check_lazy_zero_grad(lpk_precision prec) {
     lpk_ctx_destroy(ctx);
 }
 
+/* One AdamW step on batch `step` (left in tok). */
+static void step_on(lp_model *m, lp_adamw *opt, int step, int32_t *tok) {
+    int32_t tgt[B * T];
+    double l;
+    make_batch(step, tok, tgt);
+    lp_model_zero_grad(m);
+    CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
+    CHECK(lp_model_lm_loss(m, tgt, NULL, 0.0, NULL, &l) == 0, "%s", lp_model_error(m));
+    CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
+    lp_adamw_step(opt, 1e-2f, 1.0f);
+}
+
 /* In bf16 the optimizer writes the transposed bf16 LM head itself; the
  * logits after a step must be bit for bit those from a head rebuilt from
  * the fp32 wte (lp_model_params_changed forces the rebuild). */
@@ -185,18 +197,12 @@ static void check_head_copy(void) {
     CHECK(m, "%s", err);
     lp_model_init_gpt2(m, 9);
     lp_adamw *opt = lp_adamw_create(m, &(lp_adamw_config){.lr = 1e-2f, .beta2 = 0.95f});
-    int32_t tok[B * T], tgt[B * T];
+    int32_t tok[B * T];
     const size_t nl = (size_t)B * T * V;
     float *before = malloc(nl * sizeof(float));
     CHECK(before, "out of memory");
     for (int s = 0; s < 3; s++) {
-        make_batch(s, tok, tgt);
-        double l;
-        lp_model_zero_grad(m);
-        CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
-        CHECK(lp_model_lm_loss(m, tgt, NULL, 0.0, NULL, &l) == 0, "%s", lp_model_error(m));
-        CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
-        lp_adamw_step(opt, 1e-2f, 1.0f);
+        step_on(m, opt, s, tok);
         CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
         const float *lg = lp_model_logits(m);
         CHECK(lg, "%s", lp_model_error(m));
@@ -211,13 +217,7 @@ static void check_head_copy(void) {
     /* one more step, then decoding reads wte's own bf16 copy, which the
      * optimizer skipped: it must be remade, so the prefill's last-position
      * logits match the full forward's up to bf16 rounding */
-    make_batch(3, tok, tgt);
-    double l;
-    lp_model_zero_grad(m);
-    CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
-    CHECK(lp_model_lm_loss(m, tgt, NULL, 0.0, NULL, &l) == 0, "%s", lp_model_error(m));
-    CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
-    lp_adamw_step(opt, 1e-2f, 1.0f);
+    step_on(m, opt, 3, tok);
     lp_kv_cache *kv = lp_kv_cache_create(m, B, T);
     CHECK(kv, "%s", lp_model_error(m));
     int32_t lens[B];
