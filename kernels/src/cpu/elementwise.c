@@ -1,6 +1,8 @@
 /* Elementwise kernels and reductions. Loops are kept simple so GCC
  * vectorises them; reductions use a fixed chunking so their result does not
- * depend on how many threads ran them. */
+ * depend on how many threads ran them, except the one-pass bf16 bias
+ * gradients, whose row ranges follow the thread count (the same bits for
+ * the same count, as the model's determinism promises). */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
