@@ -66,8 +66,9 @@ struct lp_model {
     lpk_bf16 *g16;            /* bf16 copy of the gradient being propagated */
     size_t g16_cap;
     float *wte_gt;            /* LM-head weight gradient, transposed [C, V] */
-    /* bf16 mode: the LM head's weight transposed, [C, V], refreshed on the
-     * first forward after the weights change. With it the head's forward
+    /* bf16 mode: the LM head's weight transposed, [C, V]; AdamW writes it,
+     * any other weight change has it rebuilt on the next forward
+     * (head16_stale). With it the head's forward
      * and input-gradient GEMMs run in oneDNN's fast orientations
      * (measured V = 50257, C = 384, 2048 tokens: input gradient 213 -> 189 ms) */
     lpk_bf16 *head16;
@@ -98,11 +99,10 @@ static inline float *lp_model_flat(lp_model *m, float **grad, lpk_bf16 **p16,
     *decay_end = m->decay_end;
     return m->data;
 }
-/* bf16 copy of parameter i (NULL in fp32 mode); the optimizer writes it. */
-lpk_bf16 *lp_model_param_bf16(lp_model *m, int i);
 /* Called by the optimizer after it wrote every weight's bf16 copy; with
  * head_written it wrote the transposed LM head (lp_model_head_update) too,
- * and the [V, C] bf16 copy of wte, which nothing then reads, is stale. */
+ * and the [V, C] bf16 copy of wte is stale (lp_model_wte16 remakes it for
+ * decoding). */
 void lp_model_bf16_synced(lp_model *m, int head_written);
 /* Where the optimizer can write the transposed bf16 LM head: wte's offset
  * in the flat storage, its rows (V) and columns (C); NULL when there is

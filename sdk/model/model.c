@@ -27,9 +27,6 @@ void lp_model_bf16_synced(lp_model *m, int head_written) {
     m->head16_stale = !head_written;
     m->wte16_stale = head_written;
 }
-lpk_bf16 *lp_model_param_bf16(lp_model *m, int i) {
-    return m->bf16 ? m->data_bf16 + (m->params[i].data - m->data) : NULL;
-}
 
 const lp_param *lp_model_param(const lp_model *m, int i) {
     if (i < 0 || i >= m->nparams) return NULL;

@@ -48,6 +48,14 @@ static void pack_rows(float *dst, int cpw, const float *src, ptrdiff_t lds, int 
     }
 }
 
+/* cols layout of n rows x c columns into dst[(c+1)/2][n], through the
+ * rows layout in tmp */
+static void pack_cols(float *dst, float *tmp, const float *src, ptrdiff_t lds, int n, int c) {
+    const int cp = (c + 1) / 2;
+    pack_rows(tmp, cp, src, lds, n, c);
+    transpose_f32(dst, n, tmp, cp, n, cp);
+}
+
 /* ipair layout of n rows x c columns into dst[(n+1)/2][c] */
 static void pack_ipair(float *dst, const float *src, ptrdiff_t lds, int n, int c) {
     for (int rp = 0; rp < (n + 1) / 2; rp++) {
@@ -179,8 +187,8 @@ int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
 #pragma omp parallel num_threads(NT(ctx))
     {
         float *q16 = ws + (size_t)omp_get_thread_num() * cpu_scratch_stride(per);
-        float *krow = q16 + (size_t)T * hp;
-        float *kcol = krow + (size_t)T * hp;
+        float *tmp = q16 + (size_t)T * hp;
+        float *kcol = tmp + (size_t)T * hp;
         float *vip = kcol + (size_t)T * hp;
         float *S = vip + (size_t)tp * hs;
         float *p16 = S + (size_t)QB * T;
@@ -189,8 +197,7 @@ int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
             int b = bh / H, h = bh % H;
             const float *base = qkv + (size_t)b * T * ld;
             pack_rows(q16, hp, base + h * hs, ld, T, hs);
-            pack_rows(krow, hp, base + C + h * hs, ld, T, hs);
-            transpose_f32(kcol, T, krow, hp, T, hp);
+            pack_cols(kcol, tmp, base + C + h * hs, ld, T, hs);
             pack_ipair(vip, base + 2 * C + h * hs, ld, T, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
                 int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
@@ -244,10 +251,8 @@ int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
             const float *ob = out + (size_t)b * T * C + h * hs;
             pack_rows(q16, hp, base + h * hs, ld, T, hs);
             pack_rows(g16, hp, gob, C, T, hs);
-            pack_rows(tmp, hp, base + C + h * hs, ld, T, hs);
-            transpose_f32(kcol, T, tmp, hp, T, hp);
-            pack_rows(tmp, hp, base + 2 * C + h * hs, ld, T, hs);
-            transpose_f32(vcol, T, tmp, hp, T, hp);
+            pack_cols(kcol, tmp, base + C + h * hs, ld, T, hs);
+            pack_cols(vcol, tmp, base + 2 * C + h * hs, ld, T, hs);
             pack_ipair(kip, base + C + h * hs, ld, T, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
                 int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
