@@ -152,6 +152,28 @@ int lpk_profile_get(const lpk_ctx *c, const char **names, double *seconds,
 void *lpk_alloc(lpk_ctx *c, size_t bytes) { return c->be->alloc(c, bytes); }
 void lpk_free(lpk_ctx *c, void *p) { if (p) c->be->free(c, p); }
 
+int lpk_copy_in(lpk_ctx *c, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return 0;
+    if (!dst || !src) { lpk_ctx_set_error(c, "copy_in: NULL buffer"); return -1; }
+    return c->be->copy_in(c, dst, src, bytes);
+}
+int lpk_copy_out(lpk_ctx *c, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return 0;
+    if (!dst || !src) { lpk_ctx_set_error(c, "copy_out: NULL buffer"); return -1; }
+    return c->be->copy_out(c, dst, src, bytes);
+}
+int lpk_copy(lpk_ctx *c, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return 0;
+    if (!dst || !src) { lpk_ctx_set_error(c, "copy: NULL buffer"); return -1; }
+    return c->be->copy(c, dst, src, bytes);
+}
+int lpk_memset(lpk_ctx *c, void *dst, int value, size_t bytes) {
+    if (!bytes) return 0;
+    if (!dst) { lpk_ctx_set_error(c, "memset: NULL buffer"); return -1; }
+    return c->be->memset(c, dst, value, bytes);
+}
+int lpk_sync(lpk_ctx *c) { return c->be->sync ? c->be->sync(c) : 0; }
+
 static int gemm_any(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N,
                     int K, float alpha, lpk_dtype dt, const void *A, int lda,
                     const void *B, int ldb, const float *bias, float beta,

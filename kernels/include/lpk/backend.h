@@ -104,6 +104,12 @@ typedef struct lpk_backend {
                       lpk_bf16 *p16t, int ldt);
     void (*gelu_bias_bwd_bf16)(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
                                const float *x, int N, int C);
+    /* the host/device boundary (lpk_copy_in ... lpk_sync) */
+    int (*copy_in)(lpk_ctx *ctx, void *dst, const void *src, size_t bytes);
+    int (*copy_out)(lpk_ctx *ctx, void *dst, const void *src, size_t bytes);
+    int (*copy)(lpk_ctx *ctx, void *dst, const void *src, size_t bytes);
+    int (*memset)(lpk_ctx *ctx, void *dst, int value, size_t bytes);
+    int (*sync)(lpk_ctx *ctx);
 } lpk_backend;
 
 /* For backends: their private state and the context's settings. */

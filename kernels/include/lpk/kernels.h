@@ -69,6 +69,19 @@ int lpk_profile_get(const lpk_ctx *ctx, const char **names, double *seconds,
 void *lpk_alloc(lpk_ctx *ctx, size_t bytes);
 void lpk_free(lpk_ctx *ctx, void *p);
 
+/* ---- the host/device boundary ------------------------------------------
+ * Code above the kernels never dereferences memory from lpk_alloc: it moves
+ * bytes in and out with these calls (plain memcpy/memset on the CPU, so a
+ * device backend needs no change above it). Copies may be asynchronous on a
+ * device: lpk_sync waits until every earlier call on ctx has finished, and
+ * lpk_copy_out returns only once the host buffer holds the data. */
+int lpk_copy_in(lpk_ctx *ctx, void *dst_dev, const void *src_host, size_t bytes);
+int lpk_copy_out(lpk_ctx *ctx, void *dst_host, const void *src_dev, size_t bytes);
+int lpk_copy(lpk_ctx *ctx, void *dst_dev, const void *src_dev, size_t bytes);
+/* Sets bytes of device memory to the byte value (0 for zeroing). */
+int lpk_memset(lpk_ctx *ctx, void *dst_dev, int value, size_t bytes);
+int lpk_sync(lpk_ctx *ctx);
+
 /* ---- GEMM ------------------------------------------------------------
  * C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C. A and B have dtype dt
  * (both fp32 or both bf16); C is always fp32. */

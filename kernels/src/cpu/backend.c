@@ -54,6 +54,19 @@ static void *cpu_alloc(lpk_ctx *ctx, size_t bytes) {
 
 static void cpu_free(lpk_ctx *ctx, void *p) { (void)ctx; free(p); }
 
+/* Host and device memory are one on the CPU. */
+static int cpu_copy(lpk_ctx *ctx, void *dst, const void *src, size_t bytes) {
+    (void)ctx;
+    memmove(dst, src, bytes);
+    return 0;
+}
+static int cpu_memset(lpk_ctx *ctx, void *dst, int value, size_t bytes) {
+    (void)ctx;
+    memset(dst, value, bytes);
+    return 0;
+}
+static int cpu_sync(lpk_ctx *ctx) { (void)ctx; return 0; }
+
 static const lpk_backend cpu_table = {
     .api_version = LPK_API_VERSION,
     .size = sizeof(lpk_backend),
@@ -94,6 +107,11 @@ static const lpk_backend cpu_table = {
     .bias_bwd_bf16 = cpu_bias_bwd_bf16,
     .adamw_t16 = cpu_adamw_t16,
     .gelu_bias_bwd_bf16 = cpu_gelu_bias_bwd_bf16,
+    .copy_in = cpu_copy,
+    .copy_out = cpu_copy,
+    .copy = cpu_copy,
+    .memset = cpu_memset,
+    .sync = cpu_sync,
 };
 
 const lpk_backend *lpk_cpu_backend(void) { return &cpu_table; }
