@@ -141,7 +141,7 @@ static int save(void *user, lp_state_writer *w, const char *dir, char *err, size
     (void)dir;
     pretrain *s = user;
     uint8_t st[LP_LOADER_STATE_SIZE];
-    if (lp_loader_state_save(s->train, st) != LP_LOADER_STATE_SIZE) { /* returns the size written */
+    if (lp_loader_state_save(s->train, st)) {
         snprintf(err, errsz, "pretrain: cannot save the loader position");
         return -1;
     }

@@ -132,7 +132,7 @@ int lp_loader_state_save(const lp_loader *l, uint8_t st[LP_LOADER_STATE_SIZE])
     put64(st + 40, l->nwin);
     put64(st + 48, l->epoch);
     put64(st + 56, l->pos);
-    return LP_LOADER_STATE_SIZE;
+    return 0;
 }
 
 int lp_loader_state_restore(lp_loader *l, const uint8_t *st, size_t size, char *err, size_t errsz)
