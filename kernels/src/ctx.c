@@ -152,20 +152,21 @@ int lpk_profile_get(const lpk_ctx *c, const char **names, double *seconds,
 void *lpk_alloc(lpk_ctx *c, size_t bytes) { return c->be->alloc(c, bytes); }
 void lpk_free(lpk_ctx *c, void *p) { if (p) c->be->free(c, p); }
 
-int lpk_copy_in(lpk_ctx *c, void *dst, const void *src, size_t bytes) {
+typedef int (*copy_fn)(lpk_ctx *, void *, const void *, size_t);
+static int checked_copy(lpk_ctx *c, const char *what, copy_fn fn, void *dst,
+                        const void *src, size_t bytes) {
     if (!bytes) return 0;
-    if (!dst || !src) { lpk_ctx_set_error(c, "copy_in: NULL buffer"); return -1; }
-    return c->be->copy_in(c, dst, src, bytes);
+    if (!dst || !src) { lpk_ctx_set_error(c, "%s: NULL buffer", what); return -1; }
+    return fn(c, dst, src, bytes);
+}
+int lpk_copy_in(lpk_ctx *c, void *dst, const void *src, size_t bytes) {
+    return checked_copy(c, "copy_in", c->be->copy_in, dst, src, bytes);
 }
 int lpk_copy_out(lpk_ctx *c, void *dst, const void *src, size_t bytes) {
-    if (!bytes) return 0;
-    if (!dst || !src) { lpk_ctx_set_error(c, "copy_out: NULL buffer"); return -1; }
-    return c->be->copy_out(c, dst, src, bytes);
+    return checked_copy(c, "copy_out", c->be->copy_out, dst, src, bytes);
 }
 int lpk_copy(lpk_ctx *c, void *dst, const void *src, size_t bytes) {
-    if (!bytes) return 0;
-    if (!dst || !src) { lpk_ctx_set_error(c, "copy: NULL buffer"); return -1; }
-    return c->be->copy(c, dst, src, bytes);
+    return checked_copy(c, "copy", c->be->copy, dst, src, bytes);
 }
 int lpk_memset(lpk_ctx *c, void *dst, int value, size_t bytes) {
     if (!bytes) return 0;
