@@ -24,12 +24,19 @@ typedef struct {
     int n;
 } dirlist;
 
-static void add_dir(dirlist *d, const char *dir) {
-    if (!dir || !*dir || d->n >= MAX_DIRS) return;
+/* Folders by their real path, so the many routes to one folder (symlinks,
+ * a/b/../kernels) are searched and listed once; a guessed folder that does
+ * not exist is left out, one the user named is kept (and listed). */
+static void add_dir_as(dirlist *d, const char *given, int named) {
+    char real[PATH_MAX];
+    if (!given || !*given || d->n >= MAX_DIRS) return;
+    const char *dir = realpath(given, real) ? real : named ? given : NULL;
+    if (!dir) return;
     for (int i = 0; i < d->n; i++)
         if (!strcmp(d->dir[i], dir)) return;
     snprintf(d->dir[d->n++], PATH_MAX, "%s", dir);
 }
+static void add_dir(dirlist *d, const char *dir) { add_dir_as(d, dir, 0); }
 
 /* dir, dir/../kernels and dir/../../kernels of the file at path */
 static void add_near(dirlist *d, const char *path) {
@@ -60,7 +67,7 @@ static void search_dirs(dirlist *d) {
         snprintf(buf, sizeof buf, "%s", env);
         for (char *save = NULL, *p = strtok_r(buf, ":", &save); p;
              p = strtok_r(NULL, ":", &save))
-            add_dir(d, p);
+            add_dir_as(d, p, 1);
     }
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -167,31 +174,33 @@ static int cpu_build_index(const char *build) {
     return -1;
 }
 
-/* One named CPU build (forced by name or environment). */
+/* One named CPU build, forced by name or (env != NULL) by the variable. */
 static const lpk_backend *load_cpu_build(const dirlist *d, const char *build,
-                                         const char *how, char *err,
-                                         size_t errlen) {
-    char file[64], path[PATH_MAX + 64], label[96], why[160], dirs[2048];
+                                         const char *env, char *err, size_t errlen) {
+    char file[64], path[PATH_MAX + 64], label[160], why[160], dirs[4096];
     if (cpu_build_index(build) < 0) {
+        if (env)
+            snprintf(label, sizeof label, "%s=%s", env, build);
+        else
+            snprintf(label, sizeof label, "kernel backend cpu:%s", build);
         snprintf(err, errlen,
-                 "kernel backend %s: unknown CPU build '%s' (expected auto, x86-64-v2, "
-                 "avx2 or avx512)",
-                 how, build);
+                 "%s: unknown CPU build '%s' (expected auto, x86-64-v2, avx2 or avx512)",
+                 label, build);
         return NULL;
     }
     snprintf(file, sizeof file, "liblpk_cpu_%s.so", build);
-    snprintf(label, sizeof label, "cpu:%s", build);
+    snprintf(label, sizeof label, "cpu:%s%s%s%s", build, env ? " (from " : "", env ? env : "",
+             env ? ")" : "");
     if (!find_file(d, file, path, sizeof path)) {
         join_dirs(d, dirs, sizeof dirs);
-        snprintf(err, errlen, "kernel backend %s (%s): %s not found in %s", label, how,
-                 file, dirs);
+        snprintf(err, errlen, "kernel backend %s: %s not found in %s", label, file, dirs);
         return NULL;
     }
     int score;
     const lpk_backend *be = load_checked(label, path, &score, why, sizeof why, err, errlen);
     if (be && score <= 0) {
-        snprintf(err, errlen, "kernel backend %s (%s): this CPU cannot run it (%s)", label,
-                 how, why[0] ? why : "unsupported");
+        snprintf(err, errlen, "kernel backend %s: this CPU cannot run it (%s)", label,
+                 why[0] ? why : "unsupported");
         return NULL;
     }
     return be;
@@ -223,7 +232,7 @@ static const lpk_backend *load_cpu_auto(const dirlist *d, char *err, size_t errl
         }
     }
     if (best) return best;
-    char dirs[2048];
+    char dirs[4096];
     join_dirs(d, dirs, sizeof dirs);
     if (!found)
         snprintf(err, errlen, "kernel backend cpu: no liblpk_cpu_*.so found in %s", dirs);
@@ -245,7 +254,7 @@ const lpk_backend *lpk_load_backend(const char *name, char *err, size_t errlen) 
     }
     if (!strncmp(name, "cpu:", 4)) {
         if (!strcmp(name + 4, "auto")) return load_cpu_auto(&d, err, errlen);
-        return load_cpu_build(&d, name + 4, name, err, errlen);
+        return load_cpu_build(&d, name + 4, NULL, err, errlen);
     }
     if (!valid_name(name)) {
         snprintf(err, errlen,
@@ -253,7 +262,7 @@ const lpk_backend *lpk_load_backend(const char *name, char *err, size_t errlen) 
                  name);
         return NULL;
     }
-    char file[96], path[PATH_MAX + 96], why[160], dirs[2048];
+    char file[96], path[PATH_MAX + 96], why[160], dirs[4096];
     snprintf(file, sizeof file, "liblpk_%s.so", name);
     if (!find_file(&d, file, path, sizeof path)) {
         join_dirs(&d, dirs, sizeof dirs);
