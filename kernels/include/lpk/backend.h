@@ -124,7 +124,6 @@ typedef struct lpk_backend {
                   size_t n, float lr, float beta1, float beta2, float eps,
                   float wd, float bc1, float bc2, float gscale,
                   lpk_bf16 *p16);
-    /* appended after API version 1's first release */
     int (*xent_bf16)(lpk_backend_state *st, const float *logits, int ld,
                      const int32_t *target, const float *weight, int N,
                      int V, double norm, float *nll, lpk_bf16 *d16,
@@ -147,7 +146,12 @@ typedef struct lpk_backend {
     int (*copy)(lpk_backend_state *st, void *dst, const void *src, size_t bytes);
     int (*memset)(lpk_backend_state *st, void *dst, int value, size_t bytes);
     int (*sync)(lpk_backend_state *st);
+    /* API version 2 ends here; new entries go below this line */
 } lpk_backend;
+
+/* What a backend library exports (see the top of this file). */
+const lpk_backend *lpk_backend_entry(void);
+int lpk_backend_score(char *why, size_t whylen);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 /* lpk: the llmpipe kernel library.
  *
- * One C API over interchangeable backends (CPU now; a CUDA backend is a
- * separate shared library that fills the same lpk_backend table). Every call
+ * One C API over interchangeable backends, each a shared library loaded at
+ * run time (the CPU builds now; CUDA later) that fills the lpk_backend
+ * table of lpk/backend.h. Every call
  * takes an lpk_ctx that owns the backend, the thread count and the precision;
  * there is no other state. All shapes are explicit; tensors are row-major and
  * contiguous unless a leading dimension is passed. Kernels know nothing of
