@@ -7,7 +7,7 @@ set -euo pipefail
 vocab=${1:-4096}
 reps=${2:-3}
 py=${LLMPIPE_PYTHON:-$(pwd)/.venv/bin/python}
-# the default configuration already compiles with -O2 -march=native (.bazelrc)
+# the default configuration already compiles with -O2 (-march=x86-64-v2 -mtune=native, .bazelrc)
 bazel build //bench/tokenizer:tok_bench //tests/text:text_cli >/dev/null 2>&1 || bazel build //bench/tokenizer:tok_bench //tests/text:text_cli
 bin=$(bazel info bazel-bin 2>/dev/null)
 tmp=$(mktemp -d)

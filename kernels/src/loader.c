@@ -12,8 +12,7 @@
 
 #include "loader.h"
 
-/* CPU builds, best first; the score breaks ties the other way round only
- * if a library says so. */
+/* CPU builds, best first: on equal scores the first wins. */
 static const char *const cpu_builds[] = {"avx512", "avx2", "x86-64-v2"};
 #define N_CPU_BUILDS (int)(sizeof cpu_builds / sizeof cpu_builds[0])
 
