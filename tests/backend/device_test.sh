@@ -63,6 +63,7 @@ fi
 probe() { # CPU_BACKEND_LINE ENV_VALUE
   cat > probe.cfg <<CFG
 plugin_path = ["$R/tests/backend"];
+endpoints = { metrics_out = "tcp://127.0.0.1:$(free_port)"; };
 $1
 chain = ( { name = "p"; plugin = "kernel_probe"; params = { file = "$T/chosen"; }; } );
 CFG
