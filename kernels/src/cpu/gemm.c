@@ -149,9 +149,8 @@ static int gemm_dnnl(cpu_state *ctx, int dt, int ta, int tb, int M, int N, int K
                      float alpha, const void *A, int lda, const void *B,
                      int ldb, const float *bias, float beta, float *C,
                      int ldc) {
-    cpu_state *st = ctx;
-    cpu_gemm_cache *g = st->gemm;
-    if (omp_get_max_threads() != st->threads) omp_set_num_threads(st->threads);
+    cpu_gemm_cache *g = ctx->gemm;
+    if (omp_get_max_threads() != ctx->threads) omp_set_num_threads(ctx->threads);
     gemm_slot *s = get_prim(ctx, g, dt, ta, tb, M, N, K, lda, ldb, ldc,
                             bias != NULL, alpha, beta);
     if (!s) return -1;
