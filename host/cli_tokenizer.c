@@ -20,13 +20,7 @@ static const char USAGE[] =
     "or int32 little-endian with --binary; decode reads that back. --count prints only\n"
     "the number of tokens and bytes.\n";
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "llmpipe tokenizer: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", USAGE);
-    return 2;
-}
+#define usage_error(...) lp_cli_usage_error("tokenizer", USAGE, __VA_ARGS__)
 
 /* Reads a whole stream (stdin or a file) into memory. */
 static int slurp(const char *path, char **buf, size_t *len)
