@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli_text.h"
+#include "llmpipe/fsutil.h"
 #include "llmpipe/tokenizer.h"
 #include "llmpipe/clock.h"
 
@@ -30,26 +31,14 @@ static int slurp(const char *path, char **buf, size_t *len)
         fprintf(stderr, "llmpipe tokenizer: %s: cannot open: %s\n", path, strerror(errno));
         return 2;
     }
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    while (b) {
-        n += fread(b + n, 1, cap - n, f);
-        if (n < cap) break;
-        char *nb = realloc(b, cap * 2 + 1);
-        if (!nb) { free(b); b = NULL; break; }
-        b = nb;
-        cap *= 2;
-    }
-    int bad = ferror(f);
+    char err[512];
+    char *b = lp_read_stream(f, path ? path : "stdin", len, err, sizeof err);
     if (path) fclose(f);
-    if (!b || bad) {
-        free(b);
-        fprintf(stderr, "llmpipe tokenizer: %s: read failed\n", path ? path : "stdin");
+    if (!b) {
+        fprintf(stderr, "llmpipe tokenizer: %s\n", err);
         return 1;
     }
-    b[n] = 0;
     *buf = b;
-    *len = n;
     return 0;
 }
 

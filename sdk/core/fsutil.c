@@ -225,12 +225,7 @@ int lp_write_file_atomic(const char *path, const void *data, size_t len,
   return lp_atomic_commit(f, err, err_size);
 }
 
-char *lp_read_file(const char *path, size_t *len, char *err, size_t err_size) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    lp_errf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-    return NULL;
-  }
+char *lp_read_stream(FILE *f, const char *name, size_t *len, char *err, size_t err_size) {
   size_t cap = 4096, n = 0;
   char *buf = malloc(cap);
   while (buf != NULL) {
@@ -248,14 +243,23 @@ char *lp_read_file(const char *path, size_t *len, char *err, size_t err_size) {
       cap *= 2;
     }
   }
-  int failed = buf == NULL || ferror(f);
-  fclose(f);
-  if (failed) {
+  if (buf == NULL || ferror(f)) {
     free(buf);
-    lp_errf(err, err_size, "%s: read failed", path);
+    lp_errf(err, err_size, "%s: read failed", name);
     return NULL;
   }
   buf[n] = '\0';
   if (len) *len = n;
+  return buf;
+}
+
+char *lp_read_file(const char *path, size_t *len, char *err, size_t err_size) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    lp_errf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+    return NULL;
+  }
+  char *buf = lp_read_stream(f, path, len, err, err_size);
+  fclose(f);
   return buf;
 }

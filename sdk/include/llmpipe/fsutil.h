@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -19,6 +20,9 @@ int lp_mkdir_p(const char *path, char *err, size_t err_size);
 /* Reads a whole file into a NUL-terminated malloc'd buffer (*len excludes the
  * NUL). */
 char *lp_read_file(const char *path, size_t *len, char *err, size_t err_size);
+/* The same from an open stream (stdin, a pipe) up to its end; `name` is
+ * what a message calls it. The stream stays open. */
+char *lp_read_stream(FILE *f, const char *name, size_t *len, char *err, size_t err_size);
 
 /* rm -rf: 0 when nothing is left (an absent path included). */
 int lp_remove_tree(const char *path);
