@@ -23,13 +23,7 @@ static const char USAGE[] =
     "--val-fraction 0.05; with --doc-sep, a line equal to LINE ends a document, else each\n"
     "file is one). check validates a record file and prints the record count.\n";
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "llmpipe data: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", USAGE);
-    return 2;
-}
+#define usage_error(...) lp_cli_usage_error("data", USAGE, __VA_ARGS__)
 
 static int parse_num(const char *s, long long lo, long long hi, long long *out)
 {

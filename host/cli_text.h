@@ -4,6 +4,7 @@
 #ifndef LLMPIPE_HOST_CLI_TEXT_H
 #define LLMPIPE_HOST_CLI_TEXT_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,20 @@ static inline int lp_cli_usage(int argc, char **argv, const char *usage) {
             return 0;
         }
     return -1;
+}
+
+/* "llmpipe CMD: message", then the usage, on stderr; returns 2 (usage or
+ * input error). */
+static inline int lp_cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline int lp_cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "llmpipe %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage);
+    return 2;
 }
 
 #endif

@@ -6,7 +6,9 @@
 #include <time.h>
 
 #include "cli_text.h"
+#include "llmpipe/fsutil.h"
 #include "llmpipe/tokenizer.h"
+#include "llmpipe/clock.h"
 
 static const char USAGE[] =
     "usage: llmpipe tokenizer train --vocab-size N --out tokenizer.json [--min-frequency N]\n"
@@ -19,20 +21,7 @@ static const char USAGE[] =
     "or int32 little-endian with --binary; decode reads that back. --count prints only\n"
     "the number of tokens and bytes.\n";
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "llmpipe tokenizer: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", USAGE);
-    return 2;
-}
+#define usage_error(...) lp_cli_usage_error("tokenizer", USAGE, __VA_ARGS__)
 
 /* Reads a whole stream (stdin or a file) into memory. */
 static int slurp(const char *path, char **buf, size_t *len)
@@ -42,26 +31,14 @@ static int slurp(const char *path, char **buf, size_t *len)
         fprintf(stderr, "llmpipe tokenizer: %s: cannot open: %s\n", path, strerror(errno));
         return 2;
     }
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    while (b) {
-        n += fread(b + n, 1, cap - n, f);
-        if (n < cap) break;
-        char *nb = realloc(b, cap * 2 + 1);
-        if (!nb) { free(b); b = NULL; break; }
-        b = nb;
-        cap *= 2;
-    }
-    int bad = ferror(f);
+    char err[512];
+    char *b = lp_read_stream(f, path ? path : "stdin", len, err, sizeof err);
     if (path) fclose(f);
-    if (!b || bad) {
-        free(b);
-        fprintf(stderr, "llmpipe tokenizer: %s: read failed\n", path ? path : "stdin");
+    if (!b) {
+        fprintf(stderr, "llmpipe tokenizer: %s\n", err);
         return 1;
     }
-    b[n] = 0;
     *buf = b;
-    *len = n;
     return 0;
 }
 
@@ -110,13 +87,13 @@ static int cmd_train(int argc, char **argv)
                            .n_special = nspecial, .verbose = !quiet};
     char err[512];
     lp_tokenizer *t;
-    double t0 = now_s();
+    double t0 = lp_mono_s();
     if (lp_tokenizer_train(&t, files, nfiles, &o, err, sizeof err)) {
         fprintf(stderr, "llmpipe tokenizer: %s\n", err);
         rc = strstr(err, "out of memory") ? 1 : 2;
         goto out;
     }
-    double dt = now_s() - t0;
+    double dt = lp_mono_s() - t0;
     rc = 0;
     if (lp_tokenizer_save(t, out, err, sizeof err)) rc = 1;
     if (!rc && gpt2) {
@@ -201,13 +178,13 @@ static int cmd_encode(int argc, char **argv)
     size_t len;
     lp_ids ids = {0};
     if ((rc = slurp(in, &text, &len))) goto done;
-    double t0 = now_s();
+    double t0 = lp_mono_s();
     if (lp_tokenizer_encode(t, text, len, !nospecial, &ids, err, sizeof err)) {
         fprintf(stderr, "llmpipe tokenizer: %s\n", err);
         rc = 1;
         goto done;
     }
-    double dt = now_s() - t0;
+    double dt = lp_mono_s() - t0;
     FILE *f = open_out(out);
     if (!f) { rc = 1; goto done; }
     if (count) {
