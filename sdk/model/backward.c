@@ -4,7 +4,6 @@
 
 #include "internal.h"
 
-#define TRY(x) do { if ((x) != 0) return -1; } while (0)
 
 /* dres holds d(block output) on entry and d(block input) on exit. */
 /* Backward of the linear layer y = x . W + b of block l (parameters kW,
@@ -60,10 +59,7 @@ static int block_backward(lp_model *m, int l, const float *x, float wbeta) {
     /* attention projection: mid = x + att . Wproj + bproj */
     TRY(linear_backward(m, l, LW_PROJW, LW_PROJB, a->att, a->att_16, C, C, dres, g16, 0,
                         wbeta, dsm));
-    if (lpk_attn_bwd(c, dqkv, dsm, a->qkv, a->att, a->lse, B, T, C, H)) {
-        lp_model_set_error(m, "model: %s", lpk_ctx_error(c));
-        return -1;
-    }
+    LPK_CHECK(m, lpk_attn_bwd(c, dqkv, dsm, a->qkv, a->att, a->lse, B, T, C, H));
     /* qkv = ln1 . Wqkv + bqkv */
     TRY(linear_backward(m, l, LW_QKVW, LW_QKVB, a->ln1, a->ln1_16, C, 3 * C, dqkv, g16, 0,
                         wbeta, dsm));
@@ -74,6 +70,8 @@ static int block_backward(lp_model *m, int l, const float *x, float wbeta) {
 }
 
 int lp_model_backward(lp_model *m) {
+    lp_model_begin(m);
+    TRY(lp_model_need_trainable(m, "backward"));
     if (!m->B) {
         lp_model_set_error(m, "model backward: call lp_model_forward first");
         return -1;
@@ -142,14 +140,14 @@ int lp_model_backward(lp_model *m) {
         m->logits_state = 0;
     }
     if (m->dvalues_pending) {
-        if (!have) memset(dh, 0, (size_t)N * C * sizeof(float));
+        if (!have) LPK_CHECK(m, lpk_memset(c, dh, 0, (size_t)N * C * sizeof(float)));
         lpk_rowdot_bwd(c, dh, G(m, m->p_score), NULL, m->dvalues, m->lnf,
                        P(m, m->p_score), N, C);
         m->dvalues_pending = 0;
     }
     const int L = m->cfg.n_layer;
     const float *xl = L ? m->la[L - 1].out : m->emb;
-    memset(m->dres, 0, (size_t)N * C * sizeof(float));
+    LPK_CHECK(m, lpk_memset(c, m->dres, 0, (size_t)N * C * sizeof(float)));
     lpk_layernorm_bwd(c, m->dres, G(m, m->p_lnfw), G(m, m->p_lnfb), dh, xl,
                       P(m, m->p_lnfw), m->lnf_mean, m->lnf_rstd, N, C);
     for (int l = L - 1; l >= 0; l--)
