@@ -210,9 +210,6 @@ int lpk_gemm_bias(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N, int K,
 void lpk_f32_to_bf16(lpk_ctx *c, const float *x, lpk_bf16 *y, size_t n) {
     PROF_BEGIN(c); c->be->f32_to_bf16(c, x, y, n); PROF_END(c, P_CVT);
 }
-void lpk_bf16_to_f32(lpk_ctx *c, const lpk_bf16 *x, float *y, size_t n) {
-    PROF_BEGIN(c); c->be->bf16_to_f32(c, x, y, n); PROF_END(c, P_CVT);
-}
 void lpk_fill(lpk_ctx *c, float *x, float v, size_t n) {
     PROF_BEGIN(c); c->be->fill(c, x, v, n); PROF_END(c, P_ELEM);
 }
@@ -243,9 +240,6 @@ void lpk_transpose_bf16(lpk_ctx *c, lpk_bf16 *dst, int ldd, const float *src,
     PROF_BEGIN(c);
     c->be->transpose_bf16(c, dst, ldd, src, lds, rows, cols);
     PROF_END(c, P_CVT);
-}
-void lpk_bias_add(lpk_ctx *c, float *y, const float *bias, int N, int C) {
-    PROF_BEGIN(c); c->be->bias_add(c, y, bias, N, C); PROF_END(c, P_BIAS);
 }
 void lpk_bias_bwd(lpk_ctx *c, float *dbias, const float *dy, int N, int C) {
     PROF_BEGIN(c); c->be->bias_bwd(c, dbias, dy, N, C); PROF_END(c, P_BIAS);

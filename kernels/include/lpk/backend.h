@@ -30,14 +30,12 @@ typedef struct lpk_backend {
                 const void *B, int ldb, const float *bias, float beta,
                 float *C, int ldc);
     void (*f32_to_bf16)(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
-    void (*bf16_to_f32)(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n);
 
     void (*fill)(lpk_ctx *ctx, float *x, float v, size_t n);
     void (*scale)(lpk_ctx *ctx, float *x, float s, size_t n);
     void (*add)(lpk_ctx *ctx, float *y, const float *a, const float *b,
                 size_t n);
     double (*sumsq)(lpk_ctx *ctx, const float *x, size_t n);
-    void (*bias_add)(lpk_ctx *ctx, float *y, const float *bias, int N, int C);
     void (*transpose_add)(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                           int lds, int rows, int cols);
     void (*bias_bwd)(lpk_ctx *ctx, float *dbias, const float *dy, int N,

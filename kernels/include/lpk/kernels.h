@@ -95,9 +95,8 @@ int lpk_gemm_bias(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N,
                   int K, lpk_dtype dt, const void *A, int lda, const void *B,
                   int ldb, const float *bias, float beta, float *C, int ldc);
 
-/* Round-to-nearest-even conversions. */
+/* Round-to-nearest-even conversion. */
 void lpk_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
-void lpk_bf16_to_f32(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n);
 
 /* ---- elementwise / reductions -------------------------------------- */
 void lpk_fill(lpk_ctx *ctx, float *x, float v, size_t n);
@@ -122,8 +121,6 @@ void lpk_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,
 void lpk_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,
                         int lds, int rows, int cols);
 
-/* y[N,C] += bias[C] broadcast over rows */
-void lpk_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C);
 /* dbias[C] += sum over rows of dy[N,C] */
 void lpk_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C);
 /* The same and y16 = bf16(dy) in one pass over dy (backward of a bf16

@@ -22,14 +22,6 @@ void cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = lpk_to_bf16(x[i]);
 }
 
-void cpu_bf16_to_f32(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n) {
-#pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = (uint32_t)x[i] << 16;
-        memcpy(&y[i], &u, 4);
-    }
-}
-
 /* Large fills (zeroing the gradients: 500 MB for GPT-2 124M) stream past the
  * caches: a plain store first reads each line in, so it moves twice the
  * bytes (measured 42 GB/s plain, about 100 GB/s streaming). */
@@ -93,15 +85,6 @@ double cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n) {
     for (size_t c = 0; c < nc; c++) s += part[c];
     free(part);
     return s;
-}
-
-void cpu_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C) {
-#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
-    for (int i = 0; i < N; i++) {
-        float *r = y + (size_t)i * C;
-#pragma omp simd
-        for (int j = 0; j < C; j++) r[j] += bias[j];
-    }
 }
 
 /* 32x32 tiles: both the reads of src rows and the writes of dst rows stay

@@ -1,4 +1,5 @@
-/* GEMM: oneDNN matmul for bf16 inputs (fp32 accumulation and output) and,
+/* GEMM: oneDNN matmul for bf16 inputs (fp32 accumulation and output; widened
+ * to fp32 where oneDNN has no bf16 matmul, see gemm_widened) and,
  * by default, for fp32 too; OpenBLAS for fp32 on request. oneDNN runs on the
  * same OpenMP pool as the fused kernels, whereas OpenBLAS's own pthreads
  * keep spinning after each call and steal the 2 cores from the OpenMP
@@ -29,7 +30,27 @@ struct cpu_gemm_cache {
     dnnl_stream_t stream;
     gemm_slot slot[CACHE_SLOTS];
     int next; /* round-robin eviction */
+    int bf16_ok; /* oneDNN makes bf16 matmuls on this CPU */
+    float *wide; /* bf16 operands widened to fp32 (see gemm_widened) */
+    size_t wide_cap;
 };
+
+/* oneDNN 2.6 implements bf16 matmul only with AVX512-BF16/AMX (or AVX-512
+ * emulation); elsewhere primitive creation fails. One probe at init decides
+ * whether bf16 products go to oneDNN or through the fp32 fallback. */
+static int probe_bf16(dnnl_engine_t eng) {
+    dnnl_memory_desc_t a, b, c;
+    dnnl_dims_t dims = {16, 16};
+    dnnl_memory_desc_init_by_tag(&a, 2, dims, dnnl_bf16, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&b, 2, dims, dnnl_bf16, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&c, 2, dims, dnnl_f32, dnnl_ab);
+    dnnl_matmul_desc_t desc;
+    dnnl_primitive_desc_t pd = NULL;
+    int ok = dnnl_matmul_desc_init(&desc, &a, &b, NULL, &c) == dnnl_success &&
+             dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL) == dnnl_success;
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return ok;
+}
 
 int cpu_gemm_init(cpu_state *s, char *err, size_t errlen) {
     cpu_gemm_cache *g = calloc(1, sizeof *g);
@@ -42,6 +63,7 @@ int cpu_gemm_init(cpu_state *s, char *err, size_t errlen) {
         free(g);
         return -1;
     }
+    g->bf16_ok = probe_bf16(g->eng);
     s->gemm = g;
     return 0;
 }
@@ -53,6 +75,7 @@ void cpu_gemm_fini(cpu_state *s) {
         if (g->slot[i].used) dnnl_primitive_destroy(g->slot[i].prim);
     dnnl_stream_destroy(g->stream);
     dnnl_engine_destroy(g->eng);
+    free(g->wide);
     free(g);
     s->gemm = NULL;
 }
@@ -183,12 +206,12 @@ static int gemm_dnnl_split(lpk_ctx *ctx, int dt, int ta, int tb, int M, int N,
     return 0;
 }
 
-int cpu_gemm(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
-             float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
-             int ldb, const float *bias, float beta, float *C, int ldc) {
-    if (dt == LPK_BF16 || cpu(ctx)->fp32_gemm == LPK_GEMM_ONEDNN)
-        return gemm_dnnl_split(ctx, dt, ta, tb, M, N, K, alpha, A, lda, B, ldb,
-                               bias, beta, C, ldc);
+static int gemm_f32(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N,
+                    int K, float alpha, const float *A, int lda, const float *B,
+                    int ldb, const float *bias, float beta, float *C, int ldc) {
+    if (cpu(ctx)->fp32_gemm == LPK_GEMM_ONEDNN)
+        return gemm_dnnl_split(ctx, LPK_F32, ta, tb, M, N, K, alpha, A, lda, B,
+                               ldb, bias, beta, C, ldc);
     if (bias) { /* OpenBLAS has no epilogue: start C from bias (+ beta C) */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) {
@@ -205,7 +228,73 @@ int cpu_gemm(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
     }
     openblas_set_num_threads(cpu(ctx)->threads);
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, (const float *)A,
-                lda, (const float *)B, ldb, beta, C, ldc);
+                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
+                beta, C, ldc);
     return 0;
+}
+
+/* rows x cols of a bf16 matrix (stride ld) into a dense fp32 one. */
+static void widen(lpk_ctx *ctx, float *dst, const lpk_bf16 *src, int ld,
+                  int rows, int cols) {
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)rows * cols)) schedule(static)
+    for (int i = 0; i < rows; i++) {
+        const lpk_bf16 *s = src + (size_t)i * ld;
+        float *d = dst + (size_t)i * cols;
+#pragma omp simd
+        for (int j = 0; j < cols; j++) {
+            uint32_t u = (uint32_t)s[j] << 16;
+            memcpy(&d[j], &u, 4);
+        }
+    }
+}
+
+/* bf16 product without a bf16 GEMM: a bf16 value widens to fp32 exactly, and
+ * the product of two bf16 values is exact in fp32, so the fp32 GEMM computes
+ * the same sums with fp32 accumulation (only the order of additions may
+ * differ from a native bf16 kernel). Column slices bound the widened copy of
+ * B (the LM head's 50257 columns would need 150 MB at once). */
+static int gemm_widened(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N,
+                        int K, float alpha, const lpk_bf16 *A, int lda,
+                        const lpk_bf16 *B, int ldb, const float *bias,
+                        float beta, float *C, int ldc) {
+    cpu_gemm_cache *g = cpu(ctx)->gemm;
+    int width = N < GEMM_MAX_N ? N : GEMM_MAX_N;
+    size_t na = (size_t)M * K, need = na + (size_t)K * width;
+    if (need > g->wide_cap) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, need * sizeof(float)) != 0) {
+            lpk_ctx_set_error(ctx, "gemm: out of memory widening bf16 operands (%zu bytes)",
+                              need * sizeof(float));
+            return -1;
+        }
+        free(g->wide);
+        g->wide = p;
+        g->wide_cap = need;
+    }
+    float *a = g->wide, *b = g->wide + na;
+    /* dense copies keep the stored orientation; only the strides change */
+    if (ta) widen(ctx, a, A, lda, K, M); else widen(ctx, a, A, lda, M, K);
+    for (int n0 = 0; n0 < N; n0 += width) {
+        int n = N - n0 < width ? N - n0 : width;
+        if (tb) widen(ctx, b, B + (size_t)n0 * ldb, ldb, n, K);
+        else widen(ctx, b, B + n0, ldb, K, n);
+        if (gemm_f32(ctx, ta, tb, M, n, K, alpha, a, ta ? M : K, b, tb ? K : n,
+                     bias ? bias + n0 : NULL, beta, C + n0, ldc) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int cpu_gemm(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
+             float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
+             int ldb, const float *bias, float beta, float *C, int ldc) {
+    if (dt == LPK_BF16) {
+        if (cpu(ctx)->gemm->bf16_ok)
+            return gemm_dnnl_split(ctx, dt, ta, tb, M, N, K, alpha, A, lda, B,
+                                   ldb, bias, beta, C, ldc);
+        return gemm_widened(ctx, ta, tb, M, N, K, alpha, A, lda, B, ldb, bias,
+                            beta, C, ldc);
+    }
+    return gemm_f32(ctx, ta, tb, M, N, K, alpha, A, lda, B, ldb, bias, beta, C,
+                    ldc);
 }

@@ -43,12 +43,10 @@ int cpu_gemm(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
              int ldb, const float *bias, float beta, float *C, int ldc);
 
 void cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
-void cpu_bf16_to_f32(lpk_ctx *ctx, const lpk_bf16 *x, float *y, size_t n);
 void cpu_fill(lpk_ctx *ctx, float *x, float v, size_t n);
 void cpu_scale(lpk_ctx *ctx, float *x, float s, size_t n);
 void cpu_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n);
 double cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n);
-void cpu_bias_add(lpk_ctx *ctx, float *y, const float *bias, int N, int C);
 void cpu_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                        int lds, int rows, int cols);
 void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C);
