@@ -181,7 +181,9 @@ static int load_file(lp_model *m, const char *path, int *score_found, char *err,
         snprintf(err, errsz, "%s: lm_head.weight shape differs from transformer.wte.weight", path);
         goto out;
     }
-    host = malloc(wte->numel * sizeof *host); /* wte is the largest tensor */
+    size_t most = 0;
+    for (int j = 0; j < np; j++) most = lp_model_param(m, j)->numel > most ? lp_model_param(m, j)->numel : most;
+    host = malloc(most * sizeof *host);
     if (!host) { snprintf(err, errsz, "%s: out of memory", path); goto out; }
     for (int j = 0; j < np; j++)
         if (src[j] && read_param(m, st, src[j], j, host, path, err, errsz)) goto out;
