@@ -42,12 +42,12 @@ static void *bind_socket(lp_broker *b, int type, const char *what,
                          const char *endpoint, const lp_broker_config *cfg,
                          char *resolved, int hwm, char *err, size_t err_size) {
   if (!endpoint || !*endpoint) {
-    lp_comm_err(err, err_size, "broker: no %s endpoint configured", what);
+    lp_errf(err, err_size, "broker: no %s endpoint configured", what);
     return NULL;
   }
   void *s = zmq_socket(b->ctx, type);
   if (!s) {
-    lp_comm_err(err, err_size, "broker: cannot create %s socket: %s", what,
+    lp_errf(err, err_size, "broker: cannot create %s socket: %s", what,
                 zmq_strerror(zmq_errno()));
     return NULL;
   }
@@ -59,13 +59,13 @@ static void *bind_socket(lp_broker *b, int type, const char *what,
   char kerr[256];
   if (cfg->curve_secret_key && lp_comm_is_tcp(endpoint) &&
       lp_comm_curve_server(s, cfg->curve_secret_key, kerr, sizeof kerr)) {
-    lp_comm_err(err, err_size, "broker: %s endpoint '%s': %s", what, endpoint,
+    lp_errf(err, err_size, "broker: %s endpoint '%s': %s", what, endpoint,
                 kerr);
     zmq_close(s);
     return NULL;
   }
   if (zmq_bind(s, endpoint)) {
-    lp_comm_err(err, err_size, "broker: cannot bind %s endpoint '%s': %s",
+    lp_errf(err, err_size, "broker: cannot bind %s endpoint '%s': %s",
                 what, endpoint, zmq_strerror(zmq_errno()));
     zmq_close(s);
     return NULL;
@@ -95,36 +95,36 @@ static int stop_pipe(lp_broker *b, const char *which, void **ours,
 lp_broker *lp_broker_create(void *zmq_ctx, const lp_broker_config *cfg,
                             char *err, size_t err_size) {
   if (!zmq_ctx || !cfg || !cfg->run_dir || !*cfg->run_dir) {
-    lp_comm_err(err, err_size, "broker: no run folder given");
+    lp_errf(err, err_size, "broker: no run folder given");
     return NULL;
   }
   if (cfg->curve_secret_key && !lp_comm_curve_available()) {
-    lp_comm_err(err, err_size, "broker: CURVE keys are configured but this "
+    lp_errf(err, err_size, "broker: CURVE keys are configured but this "
                 "libzmq was built without CURVE support");
     return NULL;
   }
   lp_broker *b = calloc(1, sizeof *b);
   if (!b) {
-    lp_comm_err(err, err_size, "broker: out of memory");
+    lp_errf(err, err_size, "broker: out of memory");
     return NULL;
   }
   b->ctx = zmq_ctx;
   size_t n = strlen(cfg->run_dir) + 16;
   b->artifacts_dir = malloc(n);
   if (!b->artifacts_dir) {
-    lp_comm_err(err, err_size, "broker: out of memory");
+    lp_errf(err, err_size, "broker: out of memory");
     goto fail;
   }
   snprintf(b->artifacts_dir, n, "%s/artifacts", cfg->run_dir);
   if (lp_store_mkdir_p(b->artifacts_dir)) {
-    lp_comm_err(err, err_size, "broker: cannot create '%s': %s",
+    lp_errf(err, err_size, "broker: cannot create '%s': %s",
                 b->artifacts_dir, strerror(errno));
     goto fail;
   }
   lp_broker_store_cleanup(b->artifacts_dir);
   if (cfg->curve_secret_key) {
     if (lp_comm_curve_public(cfg->curve_secret_key, b->curve_public)) {
-      lp_comm_err(err, err_size, "broker: curve_secret_key must be a "
+      lp_errf(err, err_size, "broker: curve_secret_key must be a "
                   "40-character Z85 CURVE secret key");
       goto fail;
     }
@@ -135,7 +135,7 @@ lp_broker *lp_broker_create(void *zmq_ctx, const lp_broker_config *cfg,
   snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run_dir);
   b->metrics.jsonl = fopen(path, "a+");
   if (!b->metrics.jsonl) {
-    lp_comm_err(err, err_size, "broker: cannot open '%s' for appending: %s",
+    lp_errf(err, err_size, "broker: cannot open '%s' for appending: %s",
                 path, strerror(errno));
     goto fail;
   }
@@ -157,13 +157,13 @@ lp_broker *lp_broker_create(void *zmq_ctx, const lp_broker_config *cfg,
   /* Publishers send only what their peers subscribe to: subscribe to
    * everything so the capture sees every message even with no dashboard. */
   if (zmq_send(b->metrics.xsub, "\x01", 1, 0) < 0) {
-    lp_comm_err(err, err_size, "broker: cannot subscribe: %s",
+    lp_errf(err, err_size, "broker: cannot subscribe: %s",
                 zmq_strerror(zmq_errno()));
     goto fail;
   }
   if (stop_pipe(b, "metrics", &b->ctl_metrics, &b->metrics.ctl) ||
       stop_pipe(b, "store", &b->ctl_store, &b->store.ctl)) {
-    lp_comm_err(err, err_size, "broker: cannot create control sockets: %s",
+    lp_errf(err, err_size, "broker: cannot create control sockets: %s",
                 zmq_strerror(zmq_errno()));
     goto fail;
   }
@@ -173,13 +173,13 @@ lp_broker *lp_broker_create(void *zmq_ctx, const lp_broker_config *cfg,
 
   if (pthread_create(&b->metrics_thread, NULL, lp_broker_metrics_main,
                      &b->metrics)) {
-    lp_comm_err(err, err_size, "broker: cannot start the metrics thread");
+    lp_errf(err, err_size, "broker: cannot start the metrics thread");
     goto fail;
   }
   b->metrics_running = 1;
   if (pthread_create(&b->store_thread, NULL, lp_broker_store_main,
                      &b->store)) {
-    lp_comm_err(err, err_size, "broker: cannot start the store thread");
+    lp_errf(err, err_size, "broker: cannot start the store thread");
     goto fail;
   }
   b->store_running = 1;

@@ -58,7 +58,7 @@ int lp_socket_setup(void *sock, const char *server_secret,
   lp_comm_sockopts(sock, 0, -1, -1);
   if (server_secret == NULL && server_public == NULL) return 0;
   if (!lp_comm_curve_available())
-    return lp_comm_err(err, err_size, "CURVE keys are configured but this "
+    return lp_errf(err, err_size, "CURVE keys are configured but this "
                        "libzmq was built without CURVE support");
   if (server_secret) return lp_comm_curve_server(sock, server_secret, err,
                                                  err_size);

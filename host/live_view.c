@@ -87,12 +87,12 @@ lp_live_view *lp_live_view_create_ex(void *zmq_ctx, const char *endpoint,
                                      const char *curve_server_key, FILE *out,
                                      char *err, size_t err_size) {
   if (!zmq_ctx || !endpoint || !*endpoint) {
-    lp_comm_err(err, err_size, "live view: no metrics endpoint given");
+    lp_errf(err, err_size, "live view: no metrics endpoint given");
     return NULL;
   }
   lp_live_view *v = calloc(1, sizeof *v);
   if (!v) {
-    lp_comm_err(err, err_size, "live view: out of memory");
+    lp_errf(err, err_size, "live view: out of memory");
     return NULL;
   }
   v->st.plain = plain;
@@ -110,7 +110,7 @@ lp_live_view *lp_live_view_create_ex(void *zmq_ctx, const char *endpoint,
     goto fail;
   if (subscribe(v->sub, topic_prefix)) goto zfail;
   if (zmq_connect(v->sub, endpoint)) {
-    lp_comm_err(err, err_size, "live view: cannot connect to '%s': %s",
+    lp_errf(err, err_size, "live view: cannot connect to '%s': %s",
                 endpoint, zmq_strerror(zmq_errno()));
     goto fail;
   }
@@ -126,13 +126,13 @@ lp_live_view *lp_live_view_create_ex(void *zmq_ctx, const char *endpoint,
   if (zmq_bind(v->ctl_thread, name) || zmq_connect(v->ctl_ours, name))
     goto zfail;
   if (pthread_create(&v->th, NULL, view_main, v)) {
-    lp_comm_err(err, err_size, "live view: cannot start its thread");
+    lp_errf(err, err_size, "live view: cannot start its thread");
     goto fail;
   }
   v->running = 1;
   return v;
 zfail:
-  lp_comm_err(err, err_size, "live view: %s", zmq_strerror(zmq_errno()));
+  lp_errf(err, err_size, "live view: %s", zmq_strerror(zmq_errno()));
 fail:
   lp_live_view_destroy(v);
   return NULL;

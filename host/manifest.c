@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "host/util.h"
+#include "llmpipe/error.h"
 #include "llmpipe/fsutil.h"
 #include "llmpipe/version.h"
 
@@ -33,7 +34,7 @@ lp_manifest *lp_manifest_open(const lp_chain *chain, int resume, char *err,
   int exists = stat(m->path, &st) == 0;
   json_t *resolved = lp_chain_to_json(chain);
   if (exists && !resume) {
-    snprintf(err, err_size,
+    lp_errf(err, err_size,
              "%s: the run folder already holds a run; add --resume to continue "
              "it, or set another run_dir (or remove the folder)",
              m->path);
@@ -45,7 +46,7 @@ lp_manifest *lp_manifest_open(const lp_chain *chain, int resume, char *err,
     json_error_t je;
     m->root = json_load_file(m->path, 0, &je);
     if (m->root == NULL || !json_is_array(json_object_get(m->root, "stages"))) {
-      snprintf(err, err_size, "%s:%d: unreadable manifest: %s", m->path,
+      lp_errf(err, err_size, "%s:%d: unreadable manifest: %s", m->path,
                je.line, m->root ? "no stages" : je.text);
       json_decref(m->root);
       json_decref(resolved);
@@ -69,7 +70,7 @@ lp_manifest *lp_manifest_open(const lp_chain *chain, int resume, char *err,
       const char *state = json_string_value(json_object_get(old, "state"));
       if (state && strcmp(state, "done") == 0 &&
           !json_equal(json_object_get(old, "settings"), now)) {
-        snprintf(err, err_size,
+        lp_errf(err, err_size,
                  "%s: stage '%s' is done but its settings changed since; "
                  "resume would mix two chains (use a new run_dir)",
                  m->path, name);
@@ -151,10 +152,8 @@ int lp_manifest_save(lp_manifest *m, char *err, size_t err_size) {
   lp_iso_time(lp_now(), when, sizeof when);
   json_object_set_new(m->root, "updated", json_string(when));
   char *text = json_dumps(m->root, JSON_INDENT(2) | JSON_SORT_KEYS);
-  if (text == NULL) {
-    snprintf(err, err_size, "%s: cannot serialise manifest", m->path);
-    return -1;
-  }
+  if (text == NULL)
+    return lp_errf(err, err_size, "%s: cannot serialise manifest", m->path);
   size_t n = strlen(text);
   int rc = lp_write_file_atomic(m->path, text, n, err, err_size);
   free(text);

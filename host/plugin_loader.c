@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "host/util.h"
+#include "llmpipe/error.h"
 
 static void add_dir(lp_plugin_path *pp, const char *dir) {
   if (dir == NULL || dir[0] == '\0') return;
@@ -122,16 +123,14 @@ int lp_plugin_open(const char *path, const char *expected_name, lp_plugin *out,
                    char *err, size_t err_size) {
   memset(out, 0, sizeof *out);
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (h == NULL) {
-    snprintf(err, err_size, "plugin %s: dlopen failed: %s", path, dlerror());
-    return -1;
-  }
+  if (h == NULL)
+    return lp_errf(err, err_size, "plugin %s: dlopen failed: %s", path, dlerror());
   lp_entry_fn entry;
   /* dlsym returns void*; copying the bytes avoids the object-to-function
    * pointer cast ISO C leaves undefined. */
   void *sym = dlsym(h, LP_ENTRY_SYMBOL);
   if (sym == NULL) {
-    snprintf(err, err_size,
+    lp_errf(err, err_size,
              "plugin %s: no entry symbol '%s' (not an llmpipe plugin, or built "
              "without LP_PLUGIN_EXPORT)",
              path, LP_ENTRY_SYMBOL);
@@ -141,7 +140,7 @@ int lp_plugin_open(const char *path, const char *expected_name, lp_plugin *out,
   memcpy(&entry, &sym, sizeof entry);
   const lp_stage_desc *d = entry();
   if (d == NULL) {
-    snprintf(err, err_size, "plugin %s: %s() returned no descriptor", path,
+    lp_errf(err, err_size, "plugin %s: %s() returned no descriptor", path,
              LP_ENTRY_SYMBOL);
     dlclose(h);
     return -1;
@@ -149,7 +148,7 @@ int lp_plugin_open(const char *path, const char *expected_name, lp_plugin *out,
   /* The ABI numbers sit right after the size in every ABI version, so they
    * can be read before the size is trusted. */
   if (d->abi_major != LP_ABI_MAJOR) {
-    snprintf(err, err_size,
+    lp_errf(err, err_size,
              "plugin %s: built for ABI %u.%u, host has ABI %d.%d (major "
              "differs; rebuild the plugin against this SDK)",
              path, d->abi_major, d->abi_minor, LP_ABI_MAJOR, LP_ABI_MINOR);
@@ -157,7 +156,7 @@ int lp_plugin_open(const char *path, const char *expected_name, lp_plugin *out,
     return -1;
   }
   if (d->abi_minor > LP_ABI_MINOR) {
-    snprintf(err, err_size,
+    lp_errf(err, err_size,
              "plugin %s: built for ABI %u.%u, host has ABI %d.%d (plugin is "
              "newer; upgrade llmpipe or rebuild the plugin)",
              path, d->abi_major, d->abi_minor, LP_ABI_MAJOR, LP_ABI_MINOR);
@@ -165,7 +164,7 @@ int lp_plugin_open(const char *path, const char *expected_name, lp_plugin *out,
     return -1;
   }
   if (d->size < LP_STAGE_DESC_MIN_SIZE) {
-    snprintf(err, err_size,
+    lp_errf(err, err_size,
              "plugin %s: descriptor too small (%u bytes, ABI %d.x needs at "
              "least %zu)",
              path, d->size, LP_ABI_MAJOR, (size_t)LP_STAGE_DESC_MIN_SIZE);
@@ -174,7 +173,7 @@ int lp_plugin_open(const char *path, const char *expected_name, lp_plugin *out,
   }
   if (d->name == NULL || d->name[0] == '\0' || d->create == NULL ||
       d->run == NULL || d->destroy == NULL) {
-    snprintf(err, err_size,
+    lp_errf(err, err_size,
              "plugin %s: descriptor lacks a name or a create/run/destroy "
              "callback",
              path);
@@ -185,14 +184,14 @@ int lp_plugin_open(const char *path, const char *expected_name, lp_plugin *out,
     const lp_param_spec *s = &d->params[i];
     if (s->name == NULL || s->type < LP_PARAM_INT ||
         s->type > LP_PARAM_STRING_LIST) {
-      snprintf(err, err_size, "plugin %s: parameter #%u has no name or an "
+      lp_errf(err, err_size, "plugin %s: parameter #%u has no name or an "
                "unknown type", path, i);
       dlclose(h);
       return -1;
     }
   }
   if (expected_name && strcmp(d->name, expected_name) != 0) {
-    snprintf(err, err_size,
+    lp_errf(err, err_size,
              "plugin %s: file is named for plugin '%s' but declares '%s'", path,
              expected_name, d->name);
     dlclose(h);

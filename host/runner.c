@@ -17,6 +17,7 @@
 #include "host/manifest.h"
 #include "host/util.h"
 #include "sdk/comm/comm.h"
+#include "llmpipe/error.h"
 #include "llmpipe/fsutil.h"
 
 static volatile sig_atomic_t g_stop_signal = 0;
@@ -257,10 +258,8 @@ static int run_stage(runner *r, const lp_stage_cfg *s, int resuming, char *why,
 
 static int setup(runner *r, char *err, size_t err_size) {
   if (lp_mkdir_p(r->chain->run_dir, err, err_size) != 0) return -1;
-  if (realpath(r->chain->run_dir, r->run_dir_abs) == NULL) {
-    snprintf(err, err_size, "%s: %s", r->chain->run_dir, strerror(errno));
-    return -1;
-  }
+  if (realpath(r->chain->run_dir, r->run_dir_abs) == NULL)
+    return lp_errf(err, err_size, "%s: %s", r->chain->run_dir, strerror(errno));
   char sub[4200];
   snprintf(sub, sizeof sub, "%s/stages", r->run_dir_abs);
   if (lp_mkdir_p(sub, err, err_size) != 0) return -1;
@@ -293,11 +292,9 @@ static int setup(runner *r, char *err, size_t err_size) {
   if (lp_socket_setup(r->control, is_tcp ? r->chain->curve_secret : NULL, NULL,
                       err, err_size) != 0)
     return -1;
-  if (zmq_bind(r->control, r->control_ep) != 0) {
-    snprintf(err, err_size, "endpoints.control: cannot bind %s: %s",
+  if (zmq_bind(r->control, r->control_ep) != 0)
+    return lp_errf(err, err_size, "endpoints.control: cannot bind %s: %s",
              r->control_ep, zmq_strerror(errno));
-    return -1;
-  }
   size_t len = sizeof r->control_ep;
   zmq_getsockopt(r->control, ZMQ_LAST_ENDPOINT, r->control_ep, &len);
 
@@ -341,11 +338,9 @@ static int retire_artifact(runner *r, const char *name, char *err,
   lp_iso_time(lp_now(), when, sizeof when);
   snprintf(to, sizeof to, "%s/%s-%s-%.12s", dir, name, when, hash);
   if (lp_mkdir_p(dir, err, err_size) != 0) return -1;
-  if (rename(from, to) != 0) {
-    snprintf(err, err_size, "cannot move the earlier artifact %s aside to %s: "
+  if (rename(from, to) != 0)
+    return lp_errf(err, err_size, "cannot move the earlier artifact %s aside to %s: "
              "%s", from, to, strerror(errno));
-    return -1;
-  }
   lp_fsync_parent(from);
   fprintf(stderr, "llmpipe: earlier artifact '%s' moved to %s\n", name, to);
   return 0;
@@ -357,12 +352,10 @@ static int check_only_inputs(runner *r, const lp_stage_cfg *s, char *err,
   for (size_t i = 0; i < s->input_count; i++) {
     char hash[128];
     if (lp_broker_artifact_hash(r->broker, s->inputs[i], hash, sizeof hash) !=
-        0) {
-      snprintf(err, err_size, "--only %s: its input '%s' is not in the store "
+        0)
+      return lp_errf(err, err_size, "--only %s: its input '%s' is not in the store "
                "of %s (run the stages before it first)", s->name,
                s->inputs[i], r->run_dir_abs);
-      return -1;
-    }
   }
   return 0;
 }

@@ -1,14 +1,21 @@
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "host/worker_host.h"
+#include "llmpipe/error.h"
 #include "llmpipe/fsutil.h"
 
 static _Thread_local char tls_error[1024];
 
-static int fail(lp_host *h, int code, const char *fmt, const char *a,
-                const char *b) {
-  snprintf(tls_error, sizeof tls_error, fmt, a, b);
+/* The plugin reads the message through last_error(); the copy in
+ * h->last_error is what the worker reports when the stage fails. */
+static int fail(lp_host *h, int code, const char *fmt, ...) LP_PRINTF(3, 4);
+static int fail(lp_host *h, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  lp_verrf(tls_error, sizeof tls_error, fmt, ap);
+  va_end(ap);
   snprintf(h->last_error, sizeof h->last_error, "%s", tls_error);
   return code;
 }
@@ -49,45 +56,45 @@ static json_t *param(lp_host *h, const char *key) {
 
 static int param_int(lp_host *h, const char *key, int64_t *out) {
   json_t *v = param(h, key);
-  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'%s", key, "");
+  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'", key);
   if (!json_is_integer(v))
-    return fail(h, LP_ERR_TYPE, "parameter '%s' is not an integer%s", key, "");
+    return fail(h, LP_ERR_TYPE, "parameter '%s' is not an integer", key);
   *out = json_integer_value(v);
   return LP_OK;
 }
 
 static int param_float(lp_host *h, const char *key, double *out) {
   json_t *v = param(h, key);
-  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'%s", key, "");
+  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'", key);
   if (!json_is_number(v))
-    return fail(h, LP_ERR_TYPE, "parameter '%s' is not a number%s", key, "");
+    return fail(h, LP_ERR_TYPE, "parameter '%s' is not a number", key);
   *out = json_number_value(v);
   return LP_OK;
 }
 
 static int param_bool(lp_host *h, const char *key, int *out) {
   json_t *v = param(h, key);
-  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'%s", key, "");
+  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'", key);
   if (!json_is_boolean(v))
-    return fail(h, LP_ERR_TYPE, "parameter '%s' is not a boolean%s", key, "");
+    return fail(h, LP_ERR_TYPE, "parameter '%s' is not a boolean", key);
   *out = json_is_true(v);
   return LP_OK;
 }
 
 static int param_string(lp_host *h, const char *key, const char **out) {
   json_t *v = param(h, key);
-  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'%s", key, "");
+  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'", key);
   if (!json_is_string(v))
-    return fail(h, LP_ERR_TYPE, "parameter '%s' is not a string%s", key, "");
+    return fail(h, LP_ERR_TYPE, "parameter '%s' is not a string", key);
   *out = json_string_value(v);
   return LP_OK;
 }
 
 static int param_list_size(lp_host *h, const char *key, size_t *out) {
   json_t *v = param(h, key);
-  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'%s", key, "");
+  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'", key);
   if (!json_is_array(v))
-    return fail(h, LP_ERR_TYPE, "parameter '%s' is not a list%s", key, "");
+    return fail(h, LP_ERR_TYPE, "parameter '%s' is not a list", key);
   *out = json_array_size(v);
   return LP_OK;
 }
@@ -95,11 +102,11 @@ static int param_list_size(lp_host *h, const char *key, size_t *out) {
 static int param_list_string(lp_host *h, const char *key, size_t index,
                              const char **out) {
   json_t *v = param(h, key);
-  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'%s", key, "");
+  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'", key);
   json_t *e = json_array_get(v, index);
   if (!json_is_string(e))
-    return fail(h, LP_ERR_TYPE, "parameter '%s' has no string at that index%s",
-                key, "");
+    return fail(h, LP_ERR_TYPE, "parameter '%s' has no string at index %zu",
+                key, index);
   *out = json_string_value(e);
   return LP_OK;
 }
@@ -131,12 +138,11 @@ static int artifact_get(lp_host *h, const char *name, const char **path_out) {
   char dir[4096], err[1024];
   snprintf(dir, sizeof dir, "%s/inputs", h->work_dir);
   if (lp_mkdir_p(dir, err, sizeof err) != 0)
-    return fail(h, LP_ERR, "%s%s", err, "");
+    return fail(h, LP_ERR, "%s", err);
   snprintf(dir, sizeof dir, "%s/inputs/%s", h->work_dir, name);
   int rc = lp_store_client_get(h->store, name, dir, err, sizeof err);
   if (rc != 0)
-    return fail(h, rc == LP_ERR_NOTFOUND ? LP_ERR_NOTFOUND : LP_ERR, "%s%s",
-                err, "");
+    return fail(h, rc == LP_ERR_NOTFOUND ? LP_ERR_NOTFOUND : LP_ERR, "%s", err);
   json_object_set_new(h->fetched, name, json_string(dir));
   *path_out = json_string_value(json_object_get(h->fetched, name));
   return LP_OK;
@@ -144,11 +150,11 @@ static int artifact_get(lp_host *h, const char *name, const char **path_out) {
 
 static int artifact_put(lp_host *h, const char *local_dir) {
   if (h->output == NULL)
-    return fail(h, LP_ERR, "stage '%s' declares no output in the chain%s",
-                h->stage, "");
+    return fail(h, LP_ERR, "stage '%s' declares no output in the chain",
+                h->stage);
   char err[1024];
   if (lp_store_client_put(h->store, h->output, local_dir, err, sizeof err) != 0)
-    return fail(h, LP_ERR, "%s%s", err, "");
+    return fail(h, LP_ERR, "%s", err);
   return LP_OK;
 }
 

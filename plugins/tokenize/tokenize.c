@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "llmpipe/data.h"
+#include "llmpipe/error.h"
 #include "llmpipe/fsutil.h"
 #include "llmpipe/plugin.h"
 #include "llmpipe/tokenizer.h"
@@ -35,26 +36,26 @@ typedef struct tokenize {
 static int create(const lp_host_services *h, void **state, char *err, size_t n) {
     tokenize *s = calloc(1, sizeof *s);
     size_t nf = 0;
-    if (!s) { snprintf(err, n, "tokenize: out of memory"); return -1; }
+    if (!s) return lp_errf(err, n, "tokenize: out of memory");
     s->h = h;
     if (h->param_list_size(h->host, "files", &nf) || h->param_int(h->host, "vocab_size", &s->vocab_size) ||
         h->param_int(h->host, "min_frequency", &s->min_frequency) ||
         h->param_float(h->host, "val_fraction", &s->val_fraction) ||
         h->param_string(h->host, "tokenizer", &s->tokenizer) || h->param_string(h->host, "doc_sep_line", &s->sep)) {
-        snprintf(err, n, "tokenize parameters: %s", h->last_error(h->host));
+        lp_errf(err, n, "tokenize parameters: %s", h->last_error(h->host));
         free(s);
         return -1;
     }
     if (nf < 1 || nf > MAX_FILES || s->vocab_size < 257 || s->min_frequency < 1 || s->val_fraction < 0 ||
         s->val_fraction >= 1) {
-        snprintf(err, n, "tokenize parameters: expected 1 to %d files, vocab_size >= 257, min_frequency >= 1, "
+        lp_errf(err, n, "tokenize parameters: expected 1 to %d files, vocab_size >= 257, min_frequency >= 1, "
                  "0 <= val_fraction < 1", MAX_FILES);
         free(s);
         return -1;
     }
     for (size_t i = 0; i < nf; i++)
         if (h->param_list_string(h->host, "files", i, &s->files[i])) {
-            snprintf(err, n, "tokenize parameters: %s", h->last_error(h->host));
+            lp_errf(err, n, "tokenize parameters: %s", h->last_error(h->host));
             free(s);
             return -1;
         }
@@ -62,7 +63,7 @@ static int create(const lp_host_services *h, void **state, char *err, size_t n) 
     for (int i = 0; i < s->nfiles; i++) {
         FILE *f = fopen(s->files[i], "rb");
         if (!f) {
-            snprintf(err, n, "tokenize: files[%d] = \"%s\": cannot open: %s (relative paths start in the folder "
+            lp_errf(err, n, "tokenize: files[%d] = \"%s\": cannot open: %s (relative paths start in the folder "
                      "llmpipe runs in; tools/corpus.sh data/fortunes.txt builds the quickstart corpus)",
                      i, s->files[i], strerror(errno));
             free(s);
@@ -109,10 +110,8 @@ static int run(void *state, char *err, size_t n) {
     }
     lp_tokenizer_destroy(t);
     if (rc) return -1;
-    if (h->output_name(h->host) && h->artifact_put(h->host, out)) {
-        snprintf(err, n, "tokenize: output: %s", h->last_error(h->host));
-        return -1;
-    }
+    if (h->output_name(h->host) && h->artifact_put(h->host, out))
+        return lp_errf(err, n, "tokenize: output: %s", h->last_error(h->host));
     return 0;
 }
 

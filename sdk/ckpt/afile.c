@@ -25,17 +25,13 @@ int lp_pread_full(int fd, void *buf, size_t len, uint64_t off) {
 int lp_afile_open(lp_afile *f, const char *path, char *err, size_t errsz) {
     memset(f, 0, sizeof *f);
     f->fd = -1;
-    if (strlen(path) >= sizeof f->path) {
-        snprintf(err, errsz, "%s: path too long", path);
-        return -1;
-    }
+    if (strlen(path) >= sizeof f->path)
+        return lp_errf(err, errsz, "%s: path too long", path);
     snprintf(f->path, sizeof f->path, "%s", path);
     snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
     f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (f->fd < 0) {
-        snprintf(err, errsz, "%s: cannot create: %s", f->tmp, strerror(errno));
-        return -1;
-    }
+    if (f->fd < 0)
+        return lp_errf(err, errsz, "%s: cannot create: %s", f->tmp, strerror(errno));
     lp_sha256_init(&f->sha);
     return 0;
 }
@@ -54,21 +50,21 @@ void lp_afile_write(lp_afile *f, const void *data, size_t len) {
 }
 
 int lp_afile_commit(lp_afile *f, char *sha256_hex, char *err, size_t errsz) {
-    if (f->fd < 0) { snprintf(err, errsz, "%s: not open", f->path); return -1; }
+    if (f->fd < 0) return lp_errf(err, errsz, "%s: not open", f->path);
     if (f->failed) {
-        snprintf(err, errsz, "%s: write failed: %s", f->tmp, strerror(f->failed));
+        lp_errf(err, errsz, "%s: write failed: %s", f->tmp, strerror(f->failed));
         lp_afile_abort(f);
         return -1;
     }
     if (fsync(f->fd) != 0) {
-        snprintf(err, errsz, "%s: fsync failed: %s", f->tmp, strerror(errno));
+        lp_errf(err, errsz, "%s: fsync failed: %s", f->tmp, strerror(errno));
         lp_afile_abort(f);
         return -1;
     }
     close(f->fd);
     f->fd = -1;
     if (rename(f->tmp, f->path) != 0) {
-        snprintf(err, errsz, "%s: cannot rename into place: %s", f->path, strerror(errno));
+        lp_errf(err, errsz, "%s: cannot rename into place: %s", f->path, strerror(errno));
         unlink(f->tmp);
         return -1;
     }
@@ -89,10 +85,8 @@ void lp_afile_abort(lp_afile *f) {
 
 int lp_file_sha256(const char *path, char hex[LP_SHA256_HEX_SIZE], char *err, size_t errsz) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errsz, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    if (fd < 0)
+        return lp_errf(err, errsz, "%s: cannot open: %s", path, strerror(errno));
     lp_sha256 s;
     lp_sha256_init(&s);
     static _Thread_local char buf[1 << 16];
@@ -100,7 +94,7 @@ int lp_file_sha256(const char *path, char hex[LP_SHA256_HEX_SIZE], char *err, si
         ssize_t r = read(fd, buf, sizeof buf);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
-            snprintf(err, errsz, "%s: read failed: %s", path, strerror(errno));
+            lp_errf(err, errsz, "%s: read failed: %s", path, strerror(errno));
             close(fd);
             return -1;
         }

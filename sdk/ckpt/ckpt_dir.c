@@ -45,10 +45,8 @@ static int64_t parse_step(const char *name) {
 
 int lp_ckpt_begin(const char *parent, int64_t step, char *tmp_dir, size_t tmp_size, char *err, size_t errsz) {
     if (lp_mkdir_p(parent, err, errsz)) return -1;
-    if ((size_t)snprintf(tmp_dir, tmp_size, "%s/step-%08" PRId64 ".tmp", parent, step) >= tmp_size) {
-        snprintf(err, errsz, "%s: path too long", parent);
-        return -1;
-    }
+    if ((size_t)snprintf(tmp_dir, tmp_size, "%s/step-%08" PRId64 ".tmp", parent, step) >= tmp_size)
+        return lp_errf(err, errsz, "%s: path too long", parent);
     rm_tree(tmp_dir); /* debris of a crash during an earlier attempt */
     return lp_mkdir_p(tmp_dir, err, errsz);
 }
@@ -93,14 +91,10 @@ int lp_ckpt_commit(const char *parent, int64_t step, int keep_last, char *final_
     char aside[4200];
     snprintf(aside, sizeof aside, "%s.old", tmp);
     rm_tree(aside);
-    if (rename(fin, aside) != 0 && errno != ENOENT) {
-        snprintf(err, errsz, "%s: cannot move aside: %s", fin, strerror(errno));
-        return -1;
-    }
-    if (rename(tmp, fin) != 0) {
-        snprintf(err, errsz, "%s: cannot rename into place: %s", fin, strerror(errno));
-        return -1;
-    }
+    if (rename(fin, aside) != 0 && errno != ENOENT)
+        return lp_errf(err, errsz, "%s: cannot move aside: %s", fin, strerror(errno));
+    if (rename(tmp, fin) != 0)
+        return lp_errf(err, errsz, "%s: cannot rename into place: %s", fin, strerror(errno));
     lp_fsync_parent(fin);
     rm_tree(aside);
     if (final_dir) snprintf(final_dir, final_size, "%s", fin);
@@ -122,7 +116,7 @@ static char **list_files(const char *dir, int with_sums, size_t *n, char *err, s
     *n = 0;
     DIR *d = opendir(dir);
     if (!d) {
-        snprintf(err, errsz, "%s: cannot open folder: %s", dir, strerror(errno));
+        lp_errf(err, errsz, "%s: cannot open folder: %s", dir, strerror(errno));
         return NULL;
     }
     size_t cap = 16;
@@ -143,7 +137,7 @@ static char **list_files(const char *dir, int with_sums, size_t *n, char *err, s
         v[(*n)++] = strdup(e->d_name);
     }
     closedir(d);
-    if (!v) { snprintf(err, errsz, "%s: out of memory", dir); return NULL; }
+    if (!v) { lp_errf(err, errsz, "%s: out of memory", dir); return NULL; }
     for (size_t i = 1; i < *n; i++) /* insertion sort: a handful of files */
         for (size_t j = i; j > 0 && strcmp(v[j - 1], v[j]) > 0; j--) {
             char *t = v[j]; v[j] = v[j - 1]; v[j - 1] = t;
@@ -188,21 +182,19 @@ int lp_ckpt_verify(const char *dir, char *err, size_t errsz) {
     snprintf(p, sizeof p, "%s/%s", dir, CHECKSUMS);
     json_error_t je;
     json_t *doc = json_load_file(p, 0, &je);
-    if (!doc) {
-        snprintf(err, errsz, "%s: missing or unreadable (%s)", p, je.text);
-        return -1;
-    }
+    if (!doc)
+        return lp_errf(err, errsz, "%s: missing or unreadable (%s)", p, je.text);
     json_t *files = json_object_get(doc, "files");
     int rc = 0;
     if (!json_is_object(files)) {
-        snprintf(err, errsz, "%s: no \"files\" object", p);
+        lp_errf(err, errsz, "%s: no \"files\" object", p);
         rc = -1;
     }
     size_t n = 0;
     char **have = rc ? NULL : list_files(dir, 0, &n, err, errsz);
     if (!rc && !have) rc = -1;
     if (!rc && n != json_object_size(files)) {
-        snprintf(err, errsz, "%s: lists %zu files, the folder holds %zu", p, json_object_size(files), n);
+        lp_errf(err, errsz, "%s: lists %zu files, the folder holds %zu", p, json_object_size(files), n);
         rc = -1;
     }
     for (size_t i = 0; i < n && !rc; i++) {
@@ -210,12 +202,12 @@ int lp_ckpt_verify(const char *dir, char *err, size_t errsz) {
         char fp[4096], hex[LP_SHA256_HEX_SIZE];
         snprintf(fp, sizeof fp, "%s/%s", dir, have[i]);
         if (!want) {
-            snprintf(err, errsz, "%s: file %s is not listed", p, have[i]);
+            lp_errf(err, errsz, "%s: file %s is not listed", p, have[i]);
             rc = -1;
         } else if (lp_file_sha256(fp, hex, err, errsz)) {
             rc = -1;
         } else if (strcmp(hex, want)) {
-            snprintf(err, errsz, "%s: SHA-256 mismatch (file corrupted)", fp);
+            lp_errf(err, errsz, "%s: SHA-256 mismatch (file corrupted)", fp);
             rc = -1;
         }
     }
@@ -238,7 +230,7 @@ int lp_ckpt_latest(const char *parent, char *dir, size_t dir_size, int64_t *step
             *step = steps[i];
             found = 1;
         } else if (err && !err[0]) {
-            snprintf(err, errsz, "skipped broken checkpoint: %s", why);
+            lp_errf(err, errsz, "skipped broken checkpoint: %s", why);
         }
     }
     free(steps);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "llmpipe/ckpt.h"
+#include "llmpipe/error.h"
 #include "sdk/comm/sha256.h"
 
 unsigned lp_st_dtype_size(lp_st_dtype dt);

@@ -19,7 +19,7 @@ int lp_st_save(const char *path, const lp_st_entry *entries, size_t n, const cha
     for (size_t i = 0; i < n; i++) {
         const lp_st_entry *e = &entries[i];
         if (e->ndim < 0 || e->ndim > LP_ST_MAX_DIMS || json_object_get(root, e->name)) {
-            snprintf(err, errsz, "%s: tensor '%s': bad rank or duplicate name", path, e->name);
+            lp_errf(err, errsz, "%s: tensor '%s': bad rank or duplicate name", path, e->name);
             json_decref(root);
             return -1;
         }
@@ -37,7 +37,7 @@ int lp_st_save(const char *path, const lp_st_entry *entries, size_t n, const cha
     /* JSON_PRESERVE_ORDER keeps the tensors in the order given */
     char *hdr = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
-    if (!hdr) { snprintf(err, errsz, "%s: out of memory", path); return -1; }
+    if (!hdr) return lp_errf(err, errsz, "%s: out of memory", path);
     size_t hlen = strlen(hdr), padded = (hlen + 7) & ~(size_t)7;
     lp_afile f;
     if (lp_afile_open(&f, path, err, errsz)) { free(hdr); return -1; }

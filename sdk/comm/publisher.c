@@ -45,11 +45,11 @@ lp_publisher *lp_publisher_create(void *zmq_ctx, const char *endpoint,
                                   const char *curve_server_key, char *err,
                                   size_t err_size) {
   if (!zmq_ctx || !endpoint || !*endpoint) {
-    lp_comm_err(err, err_size, "publisher: no metrics endpoint given");
+    lp_errf(err, err_size, "publisher: no metrics endpoint given");
     return NULL;
   }
   if (bad_name(run) || bad_name(stage)) {
-    lp_comm_err(err, err_size,
+    lp_errf(err, err_size,
                 "publisher: run and stage names must be non-empty and contain "
                 "no '/' (got run '%s', stage '%s')",
                 run ? run : "", stage ? stage : "");
@@ -57,7 +57,7 @@ lp_publisher *lp_publisher_create(void *zmq_ctx, const char *endpoint,
   }
   lp_publisher *p = calloc(1, sizeof *p);
   if (!p) {
-    lp_comm_err(err, err_size, "publisher: out of memory");
+    lp_errf(err, err_size, "publisher: out of memory");
     return NULL;
   }
   p->run = dupstr(run);
@@ -73,7 +73,7 @@ lp_publisher *lp_publisher_create(void *zmq_ctx, const char *endpoint,
   if (!p->run || !p->stage) goto oom;
   p->sock = zmq_socket(zmq_ctx, ZMQ_XPUB);
   if (!p->sock) {
-    lp_comm_err(err, err_size, "publisher: cannot create socket: %s",
+    lp_errf(err, err_size, "publisher: cannot create socket: %s",
                 zmq_strerror(zmq_errno()));
     goto fail;
   }
@@ -89,7 +89,7 @@ lp_publisher *lp_publisher_create(void *zmq_ctx, const char *endpoint,
       lp_comm_curve_client(p->sock, curve_server_key, err, err_size))
     goto fail;
   if (zmq_connect(p->sock, endpoint)) {
-    lp_comm_err(err, err_size, "publisher: cannot connect to '%s': %s",
+    lp_errf(err, err_size, "publisher: cannot connect to '%s': %s",
                 endpoint, zmq_strerror(zmq_errno()));
     goto fail;
   }
@@ -104,7 +104,7 @@ lp_publisher *lp_publisher_create(void *zmq_ctx, const char *endpoint,
   }
   return p;
 oom:
-  lp_comm_err(err, err_size, "publisher: out of memory");
+  lp_errf(err, err_size, "publisher: out of memory");
 fail:
   lp_publisher_destroy(p);
   return NULL;

@@ -26,7 +26,7 @@ enum { CLIENT_LINGER_MS = 0, MAX_PARTS = 5 };
 static void *open_socket(lp_store_client *c, char *err, size_t err_size) {
   void *s = zmq_socket(c->ctx, ZMQ_DEALER);
   if (!s) {
-    lp_comm_err(err, err_size, "store client: cannot create socket: %s",
+    lp_errf(err, err_size, "store client: cannot create socket: %s",
                 zmq_strerror(zmq_errno()));
     return NULL;
   }
@@ -39,7 +39,7 @@ static void *open_socket(lp_store_client *c, char *err, size_t err_size) {
     return NULL;
   }
   if (zmq_connect(s, c->endpoint)) {
-    lp_comm_err(err, err_size, "store client: cannot connect to '%s': %s",
+    lp_errf(err, err_size, "store client: cannot connect to '%s': %s",
                 c->endpoint, zmq_strerror(zmq_errno()));
     zmq_close(s);
     return NULL;
@@ -52,12 +52,12 @@ lp_store_client *lp_store_client_create(void *zmq_ctx, const char *endpoint,
                                         int timeout_ms, char *err,
                                         size_t err_size) {
   if (!zmq_ctx || !endpoint || !*endpoint) {
-    lp_comm_err(err, err_size, "store client: no store endpoint given");
+    lp_errf(err, err_size, "store client: no store endpoint given");
     return NULL;
   }
   lp_store_client *c = calloc(1, sizeof *c);
   if (!c) {
-    lp_comm_err(err, err_size, "store client: out of memory");
+    lp_errf(err, err_size, "store client: out of memory");
     return NULL;
   }
   c->ctx = zmq_ctx;
@@ -68,7 +68,7 @@ lp_store_client *lp_store_client_create(void *zmq_ctx, const char *endpoint,
     curve_server_key = lp_comm_lookup_server_key(endpoint, known);
   if (curve_server_key) c->server_key = strdup(curve_server_key);
   if (!c->endpoint || (curve_server_key && !c->server_key)) {
-    lp_comm_err(err, err_size, "store client: out of memory");
+    lp_errf(err, err_size, "store client: out of memory");
     lp_store_client_destroy(c);
     return NULL;
   }
@@ -102,16 +102,16 @@ static int wait_msg(lp_store_client *c, void *s, zmq_msg_t *parts, char *err,
     r = zmq_poll(&it, 1, c->timeout_ms);
   } while (r < 0 && zmq_errno() == EINTR);
   if (r == 0)
-    return lp_comm_err(err, err_size,
+    return lp_errf(err, err_size,
                        "store at %s did not answer within %d ms (store gone, "
                        "unreachable%s)", c->endpoint, c->timeout_ms,
                        c->server_key ? ", or wrong CURVE server key" : "");
   if (r < 0)
-    return lp_comm_err(err, err_size, "store client: poll failed: %s",
+    return lp_errf(err, err_size, "store client: poll failed: %s",
                        zmq_strerror(zmq_errno()));
   int n = lp_comm_recv_parts(s, parts, MAX_PARTS, 0);
   if (n <= 0)
-    return lp_comm_err(err, err_size, "store client: receive failed: %s",
+    return lp_errf(err, err_size, "store client: receive failed: %s",
                        zmq_strerror(zmq_errno()));
   return n;
 }
@@ -123,7 +123,7 @@ static int server_error(zmq_msg_t *parts, int n, const char *what, char *err,
   if (n > 1 && lp_comm_frame_str(&parts[1], msg, sizeof msg))
     snprintf(msg, sizeof msg, "(message too long)");
   int nf = lp_comm_frame_is(&parts[0], "NOTFOUND");
-  lp_comm_err(err, err_size, "store refused %s: %s", what, msg);
+  lp_errf(err, err_size, "store refused %s: %s", what, msg);
   return nf ? LP_ERR_NOTFOUND : LP_ERR;
 }
 
@@ -137,24 +137,24 @@ static void send_abort(void *s, const char *reason) {
 int lp_store_client_put(lp_store_client *c, const char *name,
                         const char *local_dir, char *err, size_t err_size) {
   if (!c || !name || !local_dir)
-    return lp_comm_err(err, err_size, "store put: missing argument");
+    return lp_errf(err, err_size, "store put: missing argument");
   if (!lp_store_valid_name(name))
-    return lp_comm_err(err, err_size,
+    return lp_errf(err, err_size,
                        "store put: artifact name '%s' must be 1-%d characters "
                        "of [A-Za-z0-9._-], not starting with '.'", name,
                        LP_STORE_MAX_NAME);
   lp_store_manifest m;
   char serr[512];
   if (lp_store_scan_dir(local_dir, &m, serr, sizeof serr))
-    return lp_comm_err(err, err_size, "store put '%s': %s", name, serr);
+    return lp_errf(err, err_size, "store put '%s': %s", name, serr);
   char *mj = lp_store_manifest_json(&m, 0);
   void *s = mj ? open_socket(c, err, err_size) : NULL;
   int rc = LP_ERR;
-  if (!mj) lp_comm_err(err, err_size, "store put: out of memory");
+  if (!mj) lp_errf(err, err_size, "store put: out of memory");
   if (!s) goto out;
   const char *hello[3] = {"PUT", name, mj};
   if (lp_comm_send_strs(s, 0, 3, hello)) {
-    lp_comm_err(err, err_size, "store put: send failed: %s",
+    lp_errf(err, err_size, "store put: send failed: %s",
                 zmq_strerror(zmq_errno()));
     goto out;
   }
@@ -164,7 +164,7 @@ int lp_store_client_put(lp_store_client *c, const char *name,
     zmq_msg_t parts[MAX_PARTS];
     int n = wait_msg(c, s, parts, serr, sizeof serr);
     if (n < 0) {
-      lp_comm_err(err, err_size, "store put '%s': %s", name, serr);
+      lp_errf(err, err_size, "store put '%s': %s", name, serr);
       break;
     }
     if (lp_comm_frame_is(&parts[0], "FETCH") && n >= 2) {
@@ -172,7 +172,7 @@ int lp_store_client_put(lp_store_client *c, const char *name,
       lp_comm_close_parts(parts, n);
       if (r) {
         send_abort(s, serr);
-        lp_comm_err(err, err_size, "store put '%s': %s", name, serr);
+        lp_errf(err, err_size, "store put '%s': %s", name, serr);
         break;
       }
     } else if (lp_comm_frame_is(&parts[0], "DONE") && n >= 2) {
@@ -180,13 +180,13 @@ int lp_store_client_put(lp_store_client *c, const char *name,
       lp_comm_frame_str(&parts[1], h, sizeof h);
       lp_comm_close_parts(parts, n);
       if (!lp_store_tx_complete(&tx)) {
-        lp_comm_err(err, err_size, "store put '%s': store committed before "
+        lp_errf(err, err_size, "store put '%s': store committed before "
                     "receiving every file", name);
         break;
       }
       lp_store_compute_hash(&m, mine);
       if (strcmp(h, mine)) {
-        lp_comm_err(err, err_size, "store put '%s': store reports hash %s, "
+        lp_errf(err, err_size, "store put '%s': store reports hash %s, "
                     "expected %s", name, h, mine);
         break;
       }
@@ -204,7 +204,7 @@ int lp_store_client_put(lp_store_client *c, const char *name,
     } else {
       lp_comm_close_parts(parts, n);
       send_abort(s, "unexpected message");
-      lp_comm_err(err, err_size, "store put '%s': unexpected message from "
+      lp_errf(err, err_size, "store put '%s': unexpected message from "
                   "store", name);
       break;
     }
@@ -225,7 +225,7 @@ static int issue_fetches(void *s, lp_store_rx *rx, char *err,
   while (lp_store_rx_next(rx, arg, sizeof arg)) {
     const char *f[2] = {"FETCH", arg};
     if (lp_comm_send_strs(s, 0, 2, f))
-      return lp_comm_err(err, err_size, "send failed: %s",
+      return lp_errf(err, err_size, "send failed: %s",
                          zmq_strerror(zmq_errno()));
     lp_store_rx_sent(rx);
   }
@@ -243,17 +243,17 @@ static int install(const char *tmp, const char *dest, char *err,
     snprintf(old, sizeof old, "%s.old-%ld", dest, (long)getpid());
     lp_store_rm_rf(old);
     if (rename(dest, old))
-      return lp_comm_err(err, err_size, "cannot move aside '%s': %s", dest,
+      return lp_errf(err, err_size, "cannot move aside '%s': %s", dest,
                          strerror(errno));
     if (rename(tmp, dest)) {
       int e = errno;
       rename(old, dest);
-      return lp_comm_err(err, err_size, "cannot rename '%s' to '%s': %s", tmp,
+      return lp_errf(err, err_size, "cannot rename '%s' to '%s': %s", tmp,
                          dest, strerror(e));
     }
     lp_store_rm_rf(old);
   } else if (rename(tmp, dest)) {
-    return lp_comm_err(err, err_size, "cannot rename '%s' to '%s': %s", tmp,
+    return lp_errf(err, err_size, "cannot rename '%s' to '%s': %s", tmp,
                        dest, strerror(errno));
   }
   lp_store_fsync_path(parent);
@@ -265,21 +265,21 @@ static int prepare_dest(const char *dest, char *tmp, size_t tmp_size,
   char parent[4096];
   lp_store_parent(dest, parent, sizeof parent);
   if (lp_store_mkdir_p(parent))
-    return lp_comm_err(err, err_size, "cannot create folder '%s': %s", parent,
+    return lp_errf(err, err_size, "cannot create folder '%s': %s", parent,
                        strerror(errno));
   struct stat st;
   if (stat(dest, &st) == 0) {
     char mf[4200];
     snprintf(mf, sizeof mf, "%s/%s", dest, LP_STORE_MANIFEST_FILE);
     if (!S_ISDIR(st.st_mode) || access(mf, F_OK))
-      return lp_comm_err(err, err_size,
+      return lp_errf(err, err_size,
                          "'%s' exists and is not an earlier get (no %s): "
                          "refusing to replace it", dest,
                          LP_STORE_MANIFEST_FILE);
   }
   if ((size_t)snprintf(tmp, tmp_size, "%s.part-XXXXXX", dest) >= tmp_size ||
       !mkdtemp(tmp))
-    return lp_comm_err(err, err_size, "cannot create a temporary folder "
+    return lp_errf(err, err_size, "cannot create a temporary folder "
                        "beside '%s': %s", dest, strerror(errno));
   chmod(tmp, 0755); /* mkdtemp's 0700 would become the folder's mode */
   return 0;
@@ -288,9 +288,9 @@ static int prepare_dest(const char *dest, char *tmp, size_t tmp_size,
 int lp_store_client_get(lp_store_client *c, const char *name,
                         const char *dest_dir, char *err, size_t err_size) {
   if (!c || !name || !dest_dir || !*dest_dir)
-    return lp_comm_err(err, err_size, "store get: missing argument");
+    return lp_errf(err, err_size, "store get: missing argument");
   if (!lp_store_valid_name(name))
-    return lp_comm_err(err, err_size, "store get: '%s' is not a valid "
+    return lp_errf(err, err_size, "store get: '%s' is not a valid "
                        "artifact name", name);
   void *s = open_socket(c, err, err_size);
   if (!s) return LP_ERR;
@@ -299,14 +299,14 @@ int lp_store_client_get(lp_store_client *c, const char *name,
   lp_store_manifest m = {0};
   const char *hello[2] = {"GET", name};
   if (lp_comm_send_strs(s, 0, 2, hello)) {
-    lp_comm_err(err, err_size, "store get: send failed: %s",
+    lp_errf(err, err_size, "store get: send failed: %s",
                 zmq_strerror(zmq_errno()));
     goto out;
   }
   zmq_msg_t parts[MAX_PARTS];
   int n = wait_msg(c, s, parts, serr, sizeof serr);
   if (n < 0) {
-    lp_comm_err(err, err_size, "store get '%s': %s", name, serr);
+    lp_errf(err, err_size, "store get '%s': %s", name, serr);
     goto out;
   }
   if (!lp_comm_frame_is(&parts[0], "MANIFEST") || n < 2) {
@@ -316,7 +316,7 @@ int lp_store_client_get(lp_store_client *c, const char *name,
         lp_comm_frame_is(&parts[0], "NOTFOUND"))
       rc = server_error(parts, n, what, err, err_size);
     else
-      lp_comm_err(err, err_size, "store get '%s': unexpected answer", name);
+      lp_errf(err, err_size, "store get '%s': unexpected answer", name);
     lp_comm_close_parts(parts, n);
     goto out;
   }
@@ -326,21 +326,21 @@ int lp_store_client_get(lp_store_client *c, const char *name,
   lp_comm_close_parts(parts, n);
   if (perr) {
     send_abort(s, "bad manifest");
-    lp_comm_err(err, err_size, "store get '%s': %s", name, serr);
+    lp_errf(err, err_size, "store get '%s': %s", name, serr);
     goto out;
   }
   char h[LP_SHA256_HEX_SIZE];
   lp_store_compute_hash(&m, h);
   if (strcmp(h, m.hash)) {
     send_abort(s, "manifest hash mismatch");
-    lp_comm_err(err, err_size, "store get '%s': manifest does not match its "
+    lp_errf(err, err_size, "store get '%s': manifest does not match its "
                 "hash %s (computed %s)", name, m.hash, h);
     goto out;
   }
   if (prepare_dest(dest_dir, tmp, sizeof tmp, serr, sizeof serr)) {
     tmp[0] = '\0';
     send_abort(s, "client cannot write");
-    lp_comm_err(err, err_size, "store get '%s': %s", name, serr);
+    lp_errf(err, err_size, "store get '%s': %s", name, serr);
     goto out;
   }
   lp_store_rx rx;
@@ -376,7 +376,7 @@ int lp_store_client_get(lp_store_client *c, const char *name,
     bad = 1;
   if (bad) {
     send_abort(s, serr);
-    lp_comm_err(err, err_size, "store get '%s': %s", name, serr);
+    lp_errf(err, err_size, "store get '%s': %s", name, serr);
     goto out;
   }
   tmp[0] = '\0'; /* installed: nothing to clean */

@@ -69,10 +69,10 @@ static int scan(const char *root, const char *rel, int depth,
   char dir[4096];
   snprintf(dir, sizeof dir, "%s%s%s", root, *rel ? "/" : "", rel);
   if (depth > 16)
-    return lp_comm_err(err, err_size, "%s: folders nested too deeply", dir);
+    return lp_errf(err, err_size, "%s: folders nested too deeply", dir);
   DIR *d = opendir(dir);
   if (!d)
-    return lp_comm_err(err, err_size, "cannot read folder '%s': %s", dir,
+    return lp_errf(err, err_size, "cannot read folder '%s': %s", dir,
                        strerror(errno));
   struct dirent *e;
   int rc = 0;
@@ -84,29 +84,29 @@ static int scan(const char *root, const char *rel, int depth,
                       e->d_name);
     int n2 = snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
     if (n1 >= (int)sizeof sub || n2 >= (int)sizeof full) {
-      rc = lp_comm_err(err, err_size, "%s/%s: path too long", dir, e->d_name);
+      rc = lp_errf(err, err_size, "%s/%s: path too long", dir, e->d_name);
       break;
     }
     if (!lp_store_valid_path(sub)) {
-      rc = lp_comm_err(err, err_size,
+      rc = lp_errf(err, err_size,
                        "'%s': artifact file names must use only "
                        "[A-Za-z0-9._-] and not start with '.'", full);
       break;
     }
     struct stat st;
     if (stat(full, &st)) {
-      rc = lp_comm_err(err, err_size, "cannot stat '%s': %s", full,
+      rc = lp_errf(err, err_size, "cannot stat '%s': %s", full,
                        strerror(errno));
     } else if (S_ISDIR(st.st_mode)) {
       rc = scan(root, sub, depth + 1, m, cap, err, err_size);
     } else if (S_ISREG(st.st_mode)) {
       if (m->count >= LP_STORE_MAX_FILES)
-        rc = lp_comm_err(err, err_size, "'%s': more than %d files", root,
+        rc = lp_errf(err, err_size, "'%s': more than %d files", root,
                          LP_STORE_MAX_FILES);
       else if (add_file(m, cap, sub, (uint64_t)st.st_size))
-        rc = lp_comm_err(err, err_size, "out of memory");
+        rc = lp_errf(err, err_size, "out of memory");
     } else {
-      rc = lp_comm_err(err, err_size,
+      rc = lp_errf(err, err_size,
                        "'%s' is neither a regular file nor a folder", full);
     }
   }
@@ -125,7 +125,7 @@ int lp_store_scan_dir(const char *dir, lp_store_manifest *m, char *err,
   size_t cap = 0;
   struct stat st;
   if (stat(dir, &st) || !S_ISDIR(st.st_mode))
-    return lp_comm_err(err, err_size, "'%s' is not a folder", dir);
+    return lp_errf(err, err_size, "'%s' is not a folder", dir);
   if (scan(dir, "", 0, m, &cap, err, err_size)) {
     lp_store_manifest_free(m);
     return -1;
@@ -181,12 +181,12 @@ int lp_store_manifest_parse(const char *text, size_t len, int need_hashes,
   json_error_t je;
   json_t *o = json_loadb(text, len, 0, &je);
   if (!o)
-    return lp_comm_err(err, err_size, "manifest is not JSON (line %d: %s)",
+    return lp_errf(err, err_size, "manifest is not JSON (line %d: %s)",
                        je.line, je.text);
   int rc = -1;
   json_t *files = json_object_get(o, "files");
   if (!json_is_object(o) || !json_is_array(files)) {
-    lp_comm_err(err, err_size, "manifest: expected an object with a 'files' array");
+    lp_errf(err, err_size, "manifest: expected an object with a 'files' array");
     goto out;
   }
   const char *name = json_string_value(json_object_get(o, "name"));
@@ -194,14 +194,14 @@ int lp_store_manifest_parse(const char *text, size_t len, int need_hashes,
   if (need_hashes) {
     const char *h = json_string_value(json_object_get(o, "hash"));
     if (!is_hex64(h)) {
-      lp_comm_err(err, err_size, "manifest: 'hash' must be 64 hex digits");
+      lp_errf(err, err_size, "manifest: 'hash' must be 64 hex digits");
       goto out;
     }
     memcpy(m->hash, h, LP_SHA256_HEX_SIZE);
   }
   size_t n = json_array_size(files);
   if (n > LP_STORE_MAX_FILES) {
-    lp_comm_err(err, err_size, "manifest: more than %d files", LP_STORE_MAX_FILES);
+    lp_errf(err, err_size, "manifest: more than %d files", LP_STORE_MAX_FILES);
     goto out;
   }
   size_t cap = 0;
@@ -210,17 +210,17 @@ int lp_store_manifest_parse(const char *text, size_t len, int need_hashes,
     const char *path = json_string_value(json_object_get(f, "path"));
     json_t *size = json_object_get(f, "size");
     if (!lp_store_valid_path(path)) {
-      lp_comm_err(err, err_size, "manifest: files[%zu].path '%s' is not a safe "
+      lp_errf(err, err_size, "manifest: files[%zu].path '%s' is not a safe "
                   "relative path", i, path ? path : "(missing)");
       goto out;
     }
     if (!json_is_integer(size) || json_integer_value(size) < 0) {
-      lp_comm_err(err, err_size, "manifest: files[%zu].size must be a "
+      lp_errf(err, err_size, "manifest: files[%zu].size must be a "
                   "non-negative integer", i);
       goto out;
     }
     if (i > 0 && strcmp(m->files[i - 1].path, path) >= 0) {
-      lp_comm_err(err, err_size, "manifest: files must be sorted and unique "
+      lp_errf(err, err_size, "manifest: files must be sorted and unique "
                   "('%s' after '%s')", path, m->files[i - 1].path);
       goto out;
     }
@@ -228,7 +228,7 @@ int lp_store_manifest_parse(const char *text, size_t len, int need_hashes,
     if (need_hashes) {
       const char *h = json_string_value(json_object_get(f, "sha256"));
       if (!is_hex64(h)) {
-        lp_comm_err(err, err_size, "manifest: files[%zu].sha256 must be 64 hex "
+        lp_errf(err, err_size, "manifest: files[%zu].sha256 must be 64 hex "
                     "digits", i);
         goto out;
       }
@@ -238,7 +238,7 @@ int lp_store_manifest_parse(const char *text, size_t len, int need_hashes,
   rc = 0;
   goto out;
 oom:
-  lp_comm_err(err, err_size, "out of memory");
+  lp_errf(err, err_size, "out of memory");
 out:
   json_decref(o);
   if (rc) lp_store_manifest_free(m);
@@ -258,14 +258,14 @@ int lp_store_fsync_path(const char *path) {
 int lp_store_write_manifest(const char *dir, const lp_store_manifest *m,
                             char *err, size_t err_size) {
   char *text = lp_store_manifest_json(m, 1);
-  if (!text) return lp_comm_err(err, err_size, "out of memory");
+  if (!text) return lp_errf(err, err_size, "out of memory");
   char tmp[4096], final[4096];
   snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, LP_STORE_MANIFEST_FILE);
   snprintf(final, sizeof final, "%s/%s", dir, LP_STORE_MANIFEST_FILE);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int rc = -1;
   if (fd < 0) {
-    lp_comm_err(err, err_size, "cannot create '%s': %s", tmp, strerror(errno));
+    lp_errf(err, err_size, "cannot create '%s': %s", tmp, strerror(errno));
   } else {
     size_t len = strlen(text), off = 0;
     while (off < len) {
@@ -280,10 +280,10 @@ int lp_store_write_manifest(const char *dir, const lp_store_manifest *m,
       if (rename(tmp, final) == 0)
         rc = 0;
       else
-        lp_comm_err(err, err_size, "cannot rename '%s': %s", tmp,
+        lp_errf(err, err_size, "cannot rename '%s': %s", tmp,
                     strerror(errno));
     } else {
-      lp_comm_err(err, err_size, "cannot write '%s': %s", tmp, strerror(errno));
+      lp_errf(err, err_size, "cannot write '%s': %s", tmp, strerror(errno));
     }
     if (fd >= 0) close(fd);
     if (rc) unlink(tmp);
@@ -299,7 +299,7 @@ int lp_store_read_manifest(const char *dir, lp_store_manifest *m, char *err,
   FILE *f = fopen(path, "rb");
   if (!f) {
     memset(m, 0, sizeof *m);
-    return lp_comm_err(err, err_size, "cannot read '%s': %s", path,
+    return lp_errf(err, err_size, "cannot read '%s': %s", path,
                        strerror(errno));
   }
   size_t cap = 4096, len = 0;
@@ -322,12 +322,12 @@ int lp_store_read_manifest(const char *dir, lp_store_manifest *m, char *err,
   fclose(f);
   if (!buf) {
     memset(m, 0, sizeof *m);
-    return lp_comm_err(err, err_size, "out of memory reading '%s'", path);
+    return lp_errf(err, err_size, "out of memory reading '%s'", path);
   }
   char perr[256];
   int rc = lp_store_manifest_parse(buf, len, 1, m, perr, sizeof perr);
   free(buf);
-  if (rc) return lp_comm_err(err, err_size, "%s: %s", path, perr);
+  if (rc) return lp_errf(err, err_size, "%s: %s", path, perr);
   return 0;
 }
 

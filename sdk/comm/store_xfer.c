@@ -49,10 +49,10 @@ int lp_store_rx_data(lp_store_rx *rx, zmq_msg_t *pos, zmq_msg_t *payload,
                      zmq_msg_t *sha, char *err, size_t err_size) {
   uint64_t v[2];
   if (lp_store_parse_nums(zmq_msg_data(pos), zmq_msg_size(pos), v, 2))
-    return lp_comm_err(err, err_size, "malformed DATA message");
+    return lp_errf(err, err_size, "malformed DATA message");
   if (rx->recv_idx >= rx->m->count || v[0] != rx->recv_idx ||
       v[1] != rx->recv_off || rx->outstanding <= 0)
-    return lp_comm_err(err, err_size, "chunk (file %llu, offset %llu) was not "
+    return lp_errf(err, err_size, "chunk (file %llu, offset %llu) was not "
                        "requested", (unsigned long long)v[0],
                        (unsigned long long)v[1]);
   lp_store_file *f = (lp_store_file *)&rx->m->files[rx->recv_idx];
@@ -60,7 +60,7 @@ int lp_store_rx_data(lp_store_rx *rx, zmq_msg_t *pos, zmq_msg_t *payload,
   if (want > LP_STORE_CHUNK) want = LP_STORE_CHUNK;
   size_t len = zmq_msg_size(payload);
   if (len != want)
-    return lp_comm_err(err, err_size, "'%s': chunk at offset %llu has %zu "
+    return lp_errf(err, err_size, "'%s': chunk at offset %llu has %zu "
                        "bytes, expected %llu (truncated transfer)", f->path,
                        (unsigned long long)v[1], len, (unsigned long long)want);
   if (rx->fd < 0) {
@@ -69,7 +69,7 @@ int lp_store_rx_data(lp_store_rx *rx, zmq_msg_t *pos, zmq_msg_t *payload,
     if (lp_store_mkdirs_for(rx->root, f->path) ||
         (rx->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) <
             0)
-      return lp_comm_err(err, err_size, "cannot create '%s': %s", path,
+      return lp_errf(err, err_size, "cannot create '%s': %s", path,
                          strerror(errno));
     lp_sha256_init(&rx->sha);
   }
@@ -79,7 +79,7 @@ int lp_store_rx_data(lp_store_rx *rx, zmq_msg_t *pos, zmq_msg_t *payload,
     ssize_t w = write(rx->fd, p + done, len - done);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0)
-      return lp_comm_err(err, err_size, "cannot write '%s': %s", f->path,
+      return lp_errf(err, err_size, "cannot write '%s': %s", f->path,
                          w < 0 ? strerror(errno) : "no space");
     done += (size_t)w;
   }
@@ -98,11 +98,11 @@ int lp_store_rx_data(lp_store_rx *rx, zmq_msg_t *pos, zmq_msg_t *payload,
   lp_sha256_final_hex(&rx->sha, rx->got_sha);
   if (!sha || lp_comm_frame_str(sha, theirs, sizeof theirs) ||
       strcmp(rx->got_sha, theirs))
-    return lp_comm_err(err, err_size, "'%s': content hash mismatch (received "
+    return lp_errf(err, err_size, "'%s': content hash mismatch (received "
                        "bytes hash to %s, sender says %s): corrupted transfer",
                        f->path, rx->got_sha, theirs[0] ? theirs : "nothing");
   if (rx->check_manifest && strcmp(rx->got_sha, f->sha256))
-    return lp_comm_err(err, err_size, "'%s': content hash mismatch (received "
+    return lp_errf(err, err_size, "'%s': content hash mismatch (received "
                        "bytes hash to %s, manifest says %s): corrupted "
                        "artifact", f->path, rx->got_sha, f->sha256);
   if (!rx->check_manifest) memcpy(f->sha256, rx->got_sha, LP_SHA256_HEX_SIZE);
@@ -110,7 +110,7 @@ int lp_store_rx_data(lp_store_rx *rx, zmq_msg_t *pos, zmq_msg_t *payload,
   bad |= close(rx->fd);
   rx->fd = -1;
   if (bad)
-    return lp_comm_err(err, err_size, "cannot flush '%s': %s", f->path,
+    return lp_errf(err, err_size, "cannot flush '%s': %s", f->path,
                        strerror(errno));
   rx->recv_idx++;
   rx->recv_off = 0;
@@ -139,11 +139,11 @@ int lp_store_tx_serve(lp_store_tx *tx, void *sock, zmq_msg_t *id,
                       zmq_msg_t *arg, char *err, size_t err_size) {
   uint64_t v[3];
   if (lp_store_parse_nums(zmq_msg_data(arg), zmq_msg_size(arg), v, 3))
-    return lp_comm_err(err, err_size, "malformed FETCH");
+    return lp_errf(err, err_size, "malformed FETCH");
   lp_store_file *f = tx->idx < tx->m->count ? &tx->m->files[tx->idx] : NULL;
   if (!f || v[0] != tx->idx || v[1] != tx->off || v[2] > LP_STORE_CHUNK ||
       v[1] + v[2] > f->size || (v[2] == 0 && f->size != 0))
-    return lp_comm_err(err, err_size,
+    return lp_errf(err, err_size,
                        "chunk (file %llu, offset %llu, %llu bytes) requested "
                        "out of order", (unsigned long long)v[0],
                        (unsigned long long)v[1], (unsigned long long)v[2]);
@@ -152,11 +152,11 @@ int lp_store_tx_serve(lp_store_tx *tx, void *sock, zmq_msg_t *id,
   if (tx->fd < 0) {
     tx->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (tx->fd < 0)
-      return lp_comm_err(err, err_size, "cannot open '%s': %s", path,
+      return lp_errf(err, err_size, "cannot open '%s': %s", path,
                          strerror(errno));
     struct stat st;
     if (fstat(tx->fd, &st) || (uint64_t)st.st_size != f->size)
-      return lp_comm_err(err, err_size, "'%s' is not the size it was listed "
+      return lp_errf(err, err_size, "'%s' is not the size it was listed "
                          "with (%llu bytes)", path,
                          (unsigned long long)f->size);
     lp_sha256_init(&tx->sha);
@@ -173,7 +173,7 @@ int lp_store_tx_serve(lp_store_tx *tx, void *sock, zmq_msg_t *id,
   }
   if (got != v[2]) {
     zmq_msg_close(&data);
-    return lp_comm_err(err, err_size, "cannot read '%s' at offset %llu: %s",
+    return lp_errf(err, err_size, "cannot read '%s' at offset %llu: %s",
                        path, (unsigned long long)(v[1] + got),
                        got ? "file shrank" : strerror(errno));
   }
@@ -205,7 +205,7 @@ int lp_store_tx_serve(lp_store_tx *tx, void *sock, zmq_msg_t *id,
   if (rc == 0 && last) rc = zmq_send(sock, f->sha256, 64, fl) < 0;
   if (rc) {
     zmq_msg_close(&data); /* harmless after a successful send */
-    return lp_comm_err(err, err_size, "send failed: %s",
+    return lp_errf(err, err_size, "send failed: %s",
                        zmq_strerror(zmq_errno()));
   }
   tx->off += v[2];

@@ -7,16 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-int lp_comm_err(char *err, size_t err_size, const char *fmt, ...) {
-  if (err && err_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
-
 double lp_comm_wall_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -47,16 +37,16 @@ int lp_comm_curve_available(void) { return zmq_has("curve") ? 1 : 0; }
 static int check_key(const char *key, const char *what, char *err,
                      size_t err_size) {
   if (!lp_comm_curve_available())
-    return lp_comm_err(err, err_size,
+    return lp_errf(err, err_size,
                        "libzmq on this machine was built without CURVE: "
                        "cannot use %s", what);
   if (!key || strlen(key) != 40)
-    return lp_comm_err(err, err_size,
+    return lp_errf(err, err_size,
                        "%s must be a 40-character Z85 CURVE key, got %zu "
                        "characters", what, key ? strlen(key) : (size_t)0);
   uint8_t raw[32];
   if (!zmq_z85_decode(raw, key))
-    return lp_comm_err(err, err_size, "%s is not valid Z85 text", what);
+    return lp_errf(err, err_size, "%s is not valid Z85 text", what);
   return 0;
 }
 
@@ -71,7 +61,7 @@ int lp_comm_curve_server(void *sock, const char *secret_key, char *err,
   int one = 1;
   if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
       zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, secret_key, 40))
-    return lp_comm_err(err, err_size, "CURVE server setup failed: %s",
+    return lp_errf(err, err_size, "CURVE server setup failed: %s",
                        zmq_strerror(zmq_errno()));
   return 0;
 }
@@ -82,12 +72,12 @@ int lp_comm_curve_client(void *sock, const char *server_public_key, char *err,
     return -1;
   char pub[41], sec[41];
   if (zmq_curve_keypair(pub, sec))
-    return lp_comm_err(err, err_size, "CURVE keypair generation failed: %s",
+    return lp_errf(err, err_size, "CURVE keypair generation failed: %s",
                        zmq_strerror(zmq_errno()));
   if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_public_key, 40) ||
       zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, pub, 40) ||
       zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40))
-    return lp_comm_err(err, err_size, "CURVE client setup failed: %s",
+    return lp_errf(err, err_size, "CURVE client setup failed: %s",
                        zmq_strerror(zmq_errno()));
   return 0;
 }

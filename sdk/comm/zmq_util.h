@@ -7,10 +7,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
-/* printf into err (if non-NULL); always returns -1 so callers can
- * `return lp_comm_err(...)`. */
-int lp_comm_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+#include "llmpipe/error.h" /* lp_errf: every comm error goes through it */
 
 double lp_comm_wall_s(void);     /* unix seconds */
 int64_t lp_comm_mono_ms(void);   /* monotonic milliseconds */

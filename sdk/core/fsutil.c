@@ -1,4 +1,5 @@
 #include "llmpipe/fsutil.h"
+#include "llmpipe/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,27 +12,21 @@
 int lp_mkdir_p(const char *path, char *err, size_t err_size) {
   char buf[4096];
   size_t n = strlen(path);
-  if (n == 0 || n >= sizeof buf) {
-    snprintf(err, err_size, "%s: path empty or too long", path);
-    return -1;
-  }
+  if (n == 0 || n >= sizeof buf)
+    return lp_errf(err, err_size, "%s: path empty or too long", path);
   memcpy(buf, path, n + 1);
   for (size_t i = 1; i <= n; i++) {
     if (buf[i] != '/' && buf[i] != '\0') continue;
     char saved = buf[i];
     buf[i] = '\0';
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-      snprintf(err, err_size, "%s: cannot create folder: %s", buf,
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+      return lp_errf(err, err_size, "%s: cannot create folder: %s", buf,
                strerror(errno));
-      return -1;
-    }
     buf[i] = saved;
   }
   struct stat st;
-  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    snprintf(err, err_size, "%s: exists and is not a folder", path);
-    return -1;
-  }
+  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+    return lp_errf(err, err_size, "%s: exists and is not a folder", path);
   return 0;
 }
 
@@ -56,22 +51,18 @@ int lp_write_file_atomic(const char *path, const void *data, size_t len,
                          char *err, size_t err_size) {
   char tmp[4096];
   if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >=
-      sizeof tmp) {
-    snprintf(err, err_size, "%s: path too long", path);
-    return -1;
-  }
+      sizeof tmp)
+    return lp_errf(err, err_size, "%s: path too long", path);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) {
-    snprintf(err, err_size, "%s: cannot create: %s", tmp, strerror(errno));
-    return -1;
-  }
+  if (fd < 0)
+    return lp_errf(err, err_size, "%s: cannot create: %s", tmp, strerror(errno));
   const char *p = data;
   size_t left = len;
   while (left > 0) {
     ssize_t w = write(fd, p, left);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
-      snprintf(err, err_size, "%s: write failed: %s", tmp, strerror(errno));
+      lp_errf(err, err_size, "%s: write failed: %s", tmp, strerror(errno));
       close(fd);
       unlink(tmp);
       return -1;
@@ -80,12 +71,12 @@ int lp_write_file_atomic(const char *path, const void *data, size_t len,
     left -= (size_t)w;
   }
   if (fsync(fd) != 0 || close(fd) != 0) {
-    snprintf(err, err_size, "%s: fsync failed: %s", tmp, strerror(errno));
+    lp_errf(err, err_size, "%s: fsync failed: %s", tmp, strerror(errno));
     unlink(tmp);
     return -1;
   }
   if (rename(tmp, path) != 0) {
-    snprintf(err, err_size, "%s: rename failed: %s", path, strerror(errno));
+    lp_errf(err, err_size, "%s: rename failed: %s", path, strerror(errno));
     unlink(tmp);
     return -1;
   }
@@ -96,7 +87,7 @@ int lp_write_file_atomic(const char *path, const void *data, size_t len,
 char *lp_read_file(const char *path, size_t *len, char *err, size_t err_size) {
   FILE *f = fopen(path, "rb");
   if (f == NULL) {
-    snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+    lp_errf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
     return NULL;
   }
   size_t cap = 4096, n = 0;
@@ -120,7 +111,7 @@ char *lp_read_file(const char *path, size_t *len, char *err, size_t err_size) {
   fclose(f);
   if (failed) {
     free(buf);
-    snprintf(err, err_size, "%s: read failed", path);
+    lp_errf(err, err_size, "%s: read failed", path);
     return NULL;
   }
   buf[n] = '\0';

@@ -29,14 +29,14 @@ void lp_ids_free(lp_ids *ids)
 lp_tokenizer *lpt_tokenizer_new(char *err, size_t errsz)
 {
     lp_tokenizer *t = calloc(1, sizeof *t);
-    if (!t) { lpt_err(err, errsz, "tokenizer: out of memory"); return NULL; }
+    if (!t) { lp_errf(err, errsz, "tokenizer: out of memory"); return NULL; }
     t->eot = -1;
     for (int i = 0; i < 256; i++) t->byte_id[i] = -1;
     t->by_bytes = lpt_strmap_create(1024);
     t->cache = lpt_strmap_create(4096);
     if (!t->by_bytes || !t->cache || lpt_u64map_init(&t->merges, 1024)) {
         lp_tokenizer_destroy(t);
-        lpt_err(err, errsz, "tokenizer: out of memory");
+        lp_errf(err, errsz, "tokenizer: out of memory");
         return NULL;
     }
     t->pre = lpt_pretok_create(err, errsz);
@@ -150,7 +150,7 @@ int lpt_refresh_specials(lp_tokenizer *t)
 int32_t lp_tokenizer_add_special(lp_tokenizer *t, const char *text, char *err, size_t errsz)
 {
     size_t len = strlen(text);
-    if (!len) { lpt_err(err, errsz, "special token: empty string"); return -1; }
+    if (!len) return lp_errf(err, errsz, "special token: empty string");
     int32_t *have = lpt_strmap_find(t->by_bytes, text, len);
     int32_t id;
     if (have) {
@@ -159,9 +159,9 @@ int32_t lp_tokenizer_add_special(lp_tokenizer *t, const char *text, char *err, s
         if (strcmp(text, LP_EOT_TOKEN) == 0) t->eot = id;
     } else {
         id = lpt_add_token(t, text, len, 1);
-        if (id < 0) { lpt_err(err, errsz, "special token '%s': out of memory", text); return -1; }
+        if (id < 0) return lp_errf(err, errsz, "special token '%s': out of memory", text);
     }
-    if (lpt_refresh_specials(t)) { lpt_err(err, errsz, "special token: out of memory"); return -1; }
+    if (lpt_refresh_specials(t)) return lp_errf(err, errsz, "special token: out of memory");
     return id;
 }
 
@@ -339,7 +339,7 @@ static int encode_plain(lp_tokenizer *t, const char *text, size_t len, lp_ids *o
 {
     enc_ctx c = {t, out, 0};
     if (lpt_pretok_split(t->pre, text, len, encode_piece, &c, err, errsz)) return -1;
-    if (c.failed) { lpt_err(err, errsz, "encode: out of memory"); return -1; }
+    if (c.failed) return lp_errf(err, errsz, "encode: out of memory");
     return 0;
 }
 
@@ -349,7 +349,7 @@ int lp_tokenizer_encode(lp_tokenizer *t, const char *text, size_t len, int allow
     if (!allow_special || !t->nspecials) return encode_plain(t, text, len, out, err, errsz);
     /* next[i]: next occurrence of special i at or after pos (SIZE_MAX: none) */
     size_t *nextpos = malloc((size_t)t->nspecials * sizeof *nextpos);
-    if (!nextpos) { lpt_err(err, errsz, "encode: out of memory"); return -1; }
+    if (!nextpos) return lp_errf(err, errsz, "encode: out of memory");
     for (int i = 0; i < t->nspecials; i++) nextpos[i] = 0;
     size_t pos = 0;
     int rc = 0;
@@ -370,7 +370,7 @@ int lp_tokenizer_encode(lp_tokenizer *t, const char *text, size_t len, int allow
         size_t stop = bi < 0 ? len : best;
         if (stop > pos) rc = encode_plain(t, text + pos, stop - pos, out, err, errsz);
         if (rc || bi < 0) break;
-        if (lp_ids_push(out, t->specials[bi])) { lpt_err(err, errsz, "encode: out of memory"); rc = -1; }
+        if (lp_ids_push(out, t->specials[bi])) { lp_errf(err, errsz, "encode: out of memory"); rc = -1; }
         pos = best + t->tok[t->specials[bi]].len;
     }
     free(nextpos);
@@ -382,15 +382,13 @@ int lp_tokenizer_decode(const lp_tokenizer *t, const int32_t *ids, size_t n, int
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= t->ntok) {
-            lpt_err(err, errsz, "decode: id %d at position %zu is outside the vocabulary (size %d)",
+        if (ids[i] < 0 || ids[i] >= t->ntok)
+            return lp_errf(err, errsz, "decode: id %d at position %zu is outside the vocabulary (size %d)",
                     ids[i], i, t->ntok);
-            return -1;
-        }
         if (!(skip_special && t->tok[ids[i]].special)) total += t->tok[ids[i]].len;
     }
     char *o = malloc(total + 1), *p = o;
-    if (!o) { lpt_err(err, errsz, "decode: out of memory"); return -1; }
+    if (!o) return lp_errf(err, errsz, "decode: out of memory");
     for (size_t i = 0; i < n; i++) {
         const lpt_token *k = &t->tok[ids[i]];
         if (skip_special && k->special) continue;

@@ -273,11 +273,9 @@ static void merge_word(trainer *tr, int32_t w, int32_t a, int32_t b, int32_t c)
 static int train(lp_tokenizer **out, trainer *tr, const lp_tok_train_opts *opts, char *err, size_t errsz)
 {
     int nspecial = 1 + (opts->n_special > 0 ? opts->n_special : 0);
-    if (opts->vocab_size < 256 + nspecial) {
-        lpt_err(err, errsz, "tokenizer train: --vocab-size %d is below the minimum %d (256 bytes + %d special)",
+    if (opts->vocab_size < 256 + nspecial)
+        return lp_errf(err, errsz, "tokenizer train: --vocab-size %d is below the minimum %d (256 bytes + %d special)",
                 opts->vocab_size, 256 + nspecial, nspecial);
-        return -1;
-    }
     int64_t minf = opts->min_frequency > 0 ? opts->min_frequency : 1;
     lp_tokenizer *t = lpt_tokenizer_new(err, errsz);
     if (!t) return -1;
@@ -344,8 +342,7 @@ static int train(lp_tokenizer **out, trainer *tr, const lp_tok_train_opts *opts,
     return 0;
 oom:
     lp_tokenizer_destroy(t);
-    lpt_err(err, errsz, "tokenizer train: out of memory");
-    return -1;
+    return lp_errf(err, errsz, "tokenizer train: out of memory");
 }
 
 static int trainer_init(trainer *tr, char *err, size_t errsz)
@@ -354,8 +351,7 @@ static int trainer_init(trainer *tr, char *err, size_t errsz)
     tr->wmap = lpt_strmap_create(1 << 16);
     if (!tr->wmap || lpt_u64map_init(&tr->pmap, 1 << 16)) {
         free_trainer(tr);
-        lpt_err(err, errsz, "tokenizer train: out of memory");
-        return -1;
+        return lp_errf(err, errsz, "tokenizer train: out of memory");
     }
     return 0;
 }
@@ -363,7 +359,7 @@ static int trainer_init(trainer *tr, char *err, size_t errsz)
 static int count_text(trainer *tr, lpt_pretok *pre, const char *text, size_t len, char *err, size_t errsz)
 {
     if (lpt_pretok_split(pre, text, len, count_piece, tr, err, errsz)) return -1;
-    if (tr->oom) { lpt_err(err, errsz, "tokenizer train: out of memory"); return -1; }
+    if (tr->oom) return lp_errf(err, errsz, "tokenizer train: out of memory");
     return 0;
 }
 

@@ -187,10 +187,8 @@ static int bad(reader *rd, int line, int col, const char *why)
 {
     char msg[512];
     snprintf(msg, sizeof msg, "%s:%d:%d: %s", rd->path, line, col, why);
-    if (!rd->skip_bad) {
-        lpt_err(rd->err, rd->errsz, "%s", msg);
-        return -1;
-    }
+    if (!rd->skip_bad)
+        return lp_errf(rd->err, rd->errsz, "%s", msg);
     if (!rd->d->skipped++) snprintf(rd->d->first_skip, sizeof rd->d->first_skip, "%s", msg);
     return 0;
 }
@@ -201,7 +199,7 @@ static int add(reader *rd, json_t *o, int line, int col)
     if (d->n == d->cap) {
         size_t nc = d->cap ? d->cap * 2 : 256;
         lp_record *n = realloc(d->r, nc * sizeof *n);
-        if (!n) { lpt_err(rd->err, rd->errsz, "%s: out of memory", rd->path); return -1; }
+        if (!n) return lp_errf(rd->err, rd->errsz, "%s: out of memory", rd->path);
         d->r = n;
         d->cap = nc;
     }
@@ -254,8 +252,7 @@ static int read_array(reader *rd, const char *buf, size_t len, size_t pos)
         if (!o) {
             /* jansson counts from the element start */
             int l = line + je.line - 1, c = je.line <= 1 ? col + je.column - 1 : je.column;
-            lpt_err(rd->err, rd->errsz, "%s:%d:%d: %s", rd->path, l, c > 0 ? c : 1, je.text);
-            return -1;
+            return lp_errf(rd->err, rd->errsz, "%s:%d:%d: %s", rd->path, l, c > 0 ? c : 1, je.text);
         }
         int rc = add(rd, o, line, col);
         json_decref(o);
@@ -272,16 +269,13 @@ static int read_array(reader *rd, const char *buf, size_t len, size_t pos)
             pos++;
             SKIP_WS();
             ADVANCE_TO(pos);
-            if (pos < len) {
-                lpt_err(rd->err, rd->errsz, "%s:%d:%d: unexpected text after the closing ']'", rd->path, line,
+            if (pos < len)
+                return lp_errf(rd->err, rd->errsz, "%s:%d:%d: unexpected text after the closing ']'", rd->path, line,
                         (int)(pos - line_start) + 1);
-                return -1;
-            }
             return 0;
         }
-        lpt_err(rd->err, rd->errsz, "%s:%d:%d: expected ',' or ']' after a record", rd->path, line,
+        return lp_errf(rd->err, rd->errsz, "%s:%d:%d: expected ',' or ']' after a record", rd->path, line,
                 (int)(pos - line_start) + 1);
-        return -1;
     }
 #undef ADVANCE_TO
 #undef SKIP_WS
@@ -293,14 +287,14 @@ int lp_dataset_load(lp_dataset **out, const char *path, lp_data_kind kind, int s
     size_t len;
     if (!(buf = lp_read_file(path, &len, err, errsz))) return -1;
     lp_dataset *d = calloc(1, sizeof *d);
-    if (!d) { free(buf); lpt_err(err, errsz, "%s: out of memory", path); return -1; }
+    if (!d) { free(buf); lp_errf(err, errsz, "%s: out of memory", path); return -1; }
     reader rd = {d, path, kind, skip_bad, err, errsz};
     size_t p = 0;
     while (p < len && (buf[p] == ' ' || buf[p] == '\n' || buf[p] == '\t' || buf[p] == '\r')) p++;
     int rc = p < len && buf[p] == '[' ? read_array(&rd, buf, len, p) : read_jsonl(&rd, buf, len);
     free(buf);
     if (rc == 0 && d->n == 0) {
-        lpt_err(err, errsz, "%s: no valid %s records%s%s", path, lp_data_kind_name(kind),
+        lp_errf(err, errsz, "%s: no valid %s records%s%s", path, lp_data_kind_name(kind),
                 d->skipped ? "; first problem: " : "", d->first_skip);
         rc = -1;
     }

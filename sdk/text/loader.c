@@ -47,10 +47,8 @@ void lp_loader_destroy(lp_loader *l)
 int lp_loader_create(lp_loader **out, const char *const *paths, int npaths, int B, int T, uint64_t seed,
                      int shuffle, char *err, size_t errsz)
 {
-    if (B <= 0 || T <= 0 || npaths <= 0) {
-        lpt_err(err, errsz, "loader: need B > 0, T > 0 and at least one shard (got B=%d T=%d, %d shards)", B, T, npaths);
-        return -1;
-    }
+    if (B <= 0 || T <= 0 || npaths <= 0)
+        return lp_errf(err, errsz, "loader: need B > 0, T > 0 and at least one shard (got B=%d T=%d, %d shards)", B, T, npaths);
     lp_loader *l = calloc(1, sizeof *l);
     if (!l) goto oom;
     l->shards = calloc((size_t)npaths, sizeof *l->shards);
@@ -70,7 +68,7 @@ int lp_loader_create(lp_loader **out, const char *const *paths, int npaths, int 
     }
     l->first[npaths] = l->nwin;
     if (!l->nwin) {
-        lpt_err(err, errsz, "loader: %s: fewer than T + 1 = %d tokens in every shard", paths[0], T + 1);
+        lp_errf(err, errsz, "loader: %s: fewer than T + 1 = %d tokens in every shard", paths[0], T + 1);
         lp_loader_destroy(l);
         return -1;
     }
@@ -81,8 +79,7 @@ int lp_loader_create(lp_loader **out, const char *const *paths, int npaths, int 
     return 0;
 oom:
     lp_loader_destroy(l);
-    lpt_err(err, errsz, "loader: out of memory");
-    return -1;
+    return lp_errf(err, errsz, "loader: out of memory");
 }
 
 void lp_loader_next(lp_loader *l, int32_t *x, int32_t *y)
@@ -137,25 +134,19 @@ int lp_loader_state_save(const lp_loader *l, uint8_t st[LP_LOADER_STATE_SIZE])
 
 int lp_loader_state_restore(lp_loader *l, const uint8_t *st, size_t size, char *err, size_t errsz)
 {
-    if (size != LP_LOADER_STATE_SIZE || get64(st) != ((uint64_t)STATE_MAGIC | (uint64_t)1 << 32)) {
-        lpt_err(err, errsz, "loader state: not a version 1 loader state of %d bytes", LP_LOADER_STATE_SIZE);
-        return -1;
-    }
+    if (size != LP_LOADER_STATE_SIZE || get64(st) != ((uint64_t)STATE_MAGIC | (uint64_t)1 << 32))
+        return lp_errf(err, errsz, "loader state: not a version 1 loader state of %d bytes", LP_LOADER_STATE_SIZE);
     uint64_t bt = get64(st + 8);
     if ((int)(uint32_t)bt != l->B || (int)(uint32_t)(bt >> 32) != l->T || (int)get64(st + 16) != l->shuffle ||
-        get64(st + 24) != l->seed) {
-        lpt_err(err, errsz, "loader state: saved with B=%d T=%d seed=%llu shuffle=%d, this loader has B=%d T=%d seed=%llu shuffle=%d",
+        get64(st + 24) != l->seed)
+        return lp_errf(err, errsz, "loader state: saved with B=%d T=%d seed=%llu shuffle=%d, this loader has B=%d T=%d seed=%llu shuffle=%d",
                 (int)(uint32_t)bt, (int)(uint32_t)(bt >> 32), (unsigned long long)get64(st + 24), (int)get64(st + 16),
                 l->B, l->T, (unsigned long long)l->seed, l->shuffle);
-        return -1;
-    }
-    if (get64(st + 32) != l->tokens || get64(st + 40) != l->nwin) {
-        lpt_err(err, errsz, "loader state: saved over %llu tokens, the shards now hold %llu: the dataset changed",
+    if (get64(st + 32) != l->tokens || get64(st + 40) != l->nwin)
+        return lp_errf(err, errsz, "loader state: saved over %llu tokens, the shards now hold %llu: the dataset changed",
                 (unsigned long long)get64(st + 32), (unsigned long long)l->tokens);
-        return -1;
-    }
     uint64_t pos = get64(st + 56);
-    if (pos > l->nwin) { lpt_err(err, errsz, "loader state: position %llu beyond %llu windows", (unsigned long long)pos, (unsigned long long)l->nwin); return -1; }
+    if (pos > l->nwin) return lp_errf(err, errsz, "loader state: position %llu beyond %llu windows", (unsigned long long)pos, (unsigned long long)l->nwin);
     l->epoch = get64(st + 48);
     l->pos = pos;
     make_order(l);

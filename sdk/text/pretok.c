@@ -20,7 +20,7 @@ struct lpt_pretok {
 lpt_pretok *lpt_pretok_create(char *err, size_t errsz)
 {
     lpt_pretok *p = calloc(1, sizeof *p);
-    if (!p) { lpt_err(err, errsz, "pre-tokenizer: out of memory"); return NULL; }
+    if (!p) { lp_errf(err, errsz, "pre-tokenizer: out of memory"); return NULL; }
     int ec;
     PCRE2_SIZE eo;
     /* MATCH_INVALID_UTF: invalid sequences simply never match, so arbitrary
@@ -30,7 +30,7 @@ lpt_pretok *lpt_pretok_create(char *err, size_t errsz)
     if (!p->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
-        lpt_err(err, errsz, "pre-tokenizer regex at offset %zu: %s", (size_t)eo, (char *)msg);
+        lp_errf(err, errsz, "pre-tokenizer regex at offset %zu: %s", (size_t)eo, (char *)msg);
         free(p);
         return NULL;
     }
@@ -39,7 +39,7 @@ lpt_pretok *lpt_pretok_create(char *err, size_t errsz)
     p->md = pcre2_match_data_create_from_pattern(p->re, NULL);
     if (!p->md) {
         lpt_pretok_destroy(p);
-        lpt_err(err, errsz, "pre-tokenizer: out of memory");
+        lp_errf(err, errsz, "pre-tokenizer: out of memory");
         return NULL;
     }
     return p;
@@ -63,15 +63,13 @@ int lpt_pretok_split(lpt_pretok *p, const char *text, size_t len, lpt_piece_fn f
         if (rc < 0) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(rc, msg, sizeof msg);
-            lpt_err(err, errsz, "pre-tokenizer match at byte %zu: %s", pos, (char *)msg);
-            return -1;
+            return lp_errf(err, errsz, "pre-tokenizer match at byte %zu: %s", pos, (char *)msg);
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(p->md);
         size_t s = ov[0], e = ov[1];
         if (s > pos && fn(ctx, text + pos, s - pos)) return 0;
         if (e == s) { /* cannot happen with this pattern; guard against a loop */
-            lpt_err(err, errsz, "pre-tokenizer: empty match at byte %zu", s);
-            return -1;
+            return lp_errf(err, errsz, "pre-tokenizer: empty match at byte %zu", s);
         }
         if (fn(ctx, text + s, e - s)) return 0;
         pos = e;

@@ -18,14 +18,10 @@ const lp_prompt_template *lp_alpaca_template(void) { return &ALPACA; }
 
 int lp_template_check(const lp_prompt_template *tpl, char *err, size_t errsz)
 {
-    if (!tpl->with_input || !strstr(tpl->with_input, "{instruction}") || !strstr(tpl->with_input, "{input}")) {
-        lpt_err(err, errsz, "prompt template (with input): must contain {instruction} and {input}");
-        return -1;
-    }
-    if (!tpl->no_input || !strstr(tpl->no_input, "{instruction}")) {
-        lpt_err(err, errsz, "prompt template (no input): must contain {instruction}");
-        return -1;
-    }
+    if (!tpl->with_input || !strstr(tpl->with_input, "{instruction}") || !strstr(tpl->with_input, "{input}"))
+        return lp_errf(err, errsz, "prompt template (with input): must contain {instruction} and {input}");
+    if (!tpl->no_input || !strstr(tpl->no_input, "{instruction}"))
+        return lp_errf(err, errsz, "prompt template (no input): must contain {instruction}");
     return 0;
 }
 
@@ -64,12 +60,10 @@ int lp_sft_tokenize(lp_tokenizer *t, const lp_prompt_template *tpl, const lp_rec
                     lp_sft_tokens *out, char *err, size_t errsz)
 {
     memset(out, 0, sizeof *out);
-    if (lp_tokenizer_eot(t) < 0) {
-        lpt_err(err, errsz, "sft: the tokenizer has no %s token to end responses with", LP_EOT_TOKEN);
-        return -1;
-    }
+    if (lp_tokenizer_eot(t) < 0)
+        return lp_errf(err, errsz, "sft: the tokenizer has no %s token to end responses with", LP_EOT_TOKEN);
     char *prompt = lp_render_prompt(tpl, r->instruction, r->input);
-    if (!prompt) { lpt_err(err, errsz, "sft: out of memory"); return -1; }
+    if (!prompt) return lp_errf(err, errsz, "sft: out of memory");
     lp_ids ids = {0};
     /* the prompt and the response are encoded apart so the mask boundary is
      * exact; special-token text in the data stays plain text */
@@ -77,7 +71,7 @@ int lp_sft_tokenize(lp_tokenizer *t, const lp_prompt_template *tpl, const lp_rec
     size_t np = ids.n;
     free(prompt);
     if (!rc) rc = lp_tokenizer_encode(t, r->output, strlen(r->output), 0, &ids, err, errsz);
-    if (!rc && lp_ids_push(&ids, lp_tokenizer_eot(t))) { lpt_err(err, errsz, "sft: out of memory"); rc = -1; }
+    if (!rc && lp_ids_push(&ids, lp_tokenizer_eot(t))) { lp_errf(err, errsz, "sft: out of memory"); rc = -1; }
     if (rc) { lp_ids_free(&ids); return -1; }
     size_t n = ids.n;
     if (max_len && n > max_len) {
@@ -86,7 +80,7 @@ int lp_sft_tokenize(lp_tokenizer *t, const lp_prompt_template *tpl, const lp_rec
     }
     out->ids = ids.v;
     out->mask = malloc(n ? n : 1);
-    if (!out->mask) { lp_ids_free(&ids); lpt_err(err, errsz, "sft: out of memory"); return -1; }
+    if (!out->mask) { lp_ids_free(&ids); lp_errf(err, errsz, "sft: out of memory"); return -1; }
     for (size_t i = 0; i < n; i++) out->mask[i] = i >= np;
     out->n = n;
     return 0;
@@ -103,7 +97,7 @@ void lp_packed_free(lp_packed *p)
 int lp_sft_pack(const lp_sft_tokens *ex, size_t n, size_t T, int32_t pad, lp_packed *out, char *err, size_t errsz)
 {
     memset(out, 0, sizeof *out);
-    if (!T) { lpt_err(err, errsz, "pack: T must be positive"); return -1; }
+    if (!T) return lp_errf(err, errsz, "pack: T must be positive");
     /* first pass counts rows so the arrays are allocated once */
     size_t rows = 0, used = T;
     for (size_t i = 0; i < n; i++) {
@@ -115,7 +109,7 @@ int lp_sft_pack(const lp_sft_tokens *ex, size_t n, size_t T, int32_t pad, lp_pac
     out->ids = malloc((rows ? rows : 1) * T * sizeof *out->ids);
     out->seg = malloc((rows ? rows : 1) * T * sizeof *out->seg);
     out->mask = calloc((rows ? rows : 1) * T, 1);
-    if (!out->ids || !out->seg || !out->mask) { lp_packed_free(out); lpt_err(err, errsz, "pack: out of memory"); return -1; }
+    if (!out->ids || !out->seg || !out->mask) { lp_packed_free(out); lp_errf(err, errsz, "pack: out of memory"); return -1; }
     for (size_t i = 0; i < rows * T; i++) { out->ids[i] = pad; out->seg[i] = -1; }
     out->rows = rows;
     out->T = T;

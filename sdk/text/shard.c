@@ -40,21 +40,20 @@ static void header(uint8_t *h, uint32_t width, uint64_t count, int vocab, int32_
 int lp_shard_writer_create(lp_shard_writer **out, const char *path, int vocab_size, int32_t eot,
                            char *err, size_t errsz)
 {
-    if (vocab_size <= 0) { lpt_err(err, errsz, "%s: vocabulary size must be positive", path); return -1; }
+    if (vocab_size <= 0) return lp_errf(err, errsz, "%s: vocabulary size must be positive", path);
     lp_shard_writer *w = calloc(1, sizeof *w);
     size_t pl = strlen(path);
     if (w) w->path = strdup(path);
     if (w) w->tmp = malloc(pl + 5);
     if (!w || !w->path || !w->tmp) {
         if (w) { free(w->path); free(w->tmp); free(w); }
-        lpt_err(err, errsz, "%s: out of memory", path);
-        return -1;
+        return lp_errf(err, errsz, "%s: out of memory", path);
     }
     memcpy(w->tmp, path, pl);
     memcpy(w->tmp + pl, ".tmp", 5);
     w->f = fopen(w->tmp, "wb");
     if (!w->f) {
-        lpt_err(err, errsz, "%s: cannot create: %s", w->tmp, strerror(errno));
+        lp_errf(err, errsz, "%s: cannot create: %s", w->tmp, strerror(errno));
         free(w->path); free(w->tmp); free(w);
         return -1;
     }
@@ -73,16 +72,14 @@ int lp_shard_writer_append(lp_shard_writer *w, const int32_t *ids, size_t n, cha
     uint8_t buf[4096];
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= w->vocab) {
-            lpt_err(err, errsz, "%s: token %d is outside the vocabulary (size %d)", w->path, ids[i], w->vocab);
-            return -1;
-        }
+        if (ids[i] < 0 || ids[i] >= w->vocab)
+            return lp_errf(err, errsz, "%s: token %d is outside the vocabulary (size %d)", w->path, ids[i], w->vocab);
         for (uint32_t b = 0; b < w->width; b++) buf[k++] = (uint8_t)((uint32_t)ids[i] >> (8 * b));
         if (k + 4 > sizeof buf) { fwrite(buf, 1, k, w->f); k = 0; }
     }
     fwrite(buf, 1, k, w->f);
     w->count += n;
-    if (ferror(w->f)) { lpt_err(err, errsz, "%s: write failed", w->tmp); return -1; }
+    if (ferror(w->f)) return lp_errf(err, errsz, "%s: write failed", w->tmp);
     return 0;
 }
 
@@ -111,7 +108,7 @@ int lp_shard_writer_close(lp_shard_writer *w, char *err, size_t errsz)
     if (ok && rename(w->tmp, w->path) != 0) ok = 0;
     if (ok) lp_fsync_parent(w->path); /* makes the rename durable */
     if (!ok) {
-        lpt_err(err, errsz, "%s: write failed: %s", w->path, strerror(errno));
+        lp_errf(err, errsz, "%s: write failed: %s", w->path, strerror(errno));
         unlink(w->tmp);
     }
     free_writer(w);
@@ -131,16 +128,15 @@ struct lp_shard {
 int lp_shard_open(lp_shard **out, const char *path, char *err, size_t errsz)
 {
     int fd = open(path, O_RDONLY);
-    if (fd < 0) { lpt_err(err, errsz, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    if (fd < 0) return lp_errf(err, errsz, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || st.st_size < LP_SHARD_HEADER_SIZE) {
         close(fd);
-        lpt_err(err, errsz, "%s: not a token shard (shorter than its %d-byte header)", path, LP_SHARD_HEADER_SIZE);
-        return -1;
+        return lp_errf(err, errsz, "%s: not a token shard (shorter than its %d-byte header)", path, LP_SHARD_HEADER_SIZE);
     }
     void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
-    if (m == MAP_FAILED) { lpt_err(err, errsz, "%s: mmap failed: %s", path, strerror(errno)); return -1; }
+    if (m == MAP_FAILED) return lp_errf(err, errsz, "%s: mmap failed: %s", path, strerror(errno));
     const uint8_t *h = m;
     const char *why = NULL;
     uint32_t width = get_u32(h + 12);
@@ -153,11 +149,10 @@ int lp_shard_open(lp_shard **out, const char *path, char *err, size_t errsz)
         why = "file size does not match the token count in the header (truncated?)";
     if (why) {
         munmap(m, (size_t)st.st_size);
-        lpt_err(err, errsz, "%s: %s", path, why);
-        return -1;
+        return lp_errf(err, errsz, "%s: %s", path, why);
     }
     lp_shard *s = calloc(1, sizeof *s);
-    if (!s) { munmap(m, (size_t)st.st_size); lpt_err(err, errsz, "%s: out of memory", path); return -1; }
+    if (!s) { munmap(m, (size_t)st.st_size); lp_errf(err, errsz, "%s: out of memory", path); return -1; }
     s->map = m;
     s->size = (size_t)st.st_size;
     s->data = s->map + LP_SHARD_HEADER_SIZE;

@@ -34,7 +34,7 @@ static int add_doc(builder *b, const char *s, size_t n, char *err, size_t errsz)
     b->doc++;
     b->ids.n = 0;
     if (lp_tokenizer_encode(b->t, s, n, 0, &b->ids, err, errsz)) return -1;
-    if (lp_ids_push(&b->ids, lp_tokenizer_eot(b->t))) { lpt_err(err, errsz, "shard: out of memory"); return -1; }
+    if (lp_ids_push(&b->ids, lp_tokenizer_eot(b->t))) return lp_errf(err, errsz, "shard: out of memory");
     if (lp_shard_writer_append(b->w[v], b->ids.v, b->ids.n, err, errsz)) return -1;
     b->st->docs[v]++;
     b->st->tokens[v] += b->ids.n;
@@ -63,20 +63,16 @@ static int add_file(builder *b, const char *text, size_t len, char *err, size_t 
 int lp_shard_build(lp_tokenizer *t, const char *const *files, int nfiles, const char *out_dir,
                    const lp_shard_build_opts *opts, lp_shard_build_stats *stats, char *err, size_t errsz)
 {
-    if (lp_tokenizer_eot(t) < 0) {
-        lpt_err(err, errsz, "shard: the tokenizer has no %s token to end documents with", LP_EOT_TOKEN);
-        return -1;
-    }
-    if (!(opts->val_fraction >= 0 && opts->val_fraction < 1)) {
-        lpt_err(err, errsz, "shard: validation fraction %g is outside [0, 1)", opts->val_fraction);
-        return -1;
-    }
+    if (lp_tokenizer_eot(t) < 0)
+        return lp_errf(err, errsz, "shard: the tokenizer has no %s token to end documents with", LP_EOT_TOKEN);
+    if (!(opts->val_fraction >= 0 && opts->val_fraction < 1))
+        return lp_errf(err, errsz, "shard: validation fraction %g is outside [0, 1)", opts->val_fraction);
     builder b = {.t = t, .o = opts, .st = stats};
     memset(stats, 0, sizeof *stats);
     b.offset = (double)(lpt_mix64(opts->seed + 0x5eed) >> 11) / 9007199254740992.0;
     size_t n = strlen(out_dir) + 16;
     char *p = malloc(n);
-    if (!p) { lpt_err(err, errsz, "shard: out of memory"); return -1; }
+    if (!p) return lp_errf(err, errsz, "shard: out of memory");
     static const char *names[2] = {"train.bin", "val.bin"};
     int rc = 0;
     for (int i = 0; i < 2 && rc == 0; i++) {

@@ -57,13 +57,13 @@ typedef struct {
 
 static int emit(writer *w, json_t *obj)
 {
-    if (!obj) { lpt_err(w->err, w->errsz, "%s: out of memory", w->path); return -1; }
+    if (!obj) return lp_errf(w->err, w->errsz, "%s: out of memory", w->path);
     char *s = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
-    if (!s) { lpt_err(w->err, w->errsz, "%s: out of memory", w->path); return -1; }
+    if (!s) return lp_errf(w->err, w->errsz, "%s: out of memory", w->path);
     int bad = fputs(s, w->f) < 0 || fputc('\n', w->f) < 0;
     free(s);
-    if (bad) { lpt_err(w->err, w->errsz, "%s: write failed", w->path); return -1; }
+    if (bad) return lp_errf(w->err, w->errsz, "%s: write failed", w->path);
     return 0;
 }
 
@@ -71,10 +71,8 @@ static int emit(writer *w, json_t *obj)
 static int draw(writer *w, int split, int family, uint64_t *rng, lp_synth_item *it)
 {
     for (int tries = 0; tries < 2000; tries++) {
-        if (lp_synth_generate(family, &w->o->level, rng, it)) {
-            lpt_err(w->err, w->errsz, "synth: out of memory");
-            return -1;
-        }
+        if (lp_synth_generate(family, &w->o->level, rng, it))
+            return lp_errf(w->err, w->errsz, "synth: out of memory");
         size_t fl = strlen(lp_synth_family_name(family)), il = strlen(it->input);
         char *key = malloc(fl + il + 2);
         if (!key) break;
@@ -88,10 +86,9 @@ static int draw(writer *w, int split, int family, uint64_t *rng, lp_synth_item *
         if (ins || (split == S_SFT && *owner == S_SFT)) return 0;
         lp_synth_item_free(it);
     }
-    lpt_err(w->err, w->errsz,
+    return lp_errf(w->err, w->errsz,
             "synth: family %s has too few distinct tasks at this level for %s (splits never share a task; "
             "raise --max-value, --items or --pool, or ask for fewer)", lp_synth_family_name(family), SPLIT_FILE[split]);
-    return -1;
 }
 
 static json_t *prompt_json(const lp_synth_opts *o, const lp_synth_item *it)
@@ -121,7 +118,7 @@ static int write_one(writer *w, int split, const lp_synth_item *it, uint64_t *rn
             flaw = FLAWS[(index + (size_t)k) % 4];
             bad = lp_synth_corrupt(it, flaw, rng);
         }
-        if (!bad) { lpt_err(w->err, w->errsz, "synth: out of memory"); return -1; }
+        if (!bad) return lp_errf(w->err, w->errsz, "synth: out of memory");
         int rc = emit(w, json_pack("{s:o, s:s, s:s, s:s, s:s}", "prompt", prompt_json(w->o, it), "chosen", it->output,
                                    "rejected", bad, "family", fam, "flaw", flaw));
         free(bad);
@@ -161,17 +158,17 @@ int lp_synth_write(const char *out_dir, const lp_synth_opts *o, char *err, size_
         nf = LP_SYNTH_FAMILIES;
     }
     for (int i = 0; i < nf; i++) {
-        if (!lp_synth_family_name(fams[i])) { lpt_err(err, errsz, "synth: unknown family index %d", fams[i]); return -1; }
+        if (!lp_synth_family_name(fams[i])) return lp_errf(err, errsz, "synth: unknown family index %d", fams[i]);
     }
     if (o->tpl && lp_template_check(o->tpl, err, errsz)) return -1;
     size_t counts[NSPLITS] = {o->n_eval, o->n_ppo, o->n_pref, o->n_ranked, o->n_sft};
     writer w = {.o = o, .err = err, .errsz = errsz};
     w.owner = lpt_strmap_create(1024);
-    if (!w.owner) { lpt_err(err, errsz, "synth: out of memory"); return -1; }
+    if (!w.owner) return lp_errf(err, errsz, "synth: out of memory");
     size_t pl = strlen(out_dir) + 32;
     char *path = malloc(pl), *tmp = malloc(pl + 8);
     int rc = path && tmp ? 0 : -1;
-    if (rc) lpt_err(err, errsz, "synth: out of memory");
+    if (rc) lp_errf(err, errsz, "synth: out of memory");
     /* the held-out sets are drawn first, from their own streams, so they stay
      * the same whatever the training split sizes */
     for (int s = 0; s < NSPLITS && rc == 0; s++) {
@@ -179,7 +176,7 @@ int lp_synth_write(const char *out_dir, const lp_synth_opts *o, char *err, size_
         snprintf(tmp, pl + 8, "%s.tmp", path);
         w.path = path;
         w.f = fopen(tmp, "w");
-        if (!w.f) { lpt_err(err, errsz, "%s: cannot create", tmp); rc = -1; break; }
+        if (!w.f) { lp_errf(err, errsz, "%s: cannot create", tmp); rc = -1; break; }
         uint64_t rng = lpt_mix64(o->seed ^ lpt_mix64(0x5157ull + (uint64_t)s));
         for (size_t i = 0; i < counts[s] && rc == 0; i++) {
             lp_synth_item it;
@@ -189,8 +186,8 @@ int lp_synth_write(const char *out_dir, const lp_synth_opts *o, char *err, size_
                 lp_synth_item_free(&it);
             }
         }
-        if (fclose(w.f) != 0 && rc == 0) { lpt_err(err, errsz, "%s: write failed", tmp); rc = -1; }
-        if (rc == 0 && rename(tmp, path) != 0) { lpt_err(err, errsz, "%s: cannot rename into place", path); rc = -1; }
+        if (fclose(w.f) != 0 && rc == 0) { lp_errf(err, errsz, "%s: write failed", tmp); rc = -1; }
+        if (rc == 0 && rename(tmp, path) != 0) { lp_errf(err, errsz, "%s: cannot rename into place", path); rc = -1; }
         if (rc) remove(tmp);
     }
     free(path);

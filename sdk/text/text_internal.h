@@ -5,16 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llmpipe/error.h"  /* lp_errf */
 #include "llmpipe/fsutil.h" /* lp_read_file, lp_write_file_atomic */
 #include "llmpipe/tokenizer.h"
 
 /* Internal symbols stay out of the SDK's exported ABI when it is built as a
  * shared library. */
 #pragma GCC visibility push(hidden)
-
-#define LPT_PRINTF(a, b) __attribute__((format(printf, a, b)))
-
-void lpt_err(char *err, size_t errsz, const char *fmt, ...) LPT_PRINTF(3, 4);
 
 /* Hash map from byte strings to int32 values; keys are copied. */
 typedef struct lpt_strmap lpt_strmap;

@@ -20,7 +20,7 @@ static lp_tokenizer *build_vocab(entry *e, size_t n, const char *path, char *err
 {
     for (size_t i = 0; i < n; i++) {
         if (!e[i].set) {
-            lpt_err(err, errsz, "%s: vocabulary ids must be contiguous from 0: id %zu is missing", path, i);
+            lp_errf(err, errsz, "%s: vocabulary ids must be contiguous from 0: id %zu is missing", path, i);
             return NULL;
         }
     }
@@ -28,14 +28,14 @@ static lp_tokenizer *build_vocab(entry *e, size_t n, const char *path, char *err
     if (!t) return NULL;
     for (size_t i = 0; i < n; i++) {
         if (lpt_add_token(t, e[i].bytes, e[i].len, e[i].special) != (int32_t)i) {
-            lpt_err(err, errsz, "%s: token id %zu repeats the bytes of an earlier token (or is empty)", path, i);
+            lp_errf(err, errsz, "%s: token id %zu repeats the bytes of an earlier token (or is empty)", path, i);
             lp_tokenizer_destroy(t);
             return NULL;
         }
     }
     if (lpt_refresh_specials(t)) {
         lp_tokenizer_destroy(t);
-        lpt_err(err, errsz, "%s: out of memory", path);
+        lp_errf(err, errsz, "%s: out of memory", path);
         return NULL;
     }
     return t;
@@ -55,30 +55,24 @@ static int read_vocab_obj(json_t *vocab, entry **pe, size_t *pn, const char *pat
     size_t n = *pn;
     entry *e = *pe;
     json_object_foreach(vocab, key, val) {
-        if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) > 100000000) {
-            lpt_err(err, errsz, "%s: vocab entry '%s': expected a non-negative integer id", path, key);
-            return -1;
-        }
+        if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) > 100000000)
+            return lp_errf(err, errsz, "%s: vocab entry '%s': expected a non-negative integer id", path, key);
         size_t id = (size_t)json_integer_value(val);
         if (id >= n) {
             size_t nn = id + 1 > 2 * n ? id + 1 : 2 * n;
             entry *ne = realloc(e, nn * sizeof *ne);
-            if (!ne) { lpt_err(err, errsz, "%s: out of memory", path); return -1; }
+            if (!ne) return lp_errf(err, errsz, "%s: out of memory", path);
             memset(ne + n, 0, (nn - n) * sizeof *ne);
             e = ne;
             n = nn;
             *pe = e;
             *pn = n;
         }
-        if (e[id].set) {
-            lpt_err(err, errsz, "%s: vocab entry '%s': id %zu is used twice", path, key, id);
-            return -1;
-        }
-        if (lpt_bytelevel_decode(key, strlen(key), &e[id].bytes, &e[id].len)) {
-            lpt_err(err, errsz, "%s: vocab entry '%s' is not byte-level encoded (not a GPT-2 style BPE vocabulary)",
+        if (e[id].set)
+            return lp_errf(err, errsz, "%s: vocab entry '%s': id %zu is used twice", path, key, id);
+        if (lpt_bytelevel_decode(key, strlen(key), &e[id].bytes, &e[id].len))
+            return lp_errf(err, errsz, "%s: vocab entry '%s' is not byte-level encoded (not a GPT-2 style BPE vocabulary)",
                     path, key);
-            return -1;
-        }
         e[id].set = 1;
     }
     return 0;
@@ -97,21 +91,21 @@ static int add_merge_strings(lp_tokenizer *t, const char *a, const char *b, cons
     size_t la, lb;
     int rc = -1;
     if (lpt_bytelevel_decode(a, strlen(a), &ra, &la) || lpt_bytelevel_decode(b, strlen(b), &rb, &lb)) {
-        lpt_err(err, errsz, "%s:%zu: merge '%s %s' is not byte-level encoded", path, line, a, b);
+        lp_errf(err, errsz, "%s:%zu: merge '%s %s' is not byte-level encoded", path, line, a, b);
         goto out;
     }
     int32_t ia = lp_tokenizer_token_id(t, ra, la), ib = lp_tokenizer_token_id(t, rb, lb);
     char *cat = malloc(la + lb + 1);
-    if (!cat) { lpt_err(err, errsz, "%s: out of memory", path); goto out; }
+    if (!cat) { lp_errf(err, errsz, "%s: out of memory", path); goto out; }
     memcpy(cat, ra, la);
     memcpy(cat + la, rb, lb);
     int32_t ic = lp_tokenizer_token_id(t, cat, la + lb);
     free(cat);
     if (ia < 0 || ib < 0 || ic < 0) {
-        lpt_err(err, errsz, "%s:%zu: merge '%s %s' uses a token missing from the vocabulary", path, line, a, b);
+        lp_errf(err, errsz, "%s:%zu: merge '%s %s' uses a token missing from the vocabulary", path, line, a, b);
         goto out;
     }
-    if (lpt_add_merge(t, ia, ib, ic)) { lpt_err(err, errsz, "%s: out of memory", path); goto out; }
+    if (lpt_add_merge(t, ia, ib, ic)) { lp_errf(err, errsz, "%s: out of memory", path); goto out; }
     rc = 0;
 out:
     free(ra);
@@ -130,21 +124,15 @@ static int check_bytelevel(json_t *pt, const char *what, const char *path, char 
 {
     if (!pt || json_is_null(pt)) return 0;
     const char *type = str_or_null(pt, "type");
-    if (!type || strcmp(type, "ByteLevel") != 0) {
-        lpt_err(err, errsz, "%s: %s: expected type \"ByteLevel\" (GPT-2 style byte-level BPE), got \"%s\"",
+    if (!type || strcmp(type, "ByteLevel") != 0)
+        return lp_errf(err, errsz, "%s: %s: expected type \"ByteLevel\" (GPT-2 style byte-level BPE), got \"%s\"",
                 path, what, type ? type : "?");
-        return -1;
-    }
     if (strcmp(what, "pre_tokenizer") == 0) {
-        if (json_is_true(json_object_get(pt, "add_prefix_space"))) {
-            lpt_err(err, errsz, "%s: pre_tokenizer: add_prefix_space=true is not supported (GPT-2 uses false)", path);
-            return -1;
-        }
+        if (json_is_true(json_object_get(pt, "add_prefix_space")))
+            return lp_errf(err, errsz, "%s: pre_tokenizer: add_prefix_space=true is not supported (GPT-2 uses false)", path);
         json_t *ur = json_object_get(pt, "use_regex");
-        if (ur && json_is_false(ur)) {
-            lpt_err(err, errsz, "%s: pre_tokenizer: use_regex=false is not supported", path);
-            return -1;
-        }
+        if (ur && json_is_false(ur))
+            return lp_errf(err, errsz, "%s: pre_tokenizer: use_regex=false is not supported", path);
     }
     return 0;
 }
@@ -153,43 +141,41 @@ int lp_tokenizer_load(lp_tokenizer **out, const char *path, char *err, size_t er
 {
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
-    if (!root) {
-        lpt_err(err, errsz, "%s:%d:%d: %s", path, je.line, je.column, je.text);
-        return -1;
-    }
+    if (!root)
+        return lp_errf(err, errsz, "%s:%d:%d: %s", path, je.line, je.column, je.text);
     lp_tokenizer *t = NULL;
     entry *e = NULL;
     size_t n = 0;
     json_t *model = json_object_get(root, "model");
-    if (!json_is_object(model)) { lpt_err(err, errsz, "%s: missing object \"model\"", path); goto fail; }
+    if (!json_is_object(model)) { lp_errf(err, errsz, "%s: missing object \"model\"", path); goto fail; }
     const char *mtype = str_or_null(model, "type");
     if (mtype && strcmp(mtype, "BPE") != 0) {
-        lpt_err(err, errsz, "%s: model.type: expected \"BPE\", got \"%s\"", path, mtype);
+        lp_errf(err, errsz, "%s: model.type: expected \"BPE\", got \"%s\"", path, mtype);
         goto fail;
     }
     /* GPT-2's own tokenizer.json spells "no prefix/suffix" as "" */
     const char *csp = str_or_null(model, "continuing_subword_prefix"), *eows = str_or_null(model, "end_of_word_suffix");
     if (json_is_true(json_object_get(model, "byte_fallback")) || (csp && *csp) || (eows && *eows)) {
-        lpt_err(err, errsz, "%s: model: byte_fallback / continuing_subword_prefix / end_of_word_suffix are not supported", path);
+        lp_errf(err, errsz, "%s: model: byte_fallback / continuing_subword_prefix / end_of_word_suffix are not supported", path);
         goto fail;
     }
     json_t *norm = json_object_get(root, "normalizer");
     if (norm && !json_is_null(norm)) {
-        lpt_err(err, errsz, "%s: normalizer: expected null (byte-level BPE keeps text as is)", path);
+        lp_errf(err, errsz, "%s: normalizer: expected null (byte-level BPE keeps text as is)", path);
         goto fail;
     }
     if (check_bytelevel(json_object_get(root, "pre_tokenizer"), "pre_tokenizer", path, err, errsz) ||
         check_bytelevel(json_object_get(root, "decoder"), "decoder", path, err, errsz))
         goto fail;
     json_t *vocab = json_object_get(model, "vocab");
-    if (!json_is_object(vocab)) { lpt_err(err, errsz, "%s: model.vocab: expected an object", path); goto fail; }
+    if (!json_is_object(vocab)) { lp_errf(err, errsz, "%s: model.vocab: expected an object", path); goto fail; }
     n = json_object_size(vocab) + 16;
     e = calloc(n, sizeof *e);
-    if (!e) { lpt_err(err, errsz, "%s: out of memory", path); goto fail; }
+    if (!e) { lp_errf(err, errsz, "%s: out of memory", path); goto fail; }
     if (read_vocab_obj(vocab, &e, &n, path, err, errsz)) goto fail;
     json_t *added = json_object_get(root, "added_tokens");
     if (added && !json_is_null(added) && !json_is_array(added)) {
-        lpt_err(err, errsz, "%s: added_tokens: expected an array", path);
+        lp_errf(err, errsz, "%s: added_tokens: expected an array", path);
         goto fail;
     }
     size_t i;
@@ -199,26 +185,26 @@ int lp_tokenizer_load(lp_tokenizer **out, const char *path, char *err, size_t er
         const char *content = str_or_null(at, "content");
         if (!json_is_integer(jid) || !content || !*content || json_integer_value(jid) < 0 ||
             json_integer_value(jid) > 100000000) {
-            lpt_err(err, errsz, "%s: added_tokens[%zu]: expected integer \"id\" and non-empty \"content\"", path, i);
+            lp_errf(err, errsz, "%s: added_tokens[%zu]: expected integer \"id\" and non-empty \"content\"", path, i);
             goto fail;
         }
         size_t id = (size_t)json_integer_value(jid);
         if (id >= n) {
             size_t nn = id + 1;
             entry *ne = realloc(e, nn * sizeof *ne);
-            if (!ne) { lpt_err(err, errsz, "%s: out of memory", path); goto fail; }
+            if (!ne) { lp_errf(err, errsz, "%s: out of memory", path); goto fail; }
             memset(ne + n, 0, (nn - n) * sizeof *ne);
             e = ne;
             n = nn;
         }
         size_t cl = strlen(content);
         if (e[id].set && (e[id].len != cl || memcmp(e[id].bytes, content, cl) != 0)) {
-            lpt_err(err, errsz, "%s: added_tokens[%zu]: id %zu is already \"%s\" in the vocabulary", path, i, id, content);
+            lp_errf(err, errsz, "%s: added_tokens[%zu]: id %zu is already \"%s\" in the vocabulary", path, i, id, content);
             goto fail;
         }
         if (!e[id].set) {
             e[id].bytes = strdup(content);
-            if (!e[id].bytes) { lpt_err(err, errsz, "%s: out of memory", path); goto fail; }
+            if (!e[id].bytes) { lp_errf(err, errsz, "%s: out of memory", path); goto fail; }
             e[id].len = cl;
             e[id].set = 1;
         }
@@ -230,7 +216,7 @@ int lp_tokenizer_load(lp_tokenizer **out, const char *path, char *err, size_t er
     if (!t) goto fail;
     t->ignore_merges = json_is_true(json_object_get(model, "ignore_merges"));
     json_t *merges = json_object_get(model, "merges");
-    if (!json_is_array(merges)) { lpt_err(err, errsz, "%s: model.merges: expected an array", path); goto fail; }
+    if (!json_is_array(merges)) { lp_errf(err, errsz, "%s: model.merges: expected an array", path); goto fail; }
     json_t *m;
     json_array_foreach(merges, i, m) {
         char *a = NULL;
@@ -239,7 +225,7 @@ int lp_tokenizer_load(lp_tokenizer **out, const char *path, char *err, size_t er
             const char *s = json_string_value(m);
             const char *sp = strchr(s, ' ');
             if (!sp || strchr(sp + 1, ' ')) {
-                lpt_err(err, errsz, "%s: model.merges[%zu]: expected \"left right\", got \"%s\"", path, i, s);
+                lp_errf(err, errsz, "%s: model.merges[%zu]: expected \"left right\", got \"%s\"", path, i, s);
                 goto fail;
             }
             a = strndup(s, (size_t)(sp - s));
@@ -249,7 +235,7 @@ int lp_tokenizer_load(lp_tokenizer **out, const char *path, char *err, size_t er
             a = strdup(json_string_value(json_array_get(m, 0)));
             b = json_string_value(json_array_get(m, 1));
         } else {
-            lpt_err(err, errsz, "%s: model.merges[%zu]: expected a string or a pair of strings", path, i);
+            lp_errf(err, errsz, "%s: model.merges[%zu]: expected a string or a pair of strings", path, i);
             goto fail;
         }
         int rc = a ? add_merge_strings(t, a, b, path, i, err, errsz) : -1;
@@ -272,15 +258,13 @@ int lp_tokenizer_load_gpt2(lp_tokenizer **out, const char *vocab_json, const cha
 {
     json_error_t je;
     json_t *vocab = json_load_file(vocab_json, 0, &je);
-    if (!vocab) {
-        lpt_err(err, errsz, "%s:%d:%d: %s", vocab_json, je.line, je.column, je.text);
-        return -1;
-    }
+    if (!vocab)
+        return lp_errf(err, errsz, "%s:%d:%d: %s", vocab_json, je.line, je.column, je.text);
     lp_tokenizer *t = NULL;
     char *mbuf = NULL;
     size_t n = json_object_size(vocab) + 1;
     entry *e = calloc(n, sizeof *e);
-    if (!json_is_object(vocab)) { lpt_err(err, errsz, "%s: expected an object {token: id}", vocab_json); goto fail; }
+    if (!json_is_object(vocab)) { lp_errf(err, errsz, "%s: expected an object {token: id}", vocab_json); goto fail; }
     if (!e || read_vocab_obj(vocab, &e, &n, vocab_json, err, errsz)) goto fail;
     n = used_len(e, n);
     for (size_t i = 0; i < n; i++)
@@ -299,7 +283,7 @@ int lp_tokenizer_load_gpt2(lp_tokenizer **out, const char *vocab_json, const cha
         if (*p == 0 || (line == 1 && strncmp(p, "#version", 8) == 0)) continue;
         char *sp = strchr(p, ' ');
         if (!sp || strchr(sp + 1, ' ')) {
-            lpt_err(err, errsz, "%s:%zu: expected \"left right\", got \"%s\"", merges_txt, line, p);
+            lp_errf(err, errsz, "%s:%zu: expected \"left right\", got \"%s\"", merges_txt, line, p);
             goto fail;
         }
         *sp = 0;
@@ -409,8 +393,7 @@ oom:
     json_decref(merges);
     json_decref(vocab);
     json_decref(root);
-    lpt_err(err, errsz, "%s: out of memory (or a special token that is not valid UTF-8)", path);
-    return -1;
+    return lp_errf(err, errsz, "%s: out of memory (or a special token that is not valid UTF-8)", path);
 }
 
 int lp_tokenizer_save_gpt2(const lp_tokenizer *t, const char *vocab_json, const char *merges_txt,
@@ -419,22 +402,22 @@ int lp_tokenizer_save_gpt2(const lp_tokenizer *t, const char *vocab_json, const 
     json_t *vocab = vocab_object(t);
     char *s = vocab ? json_dumps(vocab, 0) : NULL;
     json_decref(vocab);
-    if (!s) { lpt_err(err, errsz, "%s: out of memory", vocab_json); return -1; }
+    if (!s) return lp_errf(err, errsz, "%s: out of memory", vocab_json);
     int rc = lp_write_file_atomic(vocab_json, s, strlen(s), err, errsz);
     free(s);
     if (rc) return rc;
     size_t cap = 64 + (size_t)t->nmerges * 16, n = 0;
     char *buf = malloc(cap);
-    if (!buf) { lpt_err(err, errsz, "%s: out of memory", merges_txt); return -1; }
+    if (!buf) return lp_errf(err, errsz, "%s: out of memory", merges_txt);
     n = (size_t)sprintf(buf, "#version: 0.2\n");
     for (int32_t r = 0; r < t->nmerges; r++) {
         char *line = merge_line(t, r);
-        if (!line) { free(buf); lpt_err(err, errsz, "%s: out of memory", merges_txt); return -1; }
+        if (!line) { free(buf); lp_errf(err, errsz, "%s: out of memory", merges_txt); return -1; }
         size_t l = strlen(line);
         if (n + l + 2 > cap) {
             while (n + l + 2 > cap) cap *= 2;
             char *nb = realloc(buf, cap);
-            if (!nb) { free(line); free(buf); lpt_err(err, errsz, "%s: out of memory", merges_txt); return -1; }
+            if (!nb) { free(line); free(buf); lp_errf(err, errsz, "%s: out of memory", merges_txt); return -1; }
             buf = nb;
         }
         memcpy(buf + n, line, l);
@@ -450,16 +433,14 @@ int lp_tokenizer_save_gpt2(const lp_tokenizer *t, const char *vocab_json, const 
 int lp_tokenizer_open(lp_tokenizer **out, const char *path, char *err, size_t errsz)
 {
     struct stat st;
-    if (stat(path, &st) != 0) {
-        lpt_err(err, errsz, "%s: no such tokenizer file or folder", path);
-        return -1;
-    }
+    if (stat(path, &st) != 0)
+        return lp_errf(err, errsz, "%s: no such tokenizer file or folder", path);
     if (!S_ISDIR(st.st_mode)) return lp_tokenizer_load(out, path, err, errsz);
     size_t n = strlen(path) + 32;
     char *a = malloc(n), *b = malloc(n);
     int rc = -1;
     if (!a || !b) {
-        lpt_err(err, errsz, "%s: out of memory", path);
+        lp_errf(err, errsz, "%s: out of memory", path);
     } else {
         snprintf(a, n, "%s/tokenizer.json", path);
         if (stat(a, &st) == 0) {
@@ -470,7 +451,7 @@ int lp_tokenizer_open(lp_tokenizer **out, const char *path, char *err, size_t er
             if (stat(a, &st) == 0 && stat(b, &st) == 0)
                 rc = lp_tokenizer_load_gpt2(out, a, b, err, errsz);
             else
-                lpt_err(err, errsz, "%s: folder holds neither tokenizer.json nor vocab.json + merges.txt", path);
+                lp_errf(err, errsz, "%s: folder holds neither tokenizer.json nor vocab.json + merges.txt", path);
         }
     }
     free(a);

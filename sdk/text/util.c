@@ -6,15 +6,6 @@
 
 #include "text_internal.h"
 
-void lpt_err(char *err, size_t errsz, const char *fmt, ...)
-{
-    if (!err || !errsz) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- string map ---- */
 
 typedef struct {
