@@ -97,6 +97,7 @@ int lp_trainer_num_groups(const lp_trainer *t) { return t->ng; }
 lp_adamw *lp_trainer_group_optimizer(lp_trainer *t, int k) { return k >= 0 && k < t->ng ? t->g[k].opt : NULL; }
 
 int64_t lp_trainer_steps_done(const lp_trainer *t) { return t->step; }
+int64_t lp_trainer_max_steps(const lp_trainer *t) { return t->o.max_steps; }
 int64_t lp_trainer_tokens_seen(const lp_trainer *t) { return t->tokens; }
 int64_t lp_trainer_skipped_total(const lp_trainer *t) { return t->skipped_total; }
 double lp_trainer_last_val_loss(const lp_trainer *t) { return t->last_val; }

@@ -140,6 +140,7 @@ int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz);
 int lp_trainer_checkpoint(lp_trainer *t, char *dir, size_t dir_size, char *err, size_t errsz);
 
 int64_t lp_trainer_steps_done(const lp_trainer *t);
+int64_t lp_trainer_max_steps(const lp_trainer *t);
 int64_t lp_trainer_tokens_seen(const lp_trainer *t);
 int64_t lp_trainer_skipped_total(const lp_trainer *t);
 double lp_trainer_last_val_loss(const lp_trainer *t); /* NaN before any */
