@@ -33,6 +33,11 @@ void lp_stage_logf(const lp_host_services *h, lp_log_level level, const char *fm
  * "stage 'pretrain': device \"cuda\": <why>" when the backend cannot be
  * made (a build or machine without it), before any work started. */
 lpk_ctx *lp_stage_kernel_ctx(const lp_host_services *h, const char *precision, char *err, size_t errsz);
+/* The same from explicit settings, for tools outside a stage (llmpipe
+ * eval): messages start with "<who>: ". device NULL or "" means "cpu";
+ * threads <= 0 means the kernel library's default. */
+lpk_ctx *lp_kernel_ctx_open(const char *who, const char *device, int threads, const char *precision, char *err,
+                            size_t errsz);
 
 /* ---- inputs by content ------------------------------------------------- */
 
