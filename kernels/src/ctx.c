@@ -2,6 +2,7 @@
  * table here, which is also where optional per-kernel timing lives (so each
  * backend gets profiling for free). */
 #include <dlfcn.h>
+#include <math.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,6 +46,38 @@ static double now_s(void) {
             (ctx)->prof_s[k] += now_s() - t0_;                               \
             (ctx)->prof_n[k]++;                                              \
         }                                                                    \
+    } while (0)
+
+/* The argument every backend entry receives first. */
+#define BE_ARG(c) (c)
+
+static int unsupported(lpk_ctx *c, const char *what) {
+    lpk_ctx_set_error(c, "%s: not implemented by kernel backend '%s'", what, c->be->name);
+    return -1;
+}
+
+/* Calls entry fn of the backend with profiling under kernel class k and
+ * returns its status; a backend may leave an entry NULL (not implemented). */
+#define DISPATCH(c, k, fn, ...)                                              \
+    do {                                                                     \
+        if (!(c)->be->fn) return unsupported(c, #fn);                        \
+        PROF_BEGIN(c);                                                       \
+        int r_ = (c)->be->fn(BE_ARG(c), __VA_ARGS__);                        \
+        PROF_END(c, k);                                                      \
+        return r_;                                                           \
+    } while (0)
+
+/* The value-returning calls: NaN on failure, with the error set (cleared on
+ * entry, so an error message after a NaN is this call's). */
+#define DISPATCH_VALUE(c, k, fn, ...)                                        \
+    do {                                                                     \
+        (c)->err[0] = 0;                                                     \
+        double v_ = NAN;                                                     \
+        if (!(c)->be->fn) { unsupported(c, #fn); return NAN; }               \
+        PROF_BEGIN(c);                                                       \
+        int r_ = (c)->be->fn(BE_ARG(c), __VA_ARGS__, &v_);                   \
+        PROF_END(c, k);                                                      \
+        return r_ == 0 ? v_ : NAN;                                           \
     } while (0)
 
 static const lpk_backend *load_external(lpk_ctx *c, const char *name,
@@ -120,6 +153,7 @@ int lpk_ctx_has_native_bf16(const lpk_ctx *c) {
     return c->be->has_native_bf16 ? c->be->has_native_bf16((lpk_ctx *)c) : 0;
 }
 const char *lpk_ctx_error(const lpk_ctx *c) { return c->err; }
+void lpk_ctx_clear_error(lpk_ctx *c) { c->err[0] = 0; }
 void *lpk_ctx_backend_state(const lpk_ctx *c) { return c->state; }
 
 void lpk_ctx_set_error(lpk_ctx *c, const char *fmt, ...) {
@@ -149,15 +183,19 @@ int lpk_profile_get(const lpk_ctx *c, const char **names, double *seconds,
     return k;
 }
 
-void *lpk_alloc(lpk_ctx *c, size_t bytes) { return c->be->alloc(c, bytes); }
-void lpk_free(lpk_ctx *c, void *p) { if (p) c->be->free(c, p); }
+void *lpk_alloc(lpk_ctx *c, size_t bytes) {
+    void *p = c->be->alloc(BE_ARG(c), bytes);
+    if (!p) lpk_ctx_set_error(c, "alloc: out of memory for %zu bytes", bytes);
+    return p;
+}
+int lpk_free(lpk_ctx *c, void *p) { return p ? c->be->free(BE_ARG(c), p) : 0; }
 
 typedef int (*copy_fn)(lpk_ctx *, void *, const void *, size_t);
 static int checked_copy(lpk_ctx *c, const char *what, copy_fn fn, void *dst,
                         const void *src, size_t bytes) {
     if (!bytes) return 0;
     if (!dst || !src) { lpk_ctx_set_error(c, "%s: NULL buffer", what); return -1; }
-    return fn(c, dst, src, bytes);
+    return fn(BE_ARG(c), dst, src, bytes);
 }
 int lpk_copy_in(lpk_ctx *c, void *dst, const void *src, size_t bytes) {
     return checked_copy(c, "copy_in", c->be->copy_in, dst, src, bytes);
@@ -171,9 +209,9 @@ int lpk_copy(lpk_ctx *c, void *dst, const void *src, size_t bytes) {
 int lpk_memset(lpk_ctx *c, void *dst, int value, size_t bytes) {
     if (!bytes) return 0;
     if (!dst) { lpk_ctx_set_error(c, "memset: NULL buffer"); return -1; }
-    return c->be->memset(c, dst, value, bytes);
+    return c->be->memset(BE_ARG(c), dst, value, bytes);
 }
-int lpk_sync(lpk_ctx *c) { return c->be->sync ? c->be->sync(c) : 0; }
+int lpk_sync(lpk_ctx *c) { return c->be->sync ? c->be->sync(BE_ARG(c)) : 0; }
 
 static int gemm_any(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N,
                     int K, float alpha, lpk_dtype dt, const void *A, int lda,
@@ -186,11 +224,7 @@ static int gemm_any(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N,
         return -1;
     }
     if (M == 0 || N == 0) return 0;
-    PROF_BEGIN(c);
-    int r = c->be->gemm(c, ta, tb, M, N, K, alpha, dt, A, lda, B, ldb, bias,
-                        beta, C, ldc);
-    PROF_END(c, P_GEMM);
-    return r;
+    DISPATCH(c, P_GEMM, gemm, ta, tb, M, N, K, alpha, dt, A, lda, B, ldb, bias, beta, C, ldc);
 }
 
 int lpk_gemm(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N, int K,
@@ -207,98 +241,80 @@ int lpk_gemm_bias(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N, int K,
                     C, ldc);
 }
 
-void lpk_f32_to_bf16(lpk_ctx *c, const float *x, lpk_bf16 *y, size_t n) {
-    PROF_BEGIN(c); c->be->f32_to_bf16(c, x, y, n); PROF_END(c, P_CVT);
+int lpk_f32_to_bf16(lpk_ctx *c, const float *x, lpk_bf16 *y, size_t n) {
+    DISPATCH(c, P_CVT, f32_to_bf16, x, y, n);
 }
-void lpk_fill(lpk_ctx *c, float *x, float v, size_t n) {
-    PROF_BEGIN(c); c->be->fill(c, x, v, n); PROF_END(c, P_ELEM);
+int lpk_fill(lpk_ctx *c, float *x, float v, size_t n) {
+    DISPATCH(c, P_ELEM, fill, x, v, n);
 }
-void lpk_scale(lpk_ctx *c, float *x, float s, size_t n) {
-    PROF_BEGIN(c); c->be->scale(c, x, s, n); PROF_END(c, P_ELEM);
+int lpk_scale(lpk_ctx *c, float *x, float s, size_t n) {
+    DISPATCH(c, P_ELEM, scale, x, s, n);
 }
-void lpk_add(lpk_ctx *c, float *y, const float *a, const float *b, size_t n) {
-    PROF_BEGIN(c); c->be->add(c, y, a, b, n); PROF_END(c, P_ELEM);
+int lpk_add(lpk_ctx *c, float *y, const float *a, const float *b, size_t n) {
+    DISPATCH(c, P_ELEM, add, y, a, b, n);
 }
 double lpk_sumsq(lpk_ctx *c, const float *x, size_t n) {
-    PROF_BEGIN(c); double r = c->be->sumsq(c, x, n); PROF_END(c, P_ELEM);
-    return r;
+    DISPATCH_VALUE(c, P_ELEM, sumsq, x, n);
 }
-void lpk_transpose_add(lpk_ctx *c, float *dst, int ldd, const float *src,
+int lpk_transpose_add(lpk_ctx *c, float *dst, int ldd, const float *src,
                        int lds, int rows, int cols) {
-    PROF_BEGIN(c);
-    c->be->transpose_add(c, dst, ldd, src, lds, rows, cols);
-    PROF_END(c, P_ELEM);
+    DISPATCH(c, P_ELEM, transpose_add, dst, ldd, src, lds, rows, cols);
 }
-void lpk_transpose_copy(lpk_ctx *c, float *dst, int ldd, const float *src,
+int lpk_transpose_copy(lpk_ctx *c, float *dst, int ldd, const float *src,
                         int lds, int rows, int cols) {
-    PROF_BEGIN(c);
-    c->be->transpose_copy(c, dst, ldd, src, lds, rows, cols);
-    PROF_END(c, P_ELEM);
+    DISPATCH(c, P_ELEM, transpose_copy, dst, ldd, src, lds, rows, cols);
 }
-void lpk_transpose_bf16(lpk_ctx *c, lpk_bf16 *dst, int ldd, const float *src,
+int lpk_transpose_bf16(lpk_ctx *c, lpk_bf16 *dst, int ldd, const float *src,
                         int lds, int rows, int cols) {
-    PROF_BEGIN(c);
-    c->be->transpose_bf16(c, dst, ldd, src, lds, rows, cols);
-    PROF_END(c, P_CVT);
+    DISPATCH(c, P_CVT, transpose_bf16, dst, ldd, src, lds, rows, cols);
 }
-void lpk_bias_bwd(lpk_ctx *c, float *dbias, const float *dy, int N, int C) {
-    PROF_BEGIN(c); c->be->bias_bwd(c, dbias, dy, N, C); PROF_END(c, P_BIAS);
+int lpk_bias_bwd(lpk_ctx *c, float *dbias, const float *dy, int N, int C) {
+    DISPATCH(c, P_BIAS, bias_bwd, dbias, dy, N, C);
 }
-void lpk_bias_bwd_bf16(lpk_ctx *c, float *dbias, lpk_bf16 *y16, const float *dy,
+int lpk_bias_bwd_bf16(lpk_ctx *c, float *dbias, lpk_bf16 *y16, const float *dy,
                        int N, int C) {
-    PROF_BEGIN(c); c->be->bias_bwd_bf16(c, dbias, y16, dy, N, C); PROF_END(c, P_BIAS);
+    DISPATCH(c, P_BIAS, bias_bwd_bf16, dbias, y16, dy, N, C);
 }
-void lpk_gelu_bias_bwd_bf16(lpk_ctx *c, float *dbias, lpk_bf16 *y16, float *dy,
+int lpk_gelu_bias_bwd_bf16(lpk_ctx *c, float *dbias, lpk_bf16 *y16, float *dy,
                             const float *x, int N, int C) {
-    PROF_BEGIN(c); c->be->gelu_bias_bwd_bf16(c, dbias, y16, dy, x, N, C); PROF_END(c, P_GELU);
+    DISPATCH(c, P_GELU, gelu_bias_bwd_bf16, dbias, y16, dy, x, N, C);
 }
 int lpk_embed_fwd(lpk_ctx *c, float *out, const int32_t *tok,
                   const int32_t *pos, int N, int T, int C, const float *wte,
                   int V, const float *wpe, int maxT) {
-    PROF_BEGIN(c);
-    int r = c->be->embed_fwd(c, out, tok, pos, N, T, C, wte, V, wpe, maxT);
-    PROF_END(c, P_EMBED);
-    return r;
+    DISPATCH(c, P_EMBED, embed_fwd, out, tok, pos, N, T, C, wte, V, wpe, maxT);
 }
-void lpk_embed_bwd(lpk_ctx *c, float *dwte, float *dwpe, const float *dout,
+int lpk_embed_bwd(lpk_ctx *c, float *dwte, float *dwpe, const float *dout,
                    const int32_t *tok, const int32_t *pos, int N, int T, int C,
                    int V, int maxT) {
-    PROF_BEGIN(c);
-    c->be->embed_bwd(c, dwte, dwpe, dout, tok, pos, N, T, C, V, maxT);
-    PROF_END(c, P_EMBED);
+    DISPATCH(c, P_EMBED, embed_bwd, dwte, dwpe, dout, tok, pos, N, T, C, V, maxT);
 }
-void lpk_layernorm_fwd(lpk_ctx *c, float *out, float *mean, float *rstd,
+int lpk_layernorm_fwd(lpk_ctx *c, float *out, float *mean, float *rstd,
                        const float *x, const float *w, const float *b, int N,
                        int C, float eps) {
-    PROF_BEGIN(c);
-    c->be->layernorm_fwd(c, out, NULL, mean, rstd, x, w, b, N, C, eps);
-    PROF_END(c, P_LN);
+    DISPATCH(c, P_LN, layernorm_fwd, out, NULL, mean, rstd, x, w, b, N, C, eps);
 }
-void lpk_layernorm_fwd_bf16(lpk_ctx *c, float *out, lpk_bf16 *out16,
+int lpk_layernorm_fwd_bf16(lpk_ctx *c, float *out, lpk_bf16 *out16,
                             float *mean, float *rstd, const float *x,
                             const float *w, const float *b, int N, int C,
                             float eps) {
-    PROF_BEGIN(c);
-    c->be->layernorm_fwd(c, out, out16, mean, rstd, x, w, b, N, C, eps);
-    PROF_END(c, P_LN);
+    DISPATCH(c, P_LN, layernorm_fwd, out, out16, mean, rstd, x, w, b, N, C, eps);
 }
-void lpk_layernorm_bwd(lpk_ctx *c, float *dx, float *dw, float *db,
+int lpk_layernorm_bwd(lpk_ctx *c, float *dx, float *dw, float *db,
                        const float *dout, const float *x, const float *w,
                        const float *mean, const float *rstd, int N, int C) {
-    PROF_BEGIN(c);
-    c->be->layernorm_bwd(c, dx, dw, db, dout, x, w, mean, rstd, N, C);
-    PROF_END(c, P_LN);
+    DISPATCH(c, P_LN, layernorm_bwd, dx, dw, db, dout, x, w, mean, rstd, N, C);
 }
-void lpk_gelu_fwd(lpk_ctx *c, float *y, const float *x, size_t n) {
-    PROF_BEGIN(c); c->be->gelu_fwd(c, y, NULL, x, n); PROF_END(c, P_GELU);
+int lpk_gelu_fwd(lpk_ctx *c, float *y, const float *x, size_t n) {
+    DISPATCH(c, P_GELU, gelu_fwd, y, NULL, x, n);
 }
-void lpk_gelu_fwd_bf16(lpk_ctx *c, float *y, lpk_bf16 *y16, const float *x,
+int lpk_gelu_fwd_bf16(lpk_ctx *c, float *y, lpk_bf16 *y16, const float *x,
                        size_t n) {
-    PROF_BEGIN(c); c->be->gelu_fwd(c, y, y16, x, n); PROF_END(c, P_GELU);
+    DISPATCH(c, P_GELU, gelu_fwd, y, y16, x, n);
 }
-void lpk_gelu_bwd(lpk_ctx *c, float *dx, const float *dy, const float *x,
+int lpk_gelu_bwd(lpk_ctx *c, float *dx, const float *dy, const float *x,
                   size_t n) {
-    PROF_BEGIN(c); c->be->gelu_bwd(c, dx, dy, x, n); PROF_END(c, P_GELU);
+    DISPATCH(c, P_GELU, gelu_bwd, dx, dy, x, n);
 }
 static int attn_shape_ok(lpk_ctx *c, const char *what, int B, int T, int C,
                          int H) {
@@ -312,19 +328,13 @@ static int attn_shape_ok(lpk_ctx *c, const char *what, int B, int T, int C,
 int lpk_attn_fwd(lpk_ctx *c, float *out, float *lse, const float *qkv, int B,
                  int T, int C, int H) {
     if (!attn_shape_ok(c, "attention", B, T, C, H)) return -1;
-    PROF_BEGIN(c);
-    int r = c->be->attn_fwd(c, out, lse, qkv, B, T, C, H);
-    PROF_END(c, P_ATTN);
-    return r;
+    DISPATCH(c, P_ATTN, attn_fwd, out, lse, qkv, B, T, C, H);
 }
 int lpk_attn_bwd(lpk_ctx *c, float *dqkv, const float *dout, const float *qkv,
                  const float *out, const float *lse, int B, int T, int C,
                  int H) {
     if (!attn_shape_ok(c, "attention backward", B, T, C, H)) return -1;
-    PROF_BEGIN(c);
-    int r = c->be->attn_bwd(c, dqkv, dout, qkv, out, lse, B, T, C, H);
-    PROF_END(c, P_ATTN);
-    return r;
+    DISPATCH(c, P_ATTN, attn_bwd, dqkv, dout, qkv, out, lse, B, T, C, H);
 }
 int lpk_attn_decode(lpk_ctx *c, float *out, const float *q, int ldq,
                     const float *kc, const float *vc, const int32_t *len,
@@ -336,68 +346,48 @@ int lpk_attn_decode(lpk_ctx *c, float *out, const float *q, int ldq,
                               b, len[b], maxT);
             return -1;
         }
-    PROF_BEGIN(c);
-    int r = c->be->attn_decode(c, out, q, ldq, kc, vc, len, B, maxT, C, H);
-    PROF_END(c, P_ATTN);
-    return r;
+    DISPATCH(c, P_ATTN, attn_decode, out, q, ldq, kc, vc, len, B, maxT, C, H);
 }
 double lpk_xent(lpk_ctx *c, const float *logits, int ld, const int32_t *target,
                 const float *weight, int N, int V, double norm, float *nll,
                 float *dlogits, float dscale) {
-    PROF_BEGIN(c);
-    double r = c->be->xent(c, logits, ld, target, weight, N, V, norm, nll,
-                           dlogits, dscale);
-    PROF_END(c, P_XENT);
-    return r;
+    DISPATCH_VALUE(c, P_XENT, xent, logits, ld, target, weight, N, V, norm, nll,
+                   dlogits, dscale);
 }
 double lpk_xent_bf16(lpk_ctx *c, const float *logits, int ld,
                      const int32_t *target, const float *weight, int N, int V,
                      double norm, float *nll, lpk_bf16 *d16, int ld16,
                      float dscale) {
-    PROF_BEGIN(c);
-    double r = c->be->xent_bf16(c, logits, ld, target, weight, N, V, norm, nll,
-                                d16, ld16, dscale);
-    PROF_END(c, P_XENT);
-    return r;
+    DISPATCH_VALUE(c, P_XENT, xent_bf16, logits, ld, target, weight, N, V, norm,
+                   nll, d16, ld16, dscale);
 }
-void lpk_logprob_fwd(lpk_ctx *c, const float *logits, int ld,
+int lpk_logprob_fwd(lpk_ctx *c, const float *logits, int ld,
                      const int32_t *tok, int N, int V, float temp, float *logp,
                      float *entropy) {
-    PROF_BEGIN(c);
-    c->be->logprob_fwd(c, logits, ld, tok, N, V, temp, logp, entropy);
-    PROF_END(c, P_LOGPROB);
+    DISPATCH(c, P_LOGPROB, logprob_fwd, logits, ld, tok, N, V, temp, logp, entropy);
 }
-void lpk_logprob_bwd(lpk_ctx *c, float *dlogits, const float *logits, int ld,
+int lpk_logprob_bwd(lpk_ctx *c, float *dlogits, const float *logits, int ld,
                      const int32_t *tok, int N, int V, float temp,
                      const float *dlogp, const float *dentropy) {
-    PROF_BEGIN(c);
-    c->be->logprob_bwd(c, dlogits, logits, ld, tok, N, V, temp, dlogp, dentropy);
-    PROF_END(c, P_LOGPROB);
+    DISPATCH(c, P_LOGPROB, logprob_bwd, dlogits, logits, ld, tok, N, V, temp, dlogp, dentropy);
 }
-void lpk_rowdot_fwd(lpk_ctx *c, float *out, const float *x, const float *w,
+int lpk_rowdot_fwd(lpk_ctx *c, float *out, const float *x, const float *w,
                     float b, int N, int C) {
-    PROF_BEGIN(c); c->be->rowdot_fwd(c, out, x, w, b, N, C); PROF_END(c, P_ROWDOT);
+    DISPATCH(c, P_ROWDOT, rowdot_fwd, out, x, w, b, N, C);
 }
-void lpk_rowdot_bwd(lpk_ctx *c, float *dx, float *dw, float *db,
+int lpk_rowdot_bwd(lpk_ctx *c, float *dx, float *dw, float *db,
                     const float *dout, const float *x, const float *w, int N,
                     int C) {
-    PROF_BEGIN(c);
-    c->be->rowdot_bwd(c, dx, dw, db, dout, x, w, N, C);
-    PROF_END(c, P_ROWDOT);
+    DISPATCH(c, P_ROWDOT, rowdot_bwd, dx, dw, db, dout, x, w, N, C);
 }
-void lpk_adamw(lpk_ctx *c, float *p, const float *g, float *m, float *v,
+int lpk_adamw(lpk_ctx *c, float *p, const float *g, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps,
                float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16) {
-    PROF_BEGIN(c);
-    c->be->adamw(c, p, g, m, v, n, lr, beta1, beta2, eps, wd, bc1, bc2, gscale, p16);
-    PROF_END(c, P_ADAMW);
+    DISPATCH(c, P_ADAMW, adamw, p, g, m, v, n, lr, beta1, beta2, eps, wd, bc1, bc2, gscale, p16);
 }
-void lpk_adamw_t16(lpk_ctx *c, float *p, const float *g, float *m, float *v,
+int lpk_adamw_t16(lpk_ctx *c, float *p, const float *g, float *m, float *v,
                    int rows, int cols, float lr, float beta1, float beta2,
                    float eps, float wd, float bc1, float bc2, float gscale,
                    lpk_bf16 *p16t, int ldt) {
-    PROF_BEGIN(c);
-    c->be->adamw_t16(c, p, g, m, v, rows, cols, lr, beta1, beta2, eps, wd, bc1, bc2,
-                     gscale, p16t, ldt);
-    PROF_END(c, P_ADAMW);
+    DISPATCH(c, P_ADAMW, adamw_t16, p, g, m, v, rows, cols, lr, beta1, beta2, eps, wd, bc1, bc2, gscale, p16t, ldt);
 }

@@ -19,45 +19,45 @@ typedef struct lpk_backend {
     const char *name;
 
     int (*init)(lpk_ctx *ctx, void **state, char *err, size_t errlen);
-    void (*fini)(lpk_ctx *ctx, void *state);
+    int (*fini)(lpk_ctx *ctx, void *state);
     int (*has_native_bf16)(lpk_ctx *ctx);
 
     void *(*alloc)(lpk_ctx *ctx, size_t bytes);
-    void (*free)(lpk_ctx *ctx, void *p);
+    int (*free)(lpk_ctx *ctx, void *p);
 
     int (*gemm)(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
                 float alpha, lpk_dtype dt, const void *A, int lda,
                 const void *B, int ldb, const float *bias, float beta,
                 float *C, int ldc);
-    void (*f32_to_bf16)(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
+    int (*f32_to_bf16)(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
 
-    void (*fill)(lpk_ctx *ctx, float *x, float v, size_t n);
-    void (*scale)(lpk_ctx *ctx, float *x, float s, size_t n);
-    void (*add)(lpk_ctx *ctx, float *y, const float *a, const float *b,
+    int (*fill)(lpk_ctx *ctx, float *x, float v, size_t n);
+    int (*scale)(lpk_ctx *ctx, float *x, float s, size_t n);
+    int (*add)(lpk_ctx *ctx, float *y, const float *a, const float *b,
                 size_t n);
-    double (*sumsq)(lpk_ctx *ctx, const float *x, size_t n);
-    void (*transpose_add)(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+    int (*sumsq)(lpk_ctx *ctx, const float *x, size_t n, double *out);
+    int (*transpose_add)(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                           int lds, int rows, int cols);
-    void (*bias_bwd)(lpk_ctx *ctx, float *dbias, const float *dy, int N,
+    int (*bias_bwd)(lpk_ctx *ctx, float *dbias, const float *dy, int N,
                      int C);
 
     int (*embed_fwd)(lpk_ctx *ctx, float *out, const int32_t *tok,
                      const int32_t *pos, int N, int T, int C, const float *wte,
                      int V, const float *wpe, int maxT);
-    void (*embed_bwd)(lpk_ctx *ctx, float *dwte, float *dwpe,
+    int (*embed_bwd)(lpk_ctx *ctx, float *dwte, float *dwpe,
                       const float *dout, const int32_t *tok,
                       const int32_t *pos, int N, int T, int C, int V,
                       int maxT);
-    void (*layernorm_fwd)(lpk_ctx *ctx, float *out, lpk_bf16 *out16,
+    int (*layernorm_fwd)(lpk_ctx *ctx, float *out, lpk_bf16 *out16,
                           float *mean, float *rstd,
                           const float *x, const float *w, const float *b,
                           int N, int C, float eps);
-    void (*layernorm_bwd)(lpk_ctx *ctx, float *dx, float *dw, float *db,
+    int (*layernorm_bwd)(lpk_ctx *ctx, float *dx, float *dw, float *db,
                           const float *dout, const float *x, const float *w,
                           const float *mean, const float *rstd, int N, int C);
-    void (*gelu_fwd)(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
+    int (*gelu_fwd)(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
                      size_t n);
-    void (*gelu_bwd)(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
+    int (*gelu_bwd)(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
                      size_t n);
     int (*attn_fwd)(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
                     int B, int T, int C, int H);
@@ -67,40 +67,41 @@ typedef struct lpk_backend {
     int (*attn_decode)(lpk_ctx *ctx, float *out, const float *q, int ldq,
                        const float *kcache, const float *vcache,
                        const int32_t *len, int B, int maxT, int C, int H);
-    double (*xent)(lpk_ctx *ctx, const float *logits, int ld,
-                   const int32_t *target, const float *weight, int N, int V,
-                   double norm, float *nll, float *dlogits, float dscale);
-    void (*logprob_fwd)(lpk_ctx *ctx, const float *logits, int ld,
+    int (*xent)(lpk_ctx *ctx, const float *logits, int ld,
+                const int32_t *target, const float *weight, int N, int V,
+                double norm, float *nll, float *dlogits, float dscale,
+                double *loss);
+    int (*logprob_fwd)(lpk_ctx *ctx, const float *logits, int ld,
                         const int32_t *tok, int N, int V, float temp,
                         float *logp, float *entropy);
-    void (*logprob_bwd)(lpk_ctx *ctx, float *dlogits, const float *logits,
+    int (*logprob_bwd)(lpk_ctx *ctx, float *dlogits, const float *logits,
                         int ld, const int32_t *tok, int N, int V, float temp,
                         const float *dlogp, const float *dentropy);
-    void (*rowdot_fwd)(lpk_ctx *ctx, float *out, const float *x,
+    int (*rowdot_fwd)(lpk_ctx *ctx, float *out, const float *x,
                        const float *w, float b, int N, int C);
-    void (*rowdot_bwd)(lpk_ctx *ctx, float *dx, float *dw, float *db,
+    int (*rowdot_bwd)(lpk_ctx *ctx, float *dx, float *dw, float *db,
                        const float *dout, const float *x, const float *w,
                        int N, int C);
-    void (*adamw)(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+    int (*adamw)(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                   size_t n, float lr, float beta1, float beta2, float eps,
                   float wd, float bc1, float bc2, float gscale,
                   lpk_bf16 *p16);
     /* appended after API version 1's first release */
-    double (*xent_bf16)(lpk_ctx *ctx, const float *logits, int ld,
-                        const int32_t *target, const float *weight, int N,
-                        int V, double norm, float *nll, lpk_bf16 *d16,
-                        int ld16, float dscale);
-    void (*transpose_bf16)(lpk_ctx *ctx, lpk_bf16 *dst, int ldd,
+    int (*xent_bf16)(lpk_ctx *ctx, const float *logits, int ld,
+                     const int32_t *target, const float *weight, int N,
+                     int V, double norm, float *nll, lpk_bf16 *d16,
+                     int ld16, float dscale, double *loss);
+    int (*transpose_bf16)(lpk_ctx *ctx, lpk_bf16 *dst, int ldd,
                            const float *src, int lds, int rows, int cols);
-    void (*transpose_copy)(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+    int (*transpose_copy)(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                            int lds, int rows, int cols);
-    void (*bias_bwd_bf16)(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16,
+    int (*bias_bwd_bf16)(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16,
                           const float *dy, int N, int C);
-    void (*adamw_t16)(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+    int (*adamw_t16)(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                       int rows, int cols, float lr, float beta1, float beta2,
                       float eps, float wd, float bc1, float bc2, float gscale,
                       lpk_bf16 *p16t, int ldt);
-    void (*gelu_bias_bwd_bf16)(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
+    int (*gelu_bias_bwd_bf16)(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
                                const float *x, int N, int C);
     /* the host/device boundary (lpk_copy_in ... lpk_sync) */
     int (*copy_in)(lpk_ctx *ctx, void *dst, const void *src, size_t bytes);

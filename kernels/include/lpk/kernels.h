@@ -7,8 +7,12 @@
  * contiguous unless a leading dimension is passed. Kernels know nothing of
  * models: a "row" is just one of N vectors of width C.
  *
- * Functions returning int return 0 on success and a negative value on bad
- * arguments (the message is then available from lpk_ctx_error()). */
+ * Errors: every kernel call returns int, 0 on success and a negative value on
+ * failure (bad arguments, out of memory, a device error), the one-line
+ * message then in lpk_ctx_error(). The calls that return a value (lpk_sumsq,
+ * lpk_xent, lpk_xent_bf16) return NaN on failure; they clear the context's
+ * error on entry, so NaN with lpk_ctx_error(ctx)[0] != 0 is a failure and
+ * NaN with an empty message a genuine NaN. lpk_alloc returns NULL. */
 #ifndef LPK_KERNELS_H
 #define LPK_KERNELS_H
 
@@ -57,6 +61,7 @@ const char *lpk_ctx_backend_name(const lpk_ctx *ctx);
 /* Whether bf16 GEMMs run on native hardware (AVX512-BF16 / AMX on CPU). */
 int lpk_ctx_has_native_bf16(const lpk_ctx *ctx);
 const char *lpk_ctx_error(const lpk_ctx *ctx);
+void lpk_ctx_clear_error(lpk_ctx *ctx);
 
 /* Per-kernel wall-clock accounting (off by default; used by benchmarks). */
 void lpk_profile_enable(lpk_ctx *ctx, int on);
@@ -67,7 +72,7 @@ int lpk_profile_get(const lpk_ctx *ctx, const char **names, double *seconds,
 
 /* Memory in the backend's address space (host memory for the CPU). */
 void *lpk_alloc(lpk_ctx *ctx, size_t bytes);
-void lpk_free(lpk_ctx *ctx, void *p);
+int lpk_free(lpk_ctx *ctx, void *p);
 
 /* ---- the host/device boundary ------------------------------------------
  * Code above the kernels never dereferences memory from lpk_alloc: it moves
@@ -96,13 +101,13 @@ int lpk_gemm_bias(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N,
                   int ldb, const float *bias, float beta, float *C, int ldc);
 
 /* Round-to-nearest-even conversion. */
-void lpk_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
+int lpk_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
 
 /* ---- elementwise / reductions -------------------------------------- */
-void lpk_fill(lpk_ctx *ctx, float *x, float v, size_t n);
-void lpk_scale(lpk_ctx *ctx, float *x, float s, size_t n);
+int lpk_fill(lpk_ctx *ctx, float *x, float v, size_t n);
+int lpk_scale(lpk_ctx *ctx, float *x, float s, size_t n);
 /* y = a + b (y may alias a or b) */
-void lpk_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n);
+int lpk_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n);
 /* Sum of squares in double; the summation order depends only on n, so the
  * result is bitwise reproducible whatever the thread count. */
 double lpk_sumsq(lpk_ctx *ctx, const float *x, size_t n);
@@ -110,27 +115,27 @@ double lpk_sumsq(lpk_ctx *ctx, const float *x, size_t n);
 /* dst[j, i] += src[i, j] for i < rows, j < cols (leading dimensions ldd,
  * lds): accumulates a GEMM result computed in transposed orientation, which
  * oneDNN runs faster for the tied LM head's weight gradient at large batch. */
-void lpk_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+int lpk_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                        int lds, int rows, int cols);
 /* dst[j, i] = src[i, j]: the same overwriting dst (first gradient of a
  * backward, which then need not be zeroed beforehand). */
-void lpk_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+int lpk_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                         int lds, int rows, int cols);
 /* dst[j, i] = bf16(src[i, j]): a transposed bf16 copy of a weight, so a
  * product with it runs in the orientation the GEMM library handles best. */
-void lpk_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,
+int lpk_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,
                         int lds, int rows, int cols);
 
 /* dbias[C] += sum over rows of dy[N,C] */
-void lpk_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C);
+int lpk_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C);
 /* The same and y16 = bf16(dy) in one pass over dy (backward of a bf16
  * linear layer, whose GEMMs read the rounded copy). */
-void lpk_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
+int lpk_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
                        int N, int C);
 /* The same for the layer before a GELU: with g = dy * gelu'(x) (x the
  * GELU input), dbias += column sums of g and y16 = bf16(g); no fp32 g is
  * kept. dy may be used as scratch (its contents are then g). */
-void lpk_gelu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
+int lpk_gelu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
                             const float *x, int N, int C);
 
 /* ---- embeddings ---------------------------------------------------------
@@ -140,32 +145,32 @@ int lpk_embed_fwd(lpk_ctx *ctx, float *out, const int32_t *tok,
                   const int32_t *pos, int N, int T, int C, const float *wte,
                   int V, const float *wpe, int maxT);
 /* dwte[tok[n]] += dout[n]; dwpe[pos[n]] += dout[n] (deterministic). */
-void lpk_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
+int lpk_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
                    const int32_t *tok, const int32_t *pos, int N, int T, int C,
                    int V, int maxT);
 
 /* ---- LayerNorm over the last dimension ------------------------------- */
-void lpk_layernorm_fwd(lpk_ctx *ctx, float *out, float *mean, float *rstd,
+int lpk_layernorm_fwd(lpk_ctx *ctx, float *out, float *mean, float *rstd,
                        const float *x, const float *w, const float *b, int N,
                        int C, float eps);
 /* The same, also writing the output rounded to bf16 (the next GEMM's
  * operand) in the same pass. */
-void lpk_layernorm_fwd_bf16(lpk_ctx *ctx, float *out, lpk_bf16 *out16,
+int lpk_layernorm_fwd_bf16(lpk_ctx *ctx, float *out, lpk_bf16 *out16,
                             float *mean, float *rstd, const float *x,
                             const float *w, const float *b, int N, int C,
                             float eps);
 /* dx += ..., dw += ..., db += ... */
-void lpk_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
+int lpk_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
                        const float *dout, const float *x, const float *w,
                        const float *mean, const float *rstd, int N, int C);
 
 /* ---- GELU, tanh approximation ------------------------------------------ */
-void lpk_gelu_fwd(lpk_ctx *ctx, float *y, const float *x, size_t n);
+int lpk_gelu_fwd(lpk_ctx *ctx, float *y, const float *x, size_t n);
 /* The same, also writing y rounded to bf16. */
-void lpk_gelu_fwd_bf16(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
+int lpk_gelu_fwd_bf16(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
                        size_t n);
 /* dx = dy * gelu'(x) (overwrites; dx may alias dy) */
-void lpk_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
+int lpk_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
                   size_t n);
 
 /* ---- causal multi-head self-attention -----------------------------------
@@ -202,19 +207,19 @@ double lpk_xent_bf16(lpk_ctx *ctx, const float *logits, int ld,
                      double norm, float *nll, lpk_bf16 *d16, int ld16,
                      float dscale);
 /* Per-row log-probability of tok[n] and entropy of softmax(logits/temp). */
-void lpk_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
+int lpk_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
                      const int32_t *tok, int N, int V, float temp, float *logp,
                      float *entropy);
 /* dlogits (may alias logits) from upstream dlogp[n] and dentropy[n] (either
  * may be NULL). */
-void lpk_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
+int lpk_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
                      const int32_t *tok, int N, int V, float temp,
                      const float *dlogp, const float *dentropy);
 /* out[n] = x[n,:] . w + b  (scalar head) */
-void lpk_rowdot_fwd(lpk_ctx *ctx, float *out, const float *x, const float *w,
+int lpk_rowdot_fwd(lpk_ctx *ctx, float *out, const float *x, const float *w,
                     float b, int N, int C);
 /* dx[n,:] += dout[n] * w; dw += sum_n dout[n] * x[n,:]; *db += sum dout. */
-void lpk_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
+int lpk_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
                     const float *dout, const float *x, const float *w, int N,
                     int C);
 
@@ -223,13 +228,13 @@ void lpk_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
  * grad is multiplied by gscale first (clipping / accumulation scale).
  * p16 (optional) receives the updated weights in bf16 in the same pass, so
  * mixed precision never re-reads the weights to convert them. */
-void lpk_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+int lpk_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps,
                float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16);
 /* The same over a [rows, cols] matrix (n = rows * cols), whose updated
  * weights go to p16t transposed instead: p16t[j * ldt + i] = bf16(p[i, j]).
  * For the tied LM head, whose GEMMs read the [C, V] transpose of wte. */
-void lpk_adamw_t16(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+int lpk_adamw_t16(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                    int rows, int cols, float lr, float beta1, float beta2,
                    float eps, float wd, float bc1, float bc2, float gscale,
                    lpk_bf16 *p16t, int ldt);

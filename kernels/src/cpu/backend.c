@@ -19,13 +19,14 @@ static int cpu_init(lpk_ctx *ctx, void **state, char *err, size_t errlen) {
     return 0;
 }
 
-static void cpu_fini(lpk_ctx *ctx, void *state) {
+static int cpu_fini(lpk_ctx *ctx, void *state) {
     (void)ctx;
     cpu_state *s = state;
-    if (!s) return;
+    if (!s) return 0;
     cpu_gemm_fini(s);
     free(s->scratch);
     free(s);
+    return 0;
 }
 
 float *cpu_scratch(lpk_ctx *ctx, size_t per, int threads) {
@@ -52,7 +53,7 @@ static void *cpu_alloc(lpk_ctx *ctx, size_t bytes) {
     return p;
 }
 
-static void cpu_free(lpk_ctx *ctx, void *p) { (void)ctx; free(p); }
+static int cpu_free(lpk_ctx *ctx, void *p) { (void)ctx; free(p); return 0; }
 
 /* Host and device memory are one on the CPU. */
 static int cpu_copy(lpk_ctx *ctx, void *dst, const void *src, size_t bytes) {

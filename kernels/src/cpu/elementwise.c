@@ -17,9 +17,10 @@
 #include "vmath.h"
 
 
-void cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n) {
+int cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) y[i] = lpk_to_bf16(x[i]);
+    return 0;
 }
 
 /* Large fills (zeroing the gradients: 500 MB for GPT-2 124M) stream past the
@@ -27,8 +28,8 @@ void cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n) {
  * bytes (measured 42 GB/s plain, about 100 GB/s streaming). */
 #define FILL_STREAM_MIN ((size_t)1 << 20)
 
-void cpu_fill(lpk_ctx *ctx, float *x, float v, size_t n) {
-    if (v == 0.0f && n < ((size_t)1 << 16)) { memset(x, 0, n * sizeof *x); return; }
+int cpu_fill(lpk_ctx *ctx, float *x, float v, size_t n) {
+    if (v == 0.0f && n < ((size_t)1 << 16)) { memset(x, 0, n * sizeof *x); return 0; }
 #ifdef __AVX512F__
     if (n >= FILL_STREAM_MIN) {
         size_t head = (size_t)((64 - ((uintptr_t)x & 63)) & 63) / sizeof *x;
@@ -44,34 +45,37 @@ void cpu_fill(lpk_ctx *ctx, float *x, float v, size_t n) {
                 _mm_sfence();
             }
             for (size_t i = head + 16 * nv; i < n; i++) x[i] = v;
-            return;
+            return 0;
         }
     }
 #endif
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) x[i] = v;
+    return 0;
 }
 
-void cpu_scale(lpk_ctx *ctx, float *x, float s, size_t n) {
+int cpu_scale(lpk_ctx *ctx, float *x, float s, size_t n) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) x[i] *= s;
+    return 0;
 }
 
-void cpu_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n) {
+int cpu_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+    return 0;
 }
 
 #define SUMSQ_CHUNK ((size_t)1 << 14)
 
-double cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n) {
+int cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n, double *out) {
     size_t nc = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
-    if (nc == 0) return 0.0;
+    *out = 0.0;
+    if (nc == 0) return 0;
     double *part = malloc(nc * sizeof *part);
-    if (!part) { /* degrade to a serial sum rather than fail */
-        double s = 0.0;
-        for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-        return s;
+    if (!part) { /* a serial sum would break the fixed summation order */
+        lpk_ctx_set_error(ctx, "sumsq: out of memory");
+        return -1;
     }
 #pragma omp parallel for num_threads(NTW(ctx, n)) schedule(static)
     for (size_t c = 0; c < nc; c++) {
@@ -84,7 +88,8 @@ double cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n) {
     double s = 0.0;
     for (size_t c = 0; c < nc; c++) s += part[c];
     free(part);
-    return s;
+    *out = s;
+    return 0;
 }
 
 /* 32x32 tiles: both the reads of src rows and the writes of dst rows stay
@@ -92,7 +97,7 @@ double cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n) {
  * thread. */
 /* Column blocks per thread: each thread owns its columns, so the sum over
  * rows runs in row order whatever the thread count. */
-void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C) {
+int cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C) {
     const int BLK = 64;
     int nb = (C + BLK - 1) / BLK;
 #pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
@@ -107,6 +112,7 @@ void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C) {
         }
         for (int j = lo; j < hi; j++) dbias[j] += acc[j - lo];
     }
+    return 0;
 }
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
@@ -175,17 +181,19 @@ static void bias_bwd_rows(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float
     }
 }
 
-void cpu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
+int cpu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
                        int N, int C) {
     bias_bwd_rows(ctx, dbias, y16, dy, NULL, NULL, N, C);
+    return 0;
 }
 
-void cpu_gelu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
+int cpu_gelu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
                             const float *x, int N, int C) {
     bias_bwd_rows(ctx, dbias, y16, dy, x, dy, N, C);
+    return 0;
 }
 
-void cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
+int cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
                   size_t n) {
     if (y16) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
@@ -196,7 +204,7 @@ void cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
             y[i] = r;
             y16[i] = lpk_to_bf16(r);
         }
-        return;
+        return 0;
     }
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) {
@@ -204,12 +212,14 @@ void cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
         float t = lpk_tanhf(GELU_K * (v + 0.044715f * v * v * v));
         y[i] = 0.5f * v * (1.0f + t);
     }
+    return 0;
 }
 
-void cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
+int cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
                   size_t n) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_grad(x[i]);
+    return 0;
 }
 
 /* Same operation order as torch.optim.AdamW (decay first, then the Adam
@@ -231,7 +241,7 @@ static inline float adamw_elem(float p, float g, float *m, float *v, float beta1
  * p16t. The tied LM head is the one user: its GEMMs read wte as [C, V],
  * which a separate pass over the 38.6M-element 124M-model wte rebuilt
  * after every step (7.5 ms). Elements are updated exactly as cpu_adamw. */
-void cpu_adamw_t16(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+int cpu_adamw_t16(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                    int rows, int cols, float lr, float beta1, float beta2,
                    float eps, float wd, float bc1, float bc2, float gscale,
                    lpk_bf16 *p16t, int ldt) {
@@ -249,9 +259,10 @@ void cpu_adamw_t16(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                               sbc2, eps);
         cpu_transpose_bf16_rows(p16t, ldt, p, cols, i0, ni, cols);
     }
+    return 0;
 }
 
-void cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+int cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps,
                float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16) {
     const float decay = 1.0f - lr * wd;
@@ -265,10 +276,11 @@ void cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                               sbc2, eps);
             p16[i] = lpk_to_bf16(p[i]);
         }
-        return;
+        return 0;
     }
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++)
         p[i] = adamw_elem(p[i], g[i] * gscale, &m[i], &v[i], beta1, beta2, decay, step,
                           sbc2, eps);
+    return 0;
 }

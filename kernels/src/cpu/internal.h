@@ -42,26 +42,26 @@ int cpu_gemm(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
              float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
              int ldb, const float *bias, float beta, float *C, int ldc);
 
-void cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
-void cpu_fill(lpk_ctx *ctx, float *x, float v, size_t n);
-void cpu_scale(lpk_ctx *ctx, float *x, float s, size_t n);
-void cpu_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n);
-double cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n);
-void cpu_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+int cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
+int cpu_fill(lpk_ctx *ctx, float *x, float v, size_t n);
+int cpu_scale(lpk_ctx *ctx, float *x, float s, size_t n);
+int cpu_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n);
+int cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n, double *out);
+int cpu_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                        int lds, int rows, int cols);
-void cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C);
-void cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
+int cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C);
+int cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
                   size_t n);
-void cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
+int cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
                   size_t n);
-void cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+int cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps,
                float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16);
 
 int cpu_embed_fwd(lpk_ctx *ctx, float *out, const int32_t *tok,
                   const int32_t *pos, int N, int T, int C, const float *wte,
                   int V, const float *wpe, int maxT);
-void cpu_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
+int cpu_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
                    const int32_t *tok, const int32_t *pos, int N, int T, int C,
                    int V, int maxT);
 static inline lpk_bf16 lpk_to_bf16(float x) {
@@ -73,10 +73,10 @@ static inline lpk_bf16 lpk_to_bf16(float x) {
                                            : (lpk_bf16)rne;
 }
 
-void cpu_layernorm_fwd(lpk_ctx *ctx, float *out, lpk_bf16 *out16, float *mean, float *rstd,
+int cpu_layernorm_fwd(lpk_ctx *ctx, float *out, lpk_bf16 *out16, float *mean, float *rstd,
                        const float *x, const float *w, const float *b, int N,
                        int C, float eps);
-void cpu_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
+int cpu_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
                        const float *dout, const float *x, const float *w,
                        const float *mean, const float *rstd, int N, int C);
 
@@ -97,38 +97,39 @@ int cpu_attn_decode(lpk_ctx *ctx, float *out, const float *q, int ldq,
                     const float *kcache, const float *vcache, const int32_t *len,
                     int B, int maxT, int C, int H);
 
-double cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
-                const int32_t *target, const float *weight, int N, int V,
-                double norm, float *nll, float *dlogits, float dscale);
-double cpu_xent_bf16(lpk_ctx *ctx, const float *logits, int ld,
-                     const int32_t *target, const float *weight, int N, int V,
-                     double norm, float *nll, lpk_bf16 *d16, int ld16,
-                     float dscale);
+int cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
+             const int32_t *target, const float *weight, int N, int V,
+             double norm, float *nll, float *dlogits, float dscale,
+             double *loss);
+int cpu_xent_bf16(lpk_ctx *ctx, const float *logits, int ld,
+                  const int32_t *target, const float *weight, int N, int V,
+                  double norm, float *nll, lpk_bf16 *d16, int ld16,
+                  float dscale, double *loss);
 /* Rows [i0, i0 + ni) (ni <= 16) of src, transposed into bf16 columns of
  * dst: dst[j, i] = bf16(src[i, j]); one thread. */
 void cpu_transpose_bf16_rows(lpk_bf16 *dst, int ldd, const float *src, int lds,
                              int i0, int ni, int cols);
-void cpu_adamw_t16(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+int cpu_adamw_t16(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
                    int rows, int cols, float lr, float beta1, float beta2,
                    float eps, float wd, float bc1, float bc2, float gscale,
                    lpk_bf16 *p16t, int ldt);
-void cpu_gelu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
+int cpu_gelu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
                             const float *x, int N, int C);
-void cpu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
+int cpu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
                        int N, int C);
-void cpu_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+int cpu_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                         int lds, int rows, int cols);
-void cpu_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,
+int cpu_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,
                         int lds, int rows, int cols);
-void cpu_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
+int cpu_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
                      const int32_t *tok, int N, int V, float temp, float *logp,
                      float *entropy);
-void cpu_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
+int cpu_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
                      const int32_t *tok, int N, int V, float temp,
                      const float *dlogp, const float *dentropy);
-void cpu_rowdot_fwd(lpk_ctx *ctx, float *out, const float *x, const float *w,
+int cpu_rowdot_fwd(lpk_ctx *ctx, float *out, const float *x, const float *w,
                     float b, int N, int C);
-void cpu_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
+int cpu_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
                     const float *dout, const float *x, const float *w, int N,
                     int C);
 

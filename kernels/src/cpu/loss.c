@@ -62,10 +62,10 @@ static float row_lse_once(const float *z, int V, float *ex, float *sum) {
  * each logit is exponentiated once: exp dominated this kernel (two per
  * logit measured 60 ms for 2048 x 50257, one 40 ms, and with the max found
  * in the same pass 37 ms; 30 ms with the FMA exp of vmath.h). */
-static double xent(lpk_ctx *ctx, const float *logits, int ld,
-                   const int32_t *target, const float *weight, int N, int V,
-                   double norm, float *nll, float *dlogits, lpk_bf16 *d16,
-                   int ld16, float dscale) {
+static int xent(lpk_ctx *ctx, const float *logits, int ld,
+                const int32_t *target, const float *weight, int N, int V,
+                double norm, float *nll, float *dlogits, lpk_bf16 *d16,
+                int ld16, float dscale, double *loss) {
     int nt = NTW(ctx, (size_t)N * V);
     /* per thread a row of exponentials, then the per-row losses (doubles) */
     const size_t per = (size_t)(V > 0 ? V : 1);
@@ -73,7 +73,7 @@ static double xent(lpk_ctx *ctx, const float *logits, int ld,
     float *ws = cpu_scratch(ctx, rows_at + 2 * (size_t)(N > 0 ? N : 1) + 16, 1);
     if (!ws) {
         lpk_ctx_set_error(ctx, "cross-entropy: out of memory");
-        return NAN;
+        return -1;
     }
     double *row = (double *)(void *)(ws + rows_at);
     const float g = (float)(dscale / norm);
@@ -116,25 +116,27 @@ static double xent(lpk_ctx *ctx, const float *logits, int ld,
     }
     double total = 0.0;
     for (int i = 0; i < N; i++) total += row[i];
-    return total / norm;
+    *loss = total / norm;
+    return 0;
 }
 
-double cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
-                const int32_t *target, const float *weight, int N, int V,
-                double norm, float *nll, float *dlogits, float dscale) {
+int cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
+             const int32_t *target, const float *weight, int N, int V,
+             double norm, float *nll, float *dlogits, float dscale,
+             double *loss) {
     return xent(ctx, logits, ld, target, weight, N, V, norm, nll, dlogits,
-                NULL, 0, dscale);
+                NULL, 0, dscale, loss);
 }
 
-double cpu_xent_bf16(lpk_ctx *ctx, const float *logits, int ld,
-                     const int32_t *target, const float *weight, int N, int V,
-                     double norm, float *nll, lpk_bf16 *d16, int ld16,
-                     float dscale) {
+int cpu_xent_bf16(lpk_ctx *ctx, const float *logits, int ld,
+                  const int32_t *target, const float *weight, int N, int V,
+                  double norm, float *nll, lpk_bf16 *d16, int ld16,
+                  float dscale, double *loss) {
     return xent(ctx, logits, ld, target, weight, N, V, norm, nll, NULL, d16,
-                ld16, dscale);
+                ld16, dscale, loss);
 }
 
-void cpu_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
+int cpu_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
                      const int32_t *tok, int N, int V, float temp, float *logp,
                      float *entropy) {
     const float s = 1.0f / temp;
@@ -152,9 +154,10 @@ void cpu_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
             entropy[i] = lse - ez;
         }
     }
+    return 0;
 }
 
-void cpu_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
+int cpu_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
                      const int32_t *tok, int N, int V, float temp,
                      const float *dlogp, const float *dentropy) {
     const float s = 1.0f / temp;
@@ -187,9 +190,10 @@ void cpu_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
         (void)zt;
         if (gl != 0.0f) d[t] += gl * s;
     }
+    return 0;
 }
 
-void cpu_rowdot_fwd(lpk_ctx *ctx, float *out, const float *x, const float *w,
+int cpu_rowdot_fwd(lpk_ctx *ctx, float *out, const float *x, const float *w,
                     float b, int N, int C) {
 #pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
     for (int i = 0; i < N; i++) {
@@ -199,9 +203,10 @@ void cpu_rowdot_fwd(lpk_ctx *ctx, float *out, const float *x, const float *w,
         for (int j = 0; j < C; j++) a += r[j] * w[j];
         out[i] = a + b;
     }
+    return 0;
 }
 
-void cpu_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
+int cpu_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
                     const float *dout, const float *x, const float *w, int N,
                     int C) {
     if (dx) {
@@ -228,4 +233,5 @@ void cpu_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
         for (int i = 0; i < N; i++) s += dout[i];
         *db += s;
     }
+    return 0;
 }

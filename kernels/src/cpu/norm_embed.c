@@ -34,7 +34,7 @@ int cpu_embed_fwd(lpk_ctx *ctx, float *out, const int32_t *tok,
     return 0;
 }
 
-void cpu_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
+int cpu_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
                    const int32_t *tok, const int32_t *pos, int N, int T, int C,
                    int V, int maxT) {
     (void)V; (void)maxT;
@@ -50,9 +50,10 @@ void cpu_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
             for (int j = lo; j < hi; j++) { wt[j] += d[j]; wp[j] += d[j]; }
         }
     }
+    return 0;
 }
 
-void cpu_layernorm_fwd(lpk_ctx *ctx, float *out, lpk_bf16 *out16, float *mean, float *rstd,
+int cpu_layernorm_fwd(lpk_ctx *ctx, float *out, lpk_bf16 *out16, float *mean, float *rstd,
                        const float *x, const float *w, const float *b, int N,
                        int C, float eps) {
 #pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
@@ -77,9 +78,10 @@ void cpu_layernorm_fwd(lpk_ctx *ctx, float *out, lpk_bf16 *out16, float *mean, f
         if (mean) mean[i] = mu;
         if (rstd) rstd[i] = rs;
     }
+    return 0;
 }
 
-void cpu_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
+int cpu_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
                        const float *dout, const float *x, const float *w,
                        const float *mean, const float *rstd, int N, int C) {
 #pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
@@ -119,4 +121,5 @@ void cpu_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
         }
         for (int j = lo; j < hi; j++) { dw[j] += aw[j - lo]; db[j] += ab[j - lo]; }
     }
+    return 0;
 }

@@ -52,14 +52,16 @@ static void transpose_f32_tiles(lpk_ctx *ctx, float *dst, int ldd,
     }
 }
 
-void cpu_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+int cpu_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                        int lds, int rows, int cols) {
     transpose_f32_tiles(ctx, dst, ldd, src, lds, rows, cols, 1);
+    return 0;
 }
 
-void cpu_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+int cpu_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,
                         int lds, int rows, int cols) {
     transpose_f32_tiles(ctx, dst, ldd, src, lds, rows, cols, 0);
+    return 0;
 }
 
 void cpu_transpose_bf16_rows(lpk_bf16 *dst, int ldd, const float *src, int lds,
@@ -79,10 +81,11 @@ void cpu_transpose_bf16_rows(lpk_bf16 *dst, int ldd, const float *src, int lds,
         tile_bf16_scalar(dst, ldd, src, lds, i0, ni, j0, min_i(TB, cols - j0));
 }
 
-void cpu_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,
+int cpu_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,
                         int lds, int rows, int cols) {
     int nb = (rows + TB - 1) / TB;
 #pragma omp parallel for num_threads(NTW(ctx, (size_t)rows * cols)) schedule(static)
     for (int b = 0; b < nb; b++)
         cpu_transpose_bf16_rows(dst, ldd, src, lds, b * TB, min_i(TB, rows - b * TB), cols);
+    return 0;
 }
