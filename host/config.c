@@ -8,11 +8,9 @@
 
 #include "host/util.h"
 
-typedef struct loader {
-  const char *path;
-  FILE *errs;
-  int errors;
-} loader;
+/* The chain checks report through the shared reporter of host/params.h. */
+typedef lp_cfg_log loader;
+#define report lp_cfg_report
 
 static const char *const global_keys[] = {
     "name",   "run_dir",      "seed",         "device",
@@ -27,58 +25,6 @@ static const char *const curve_keys[] = {"server_public_key",
                                          "server_secret_key"};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static void report(loader *L, const config_setting_t *s, const char *fmt, ...) {
-  const char *file = s ? config_setting_source_file(s) : NULL;
-  int line = s ? (int)config_setting_source_line(s) : 0;
-  if (file == NULL) file = L->path;
-  if (line > 0)
-    fprintf(L->errs, "%s:%d: ", file, line);
-  else if (s != NULL)
-    fprintf(L->errs, "%s: (--set) ", file);
-  else
-    fprintf(L->errs, "%s: ", file);
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(L->errs, fmt, ap);
-  va_end(ap);
-  fputc('\n', L->errs);
-  L->errors++;
-}
-
-static const char *type_name(int t) {
-  switch (t) {
-    case CONFIG_TYPE_GROUP: return "a group";
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64: return "an integer";
-    case CONFIG_TYPE_FLOAT: return "a float";
-    case CONFIG_TYPE_STRING: return "a string";
-    case CONFIG_TYPE_BOOL: return "a boolean";
-    case CONFIG_TYPE_ARRAY: return "an array";
-    case CONFIG_TYPE_LIST: return "a list";
-  }
-  return "nothing";
-}
-
-static void check_keys(loader *L, const config_setting_t *group,
-                       const char *const *known, size_t nknown,
-                       const char *where) {
-  int n = config_setting_length(group);
-  for (int i = 0; i < n; i++) {
-    const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
-    const char *key = config_setting_name(s);
-    if (key == NULL) continue;
-    int ok = 0;
-    for (size_t k = 0; k < nknown && !ok; k++) ok = strcmp(key, known[k]) == 0;
-    if (ok) continue;
-    const char *hint = lp_did_you_mean(key, known, nknown);
-    if (hint)
-      report(L, s, "unknown key '%s' in %s (did you mean '%s'?)", key, where,
-             hint);
-    else
-      report(L, s, "unknown key '%s' in %s", key, where);
-  }
-}
-
 /* Typed getters that tell "absent" from "wrong type" and report the latter. */
 static const config_setting_t *member(const config_setting_t *g,
                                       const char *key) {
@@ -91,7 +37,7 @@ static char *get_string(loader *L, const config_setting_t *g, const char *key,
   if (s == NULL) return fallback ? strdup(fallback) : NULL;
   if (config_setting_type(s) != CONFIG_TYPE_STRING) {
     report(L, s, "%s: '%s' must be a string, not %s", where, key,
-           type_name(config_setting_type(s)));
+           lp_cfg_type_name(config_setting_type(s)));
     return fallback ? strdup(fallback) : NULL;
   }
   return strdup(config_setting_get_string(s));
@@ -104,7 +50,7 @@ static long long get_int(loader *L, const config_setting_t *g, const char *key,
   int t = config_setting_type(s);
   if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
     report(L, s, "%s: '%s' must be an integer, not %s", where, key,
-           type_name(t));
+           lp_cfg_type_name(t));
     return fallback;
   }
   return config_setting_get_int64(s);
@@ -119,7 +65,7 @@ static double get_float(loader *L, const config_setting_t *g, const char *key,
     return (double)config_setting_get_int64(s);
   if (t != CONFIG_TYPE_FLOAT) {
     report(L, s, "%s: '%s' must be a number, not %s", where, key,
-           type_name(t));
+           lp_cfg_type_name(t));
     return fallback;
   }
   return config_setting_get_float(s);
@@ -131,7 +77,7 @@ static int get_bool(loader *L, const config_setting_t *g, const char *key,
   if (s == NULL) return fallback;
   if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
     report(L, s, "%s: '%s' must be true or false, not %s", where, key,
-           type_name(config_setting_type(s)));
+           lp_cfg_type_name(config_setting_type(s)));
     return fallback;
   }
   return config_setting_get_bool(s);
@@ -152,7 +98,7 @@ static char **get_strings(loader *L, const config_setting_t *g,
   }
   if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
     report(L, s, "%s: '%s' must be a list of strings, not %s", where, key,
-           type_name(t));
+           lp_cfg_type_name(t));
     return NULL;
   }
   int n = config_setting_length(s);
@@ -161,7 +107,7 @@ static char **get_strings(loader *L, const config_setting_t *g,
     const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
     if (config_setting_type(e) != CONFIG_TYPE_STRING) {
       report(L, e, "%s: '%s' must be a list of strings; element %d is %s",
-             where, key, i + 1, type_name(config_setting_type(e)));
+             where, key, i + 1, lp_cfg_type_name(config_setting_type(e)));
       continue;
     }
     v[(*count)++] = strdup(config_setting_get_string(e));
@@ -193,22 +139,6 @@ static int apply_set(loader *L, config_t *cfg, const char *kv) {
   key[klen] = '\0';
   const char *value = eq + 1;
 
-  config_t tmp;
-  config_init(&tmp);
-  size_t blen = strlen(value) + 16;
-  char *buf = malloc(blen);
-  snprintf(buf, blen, "v = %s;", value);
-  int parsed = config_read_string(&tmp, buf) == CONFIG_TRUE;
-  free(buf);
-  if (!parsed) {
-    config_destroy(&tmp);
-    config_init(&tmp);
-    config_setting_t *v = config_setting_add(config_root_setting(&tmp), "v",
-                                             CONFIG_TYPE_STRING);
-    config_setting_set_string(v, value);
-  }
-  const config_setting_t *src = config_lookup(&tmp, "v");
-
   /* Find the parent group: "a.b.c" -> group "a.b", name "c". A stage is
    * addressed by its name ("pretrain.lr"); keys that are not stage keys go
    * into the stage's params group. */
@@ -218,10 +148,7 @@ static int apply_set(loader *L, config_t *cfg, const char *kv) {
   for (char *tok = strtok_r(key, ".", &save); tok && nparts < 8;
        tok = strtok_r(NULL, ".", &save))
     parts[nparts++] = tok;
-  if (nparts == 0) {
-    config_destroy(&tmp);
-    return -1;
-  }
+  if (nparts == 0) return -1;
   int first = 0;
   config_setting_t *chain = config_lookup(cfg, "chain");
   if (nparts >= 2 && chain) {
@@ -252,166 +179,16 @@ static int apply_set(loader *L, config_t *cfg, const char *kv) {
     if (next == NULL || !config_setting_is_group(next)) {
       fprintf(L->errs, "--set %s: '%s' is not a group\n", kv, parts[i]);
       L->errors++;
-      config_destroy(&tmp);
       return -1;
     }
     parent = next;
   }
-  const char *leaf = parts[nparts - 1];
-  if (config_setting_get_member(parent, leaf))
-    config_setting_remove(parent, leaf);
-  int type = config_setting_type(src);
-  config_setting_t *dst = config_setting_add(parent, leaf, type);
-  if (dst == NULL) {
-    fprintf(L->errs, "--set %s: cannot set '%s' here\n", kv, leaf);
+  if (lp_cfg_set_value(parent, parts[nparts - 1], value) != 0) {
+    fprintf(L->errs, "--set %s: cannot set '%s' here\n", kv, parts[nparts - 1]);
     L->errors++;
-    config_destroy(&tmp);
     return -1;
   }
-  switch (type) {
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64:
-      config_setting_set_int64(dst, config_setting_get_int64(src));
-      break;
-    case CONFIG_TYPE_FLOAT:
-      config_setting_set_float(dst, config_setting_get_float(src));
-      break;
-    case CONFIG_TYPE_BOOL:
-      config_setting_set_bool(dst, config_setting_get_bool(src));
-      break;
-    case CONFIG_TYPE_STRING:
-      config_setting_set_string(dst, config_setting_get_string(src));
-      break;
-    default:
-      for (int i = 0; i < config_setting_length(src); i++) {
-        const config_setting_t *e = config_setting_get_elem(src, (unsigned)i);
-        if (config_setting_type(e) == CONFIG_TYPE_STRING)
-          config_setting_set_string_elem(dst, -1, config_setting_get_string(e));
-      }
-  }
-  config_destroy(&tmp);
   return 0;
-}
-
-/* ---- parameters against the plugin schema -------------------------------- */
-
-static json_t *coerce(json_t *v, lp_param_type t) {
-  switch (t) {
-    case LP_PARAM_INT:
-      return json_is_integer(v) ? json_incref(v) : NULL;
-    case LP_PARAM_FLOAT:
-      if (json_is_number(v)) return json_real(json_number_value(v));
-      return NULL;
-    case LP_PARAM_BOOL:
-      return json_is_boolean(v) ? json_incref(v) : NULL;
-    case LP_PARAM_STRING:
-      return json_is_string(v) ? json_incref(v) : NULL;
-    case LP_PARAM_STRING_LIST: {
-      if (json_is_string(v)) {
-        json_t *a = json_array();
-        json_array_append(a, v);
-        return a;
-      }
-      if (!json_is_array(v)) return NULL;
-      size_t i;
-      json_t *e;
-      json_array_foreach(v, i, e) if (!json_is_string(e)) return NULL;
-      return json_incref(v);
-    }
-  }
-  return NULL;
-}
-
-static json_t *setting_to_json(const config_setting_t *s) {
-  switch (config_setting_type(s)) {
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64:
-      return json_integer(config_setting_get_int64(s));
-    case CONFIG_TYPE_FLOAT:
-      return json_real(config_setting_get_float(s));
-    case CONFIG_TYPE_BOOL:
-      return json_boolean(config_setting_get_bool(s));
-    case CONFIG_TYPE_STRING:
-      return json_string(config_setting_get_string(s));
-    case CONFIG_TYPE_ARRAY:
-    case CONFIG_TYPE_LIST: {
-      json_t *a = json_array();
-      for (int i = 0; i < config_setting_length(s); i++)
-        json_array_append_new(
-            a, setting_to_json(config_setting_get_elem(s, (unsigned)i)));
-      return a;
-    }
-    case CONFIG_TYPE_GROUP: {
-      json_t *o = json_object();
-      for (int i = 0; i < config_setting_length(s); i++) {
-        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        json_object_set_new(o, config_setting_name(e), setting_to_json(e));
-      }
-      return o;
-    }
-  }
-  return json_null();
-}
-
-static void check_params(loader *L, lp_stage_cfg *st,
-                         const config_setting_t *stage_setting) {
-  const lp_stage_desc *d = st->loaded.desc;
-  const config_setting_t *params = member(stage_setting, "params");
-  st->params = json_object();
-  if (params && !config_setting_is_group(params)) {
-    report(L, params, "stage '%s': 'params' must be a group { ... }",
-           st->name);
-    params = NULL;
-  }
-  if (params) {
-    const char **names = calloc(d->param_count + 1, sizeof *names);
-    for (uint32_t i = 0; i < d->param_count; i++) names[i] = d->params[i].name;
-    char where[300];
-    snprintf(where, sizeof where, "the params of stage '%s' (plugin %s)",
-             st->name, d->name);
-    check_keys(L, params, (const char *const *)names, d->param_count, where);
-    free(names);
-  }
-  for (uint32_t i = 0; i < d->param_count; i++) {
-    const lp_param_spec *p = &d->params[i];
-    const config_setting_t *s = member(params, p->name);
-    json_t *v = NULL;
-    if (s) {
-      json_t *raw = setting_to_json(s);
-      v = coerce(raw, p->type);
-      json_decref(raw);
-      if (v == NULL) {
-        report(L, s, "stage '%s': parameter '%s' must be %s%s, not %s",
-               st->name, p->name,
-               p->type == LP_PARAM_INT ? "an " : "a ",
-               lp_param_type_name(p->type), type_name(config_setting_type(s)));
-        continue;
-      }
-    } else if (p->required) {
-      report(L, stage_setting,
-             "stage '%s': missing required parameter '%s' (%s: %s)", st->name,
-             p->name, lp_param_type_name(p->type), p->doc ? p->doc : "");
-      continue;
-    } else if (p->default_value) {
-      json_error_t je;
-      json_t *raw = json_loads(p->default_value, JSON_DECODE_ANY, &je);
-      if (raw == NULL && p->type == LP_PARAM_STRING)
-        raw = json_string(p->default_value);
-      v = raw ? coerce(raw, p->type) : NULL;
-      json_decref(raw);
-      if (v == NULL) {
-        report(L, stage_setting,
-               "stage '%s': plugin %s has a bad default '%s' for parameter "
-               "'%s' (expected %s)",
-               st->name, st->loaded.path, p->default_value, p->name,
-               lp_param_type_name(p->type));
-        continue;
-      }
-    } else {
-      continue; /* optional without default: absent */
-    }
-    json_object_set_new(st->params, p->name, v);
-  }
 }
 
 /* ---- the chain ------------------------------------------------------------ */
@@ -450,7 +227,7 @@ static void load_stage(loader *L, lp_chain *c, const lp_plugin_path *pp,
            where);
     return;
   }
-  check_keys(L, s, stage_keys, COUNT(stage_keys), where);
+  lp_cfg_check_keys(L, s, stage_keys, COUNT(stage_keys), where);
   st->name = get_string(L, s, "name", NULL, where);
   if (st->name == NULL) {
     report(L, s, "%s: missing required key 'name'", where);
@@ -537,7 +314,7 @@ static void load_stage(loader *L, lp_chain *c, const lp_plugin_path *pp,
     return;
   }
   free(file);
-  check_params(L, st, s);
+  st->params = lp_params_resolve(L, st->name, st->loaded.desc, st->loaded.path, s);
 }
 
 lp_chain *lp_chain_load(const char *path, const char *const *sets,
@@ -563,7 +340,7 @@ lp_chain *lp_chain_load(const char *path, const char *const *sets,
   lp_chain *c = calloc(1, sizeof *c);
   c->config_path = strdup(path);
   const config_setting_t *root = config_root_setting(&cfg);
-  check_keys(&L, root, global_keys, COUNT(global_keys), "the global settings");
+  lp_cfg_check_keys(&L, root, global_keys, COUNT(global_keys), "the global settings");
   char *base = base_name_no_ext(path);
   c->name = get_string(&L, root, "name", base, "global");
   free(base);
@@ -607,7 +384,7 @@ lp_chain *lp_chain_load(const char *path, const char *const *sets,
     report(&L, eps, "global: 'endpoints' must be a group");
     eps = NULL;
   }
-  if (eps) check_keys(&L, eps, endpoint_keys, COUNT(endpoint_keys), "endpoints");
+  if (eps) lp_cfg_check_keys(&L, eps, endpoint_keys, COUNT(endpoint_keys), "endpoints");
   c->ep_control = get_string(&L, eps, "control", NULL, "endpoints");
   c->ep_store = get_string(&L, eps, "store", NULL, "endpoints");
   c->ep_metrics_in = get_string(&L, eps, "metrics_in", NULL, "endpoints");
@@ -618,7 +395,7 @@ lp_chain *lp_chain_load(const char *path, const char *const *sets,
     report(&L, curve, "global: 'curve' must be a group");
     curve = NULL;
   }
-  if (curve) check_keys(&L, curve, curve_keys, COUNT(curve_keys), "curve");
+  if (curve) lp_cfg_check_keys(&L, curve, curve_keys, COUNT(curve_keys), "curve");
   c->curve_public = get_string(&L, curve, "server_public_key", NULL, "curve");
   c->curve_secret = get_string(&L, curve, "server_secret_key", NULL, "curve");
   if (curve && (!c->curve_public || !c->curve_secret ||
@@ -638,7 +415,7 @@ lp_chain *lp_chain_load(const char *path, const char *const *sets,
            "... ) of stages");
   } else if (!config_setting_is_list(chain) && !config_setting_is_array(chain)) {
     report(&L, chain, "'chain' must be a list ( { ... }, { ... } ), not %s",
-           type_name(config_setting_type(chain)));
+           lp_cfg_type_name(config_setting_type(chain)));
   } else {
     c->stage_count = (size_t)config_setting_length(chain);
     c->stages = calloc(c->stage_count + 1, sizeof *c->stages);

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "host/params.h"
 #include "host/plugin_loader.h"
 
 typedef struct lp_stage_cfg {

@@ -208,14 +208,3 @@ void lp_plugin_close(lp_plugin *p) {
   free(p->path);
   memset(p, 0, sizeof *p);
 }
-
-const char *lp_param_type_name(lp_param_type t) {
-  switch (t) {
-    case LP_PARAM_INT: return "int";
-    case LP_PARAM_FLOAT: return "float";
-    case LP_PARAM_BOOL: return "bool";
-    case LP_PARAM_STRING: return "string";
-    case LP_PARAM_STRING_LIST: return "list of strings";
-  }
-  return "?";
-}

@@ -39,6 +39,4 @@ int lp_plugin_open(const char *path, const char *expected_name, lp_plugin *out,
                    char *err, size_t err_size);
 void lp_plugin_close(lp_plugin *p);
 
-const char *lp_param_type_name(lp_param_type t);
-
 #endif

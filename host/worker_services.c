@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "host/params.h"
 #include "host/worker_host.h"
 #include "llmpipe/error.h"
 #include "llmpipe/fsutil.h"
@@ -50,65 +51,46 @@ static int emit_text(lp_host *h, const char *label, const char *text) {
   return lp_publisher_text(h->pub, label, text);
 }
 
-static json_t *param(lp_host *h, const char *key) {
-  return json_object_get(json_object_get(h->cfg, "params"), key);
+static const json_t *params(lp_host *h) {
+  return json_object_get(h->cfg, "params");
+}
+
+/* A failed read keeps its message for last_error() and the worker's report. */
+static int read_rc(lp_host *h, int rc) {
+  if (rc != LP_OK)
+    snprintf(h->last_error, sizeof h->last_error, "%s", tls_error);
+  return rc;
 }
 
 static int param_int(lp_host *h, const char *key, int64_t *out) {
-  json_t *v = param(h, key);
-  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'", key);
-  if (!json_is_integer(v))
-    return fail(h, LP_ERR_TYPE, "parameter '%s' is not an integer", key);
-  *out = json_integer_value(v);
-  return LP_OK;
+  return read_rc(h, lp_params_int(params(h), key, out, tls_error,
+                                  sizeof tls_error));
 }
 
 static int param_float(lp_host *h, const char *key, double *out) {
-  json_t *v = param(h, key);
-  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'", key);
-  if (!json_is_number(v))
-    return fail(h, LP_ERR_TYPE, "parameter '%s' is not a number", key);
-  *out = json_number_value(v);
-  return LP_OK;
+  return read_rc(h, lp_params_float(params(h), key, out, tls_error,
+                                    sizeof tls_error));
 }
 
 static int param_bool(lp_host *h, const char *key, int *out) {
-  json_t *v = param(h, key);
-  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'", key);
-  if (!json_is_boolean(v))
-    return fail(h, LP_ERR_TYPE, "parameter '%s' is not a boolean", key);
-  *out = json_is_true(v);
-  return LP_OK;
+  return read_rc(h, lp_params_bool(params(h), key, out, tls_error,
+                                   sizeof tls_error));
 }
 
 static int param_string(lp_host *h, const char *key, const char **out) {
-  json_t *v = param(h, key);
-  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'", key);
-  if (!json_is_string(v))
-    return fail(h, LP_ERR_TYPE, "parameter '%s' is not a string", key);
-  *out = json_string_value(v);
-  return LP_OK;
+  return read_rc(h, lp_params_string(params(h), key, out, tls_error,
+                                     sizeof tls_error));
 }
 
 static int param_list_size(lp_host *h, const char *key, size_t *out) {
-  json_t *v = param(h, key);
-  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'", key);
-  if (!json_is_array(v))
-    return fail(h, LP_ERR_TYPE, "parameter '%s' is not a list", key);
-  *out = json_array_size(v);
-  return LP_OK;
+  return read_rc(h, lp_params_list_size(params(h), key, out, tls_error,
+                                        sizeof tls_error));
 }
 
 static int param_list_string(lp_host *h, const char *key, size_t index,
                              const char **out) {
-  json_t *v = param(h, key);
-  if (v == NULL) return fail(h, LP_ERR_NOTFOUND, "no parameter '%s'", key);
-  json_t *e = json_array_get(v, index);
-  if (!json_is_string(e))
-    return fail(h, LP_ERR_TYPE, "parameter '%s' has no string at index %zu",
-                key, index);
-  *out = json_string_value(e);
-  return LP_OK;
+  return read_rc(h, lp_params_list_string(params(h), key, index, out,
+                                          tls_error, sizeof tls_error));
 }
 
 static size_t input_count(lp_host *h) {

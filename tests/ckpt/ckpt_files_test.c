@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "tests/support/check.h"
 #include "llmpipe/ckpt.h"
 
 static char dir[4096];

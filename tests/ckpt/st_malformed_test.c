@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "tests/support/check.h"
 #include "llmpipe/ckpt.h"
 
 static char dir[4096];

@@ -8,7 +8,7 @@
 
 #include "llmpipe/data.h"
 
-#include "tests/text/check.h"
+#include "tests/support/check.h"
 
 static char dir[400];
 
@@ -311,7 +311,5 @@ int main(void)
     test_shard_build();
     test_records();
     test_sft();
-    if (failures) fprintf(stderr, "%d failures\n", failures);
-    else printf("PASS\n");
-    return failures ? 1 : 0;
+    DONE();
 }

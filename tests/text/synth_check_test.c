@@ -7,7 +7,7 @@
 
 #include "llmpipe/synth.h"
 
-#include "tests/text/check.h"
+#include "tests/support/check.h"
 
 static const char *FLAWS[] = {"swap", "off_by_one", "truncated", "chatter"};
 
@@ -76,7 +76,5 @@ int main(void)
     CHECK(lp_synth_scores_accuracy(&s, -1) > 0.66 && lp_synth_scores_accuracy(&s, -1) < 0.67, "total");
     CHECK(lp_synth_scores_accuracy(&s, lp_synth_family_find("upper_en")) == -1, "unseen family");
     lp_synth_scores_print(&s, stdout);
-    if (failures) fprintf(stderr, "%d failures\n", failures);
-    else printf("PASS\n");
-    return failures ? 1 : 0;
+    DONE();
 }

@@ -8,7 +8,7 @@
 
 #include "llmpipe/tokenizer.h"
 
-#include "tests/text/check.h"
+#include "tests/support/check.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint32_t next_u32(void)
@@ -188,7 +188,5 @@ int main(void)
     size_t l = 1;
     CHECK(lp_tokenizer_train_texts(&t, &txt, &l, 1, &o, err, sizeof err) != 0 && strstr(err, "vocab-size"),
           "tiny vocab accepted: %s", err);
-    if (failures) fprintf(stderr, "%d failures\n", failures);
-    else printf("PASS\n");
-    return failures ? 1 : 0;
+    DONE();
 }
