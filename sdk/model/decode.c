@@ -161,8 +161,8 @@ int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
     LPK_CHECK(m, lpk_embed_fwd(k, c->x, c->dtok, c->dpos, n, 1, C, P(m, m->p_wte), V,
                                P(m, m->p_wpe), m->cfg.n_ctx));
     for (int l = 0; l < m->cfg.n_layer; l++) {
-        lpk_layernorm_fwd(k, c->ln, NULL, NULL, c->x, P(m, LP(m, l, LW_LN1W)),
-                          P(m, LP(m, l, LW_LN1B)), n, C, eps);
+        LPK_CHECK(m, lpk_layernorm_fwd(k, c->ln, NULL, NULL, c->x, P(m, LP(m, l, LW_LN1W)),
+                          P(m, LP(m, l, LW_LN1B)), n, C, eps));
         TRY(lp_mm_bias(m, n, 3 * C, C, c->ln, NULL, P(m, LP(m, l, LW_QKVW)),
                        W16(m, LP(m, l, LW_QKVW)), P(m, LP(m, l, LW_QKVB)), c->qkv));
         /* the attention kernel reads caches laid out per batch row, so the
@@ -183,18 +183,18 @@ int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
         }
         TRY(lp_mm_bias(m, n, C, C, c->att, NULL, P(m, LP(m, l, LW_PROJW)),
                        W16(m, LP(m, l, LW_PROJW)), P(m, LP(m, l, LW_PROJB)), c->tmp));
-        lpk_add(k, c->x, c->x, c->tmp, (size_t)n * C);
-        lpk_layernorm_fwd(k, c->ln, NULL, NULL, c->x, P(m, LP(m, l, LW_LN2W)),
-                          P(m, LP(m, l, LW_LN2B)), n, C, eps);
+        LPK_CHECK(m, lpk_add(k, c->x, c->x, c->tmp, (size_t)n * C));
+        LPK_CHECK(m, lpk_layernorm_fwd(k, c->ln, NULL, NULL, c->x, P(m, LP(m, l, LW_LN2W)),
+                          P(m, LP(m, l, LW_LN2B)), n, C, eps));
         TRY(lp_mm_bias(m, n, 4 * C, C, c->ln, NULL, P(m, LP(m, l, LW_FCW)),
                        W16(m, LP(m, l, LW_FCW)), P(m, LP(m, l, LW_FCB)), c->fc));
-        lpk_gelu_fwd(k, c->fc, c->fc, (size_t)n * 4 * C);
+        LPK_CHECK(m, lpk_gelu_fwd(k, c->fc, c->fc, (size_t)n * 4 * C));
         TRY(lp_mm_bias(m, n, C, 4 * C, c->fc, NULL, P(m, LP(m, l, LW_FPW)),
                        W16(m, LP(m, l, LW_FPW)), P(m, LP(m, l, LW_FPB)), c->tmp));
-        lpk_add(k, c->x, c->x, c->tmp, (size_t)n * C);
+        LPK_CHECK(m, lpk_add(k, c->x, c->x, c->tmp, (size_t)n * C));
     }
-    lpk_layernorm_fwd(k, c->h, NULL, NULL, c->x, P(m, m->p_lnfw), P(m, m->p_lnfb),
-                      n, C, eps);
+    LPK_CHECK(m, lpk_layernorm_fwd(k, c->h, NULL, NULL, c->x, P(m, m->p_lnfw), P(m, m->p_lnfb),
+                      n, C, eps));
     /* logits of the compacted rows, copied out to their batch slots (one
      * copy when no row is finished) */
     TRY(head_logits(m, n, c->h, c->logits));

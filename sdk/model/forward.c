@@ -13,23 +13,23 @@ int lp_block_forward(lp_model *m, int l, const float *x, int B, int T) {
     const float eps = m->cfg.ln_eps;
     layer_acts *a = &m->la[l];
     /* in bf16 mode the producers also write the bf16 copy each GEMM reads */
-    lpk_layernorm_fwd_bf16(c, a->ln1, a->ln1_16, a->ln1_mean, a->ln1_rstd, x,
-                           P(m, LP(m, l, LW_LN1W)), P(m, LP(m, l, LW_LN1B)), N, C, eps);
+    LPK_CHECK(m, lpk_layernorm_fwd_bf16(c, a->ln1, a->ln1_16, a->ln1_mean, a->ln1_rstd, x,
+                           P(m, LP(m, l, LW_LN1W)), P(m, LP(m, l, LW_LN1B)), N, C, eps));
     TRY(lp_mm_bias(m, N, 3 * C, C, a->ln1, a->ln1_16, P(m, LP(m, l, LW_QKVW)),
                    W16(m, LP(m, l, LW_QKVW)), P(m, LP(m, l, LW_QKVB)), a->qkv));
     LPK_CHECK(m, lpk_attn_fwd(c, a->att, a->lse, a->qkv, B, T, C, H));
     const lpk_bf16 *h16 = to16(m, a->att_16, a->att, NC);
     TRY(lp_mm_bias(m, N, C, C, a->att, h16, P(m, LP(m, l, LW_PROJW)),
                    W16(m, LP(m, l, LW_PROJW)), P(m, LP(m, l, LW_PROJB)), a->mid));
-    lpk_add(c, a->mid, a->mid, x, NC);
-    lpk_layernorm_fwd_bf16(c, a->ln2, a->ln2_16, a->ln2_mean, a->ln2_rstd, a->mid,
-                           P(m, LP(m, l, LW_LN2W)), P(m, LP(m, l, LW_LN2B)), N, C, eps);
+    LPK_CHECK(m, lpk_add(c, a->mid, a->mid, x, NC));
+    LPK_CHECK(m, lpk_layernorm_fwd_bf16(c, a->ln2, a->ln2_16, a->ln2_mean, a->ln2_rstd, a->mid,
+                           P(m, LP(m, l, LW_LN2W)), P(m, LP(m, l, LW_LN2B)), N, C, eps));
     TRY(lp_mm_bias(m, N, 4 * C, C, a->ln2, a->ln2_16, P(m, LP(m, l, LW_FCW)),
                    W16(m, LP(m, l, LW_FCW)), P(m, LP(m, l, LW_FCB)), a->fc));
-    lpk_gelu_fwd_bf16(c, a->gelu, a->gelu_16, a->fc, 4 * NC);
+    LPK_CHECK(m, lpk_gelu_fwd_bf16(c, a->gelu, a->gelu_16, a->fc, 4 * NC));
     TRY(lp_mm_bias(m, N, C, 4 * C, a->gelu, a->gelu_16, P(m, LP(m, l, LW_FPW)),
                    W16(m, LP(m, l, LW_FPW)), P(m, LP(m, l, LW_FPB)), a->out));
-    lpk_add(c, a->out, a->out, a->mid, NC);
+    LPK_CHECK(m, lpk_add(c, a->out, a->out, a->mid, NC));
     return 0;
 }
 
@@ -56,8 +56,8 @@ int lp_model_forward_hook(lp_model *m, const int32_t *tokens, int B, int T,
         if (hook) TRY(hook(user, m, l));
         x = m->la[l].out;
     }
-    lpk_layernorm_fwd_bf16(m->ctx, m->lnf, m->lnf_16, m->lnf_mean, m->lnf_rstd, x,
-                           P(m, m->p_lnfw), P(m, m->p_lnfb), N, C, m->cfg.ln_eps);
+    LPK_CHECK(m, lpk_layernorm_fwd_bf16(m->ctx, m->lnf, m->lnf_16, m->lnf_mean, m->lnf_rstd, x,
+                           P(m, m->p_lnfw), P(m, m->p_lnfb), N, C, m->cfg.ln_eps));
     return 0;
 }
 
@@ -97,7 +97,7 @@ lpk_bf16 *lp_model_head16(lp_model *m) {
         }
         m->head16_stale = 1;
     }
-    if (m->head16_stale) lpk_transpose_bf16(m->ctx, m->head16, V, P(m, m->p_wte), C, V, C);
+    if (m->head16_stale) LPK_CHECK_NULL(m, lpk_transpose_bf16(m->ctx, m->head16, V, P(m, m->p_wte), C, V, C));
     m->head16_stale = 0;
     return m->head16;
 }
@@ -189,6 +189,11 @@ int lp_model_lm_loss(lp_model *m, const int32_t *targets, const float *weights,
     } else {
         l = lpk_xent(m->ctx, m->logits, V, dt, dw, N, V, norm, dnll, m->logits, 1.0f);
     }
+    /* NaN is a failure only with a message: the call cleared the context's */
+    if (isnan(l) && lpk_ctx_error(m->ctx)[0]) {
+        lp_model_set_error(m, "model loss: %s", lpk_ctx_error(m->ctx));
+        return -1;
+    }
     if (per_token) LPK_CHECK(m, lpk_copy_out(m->ctx, per_token, dnll, (size_t)N * sizeof(float)));
     m->logits_state = m->bf16 ? 3 : 2;
     if (loss) *loss = l;
@@ -208,7 +213,7 @@ int lp_model_logprobs(lp_model *m, const int32_t *tokens, float temp,
     const float *ua, *ub;
     TRY(stage_in(m, tokens, NULL, NULL, &dt, &ua, &ub));
     float *dlp = logp ? m->io[0] : NULL, *den = entropy ? m->io[1] : NULL;
-    lpk_logprob_fwd(m->ctx, m->logits, V, dt, N, V, temp, dlp, den);
+    LPK_CHECK(m, lpk_logprob_fwd(m->ctx, m->logits, V, dt, N, V, temp, dlp, den));
     if (logp) LPK_CHECK(m, lpk_copy_out(m->ctx, logp, dlp, (size_t)N * sizeof(float)));
     if (entropy) LPK_CHECK(m, lpk_copy_out(m->ctx, entropy, den, (size_t)N * sizeof(float)));
     return 0;
@@ -231,7 +236,7 @@ int lp_model_logprobs_grad(lp_model *m, const int32_t *tokens, float temp,
     const int32_t *dt;
     const float *da, *de;
     TRY(stage_in(m, tokens, dlogp, dentropy, &dt, &da, &de));
-    lpk_logprob_bwd(m->ctx, m->logits, m->logits, V, dt, N, V, temp, da, de);
+    LPK_CHECK(m, lpk_logprob_bwd(m->ctx, m->logits, m->logits, V, dt, N, V, temp, da, de));
     m->logits_state = 2;
     return 0;
 }
@@ -248,7 +253,7 @@ int lp_model_values(lp_model *m, float *out) {
     lp_model_begin(m);
     TRY(need_scalar(m, "values"));
     const int N = m->B * m->T;
-    lpk_rowdot_fwd(m->ctx, m->io[2], m->lnf, P(m, m->p_score), 0.0f, N, m->cfg.n_embd);
+    LPK_CHECK(m, lpk_rowdot_fwd(m->ctx, m->io[2], m->lnf, P(m, m->p_score), 0.0f, N, m->cfg.n_embd));
     LPK_CHECK(m, lpk_copy_out(m->ctx, out, m->io[2], (size_t)N * sizeof(float)));
     return 0;
 }
@@ -260,7 +265,7 @@ static int add_dvalues(lp_model *m, const float *dv) {
         LPK_CHECK(m, lpk_copy_in(m->ctx, m->dvalues, dv, N * sizeof(float)));
     } else {
         LPK_CHECK(m, lpk_copy_in(m->ctx, m->io[2], dv, N * sizeof(float)));
-        lpk_add(m->ctx, m->dvalues, m->dvalues, m->io[2], N);
+        LPK_CHECK(m, lpk_add(m->ctx, m->dvalues, m->dvalues, m->io[2], N));
     }
     m->dvalues_pending = 1;
     return 0;
@@ -290,7 +295,7 @@ int lp_model_scalar_last(lp_model *m, const int32_t *lengths, float *out) {
     const int C = m->cfg.n_embd;
     for (int b = 0; b < m->B; b++) {
         const float *h = m->lnf + ((size_t)b * m->T + lengths[b] - 1) * C;
-        lpk_rowdot_fwd(m->ctx, m->io[2] + b, h, P(m, m->p_score), 0.0f, 1, C);
+        LPK_CHECK(m, lpk_rowdot_fwd(m->ctx, m->io[2] + b, h, P(m, m->p_score), 0.0f, 1, C));
     }
     LPK_CHECK(m, lpk_copy_out(m->ctx, out, m->io[2], (size_t)m->B * sizeof(float)));
     return 0;

@@ -173,7 +173,7 @@ static inline const lpk_bf16 *W16(lp_model *m, int i) {
 static inline const lpk_bf16 *to16(lp_model *m, lpk_bf16 *dst, const float *x,
                                    size_t n) {
     if (!m->bf16) return NULL;
-    lpk_f32_to_bf16(m->ctx, x, dst, n);
+    LPK_CHECK_NULL(m, lpk_f32_to_bf16(m->ctx, x, dst, n));
     return dst;
 }
 /* The gradient staging buffer, grown to n elements (bf16 mode). */

@@ -399,7 +399,7 @@ int lp_model_reserve_logits(lp_model *m, size_t N) {
 
 int lp_model_sync_bf16(lp_model *m) {
     if (!m->bf16 || !m->bf16_stale) return 0;
-    lpk_f32_to_bf16(m->ctx, m->data, m->data_bf16, m->flat);
+    LPK_CHECK(m, lpk_f32_to_bf16(m->ctx, m->data, m->data_bf16, m->flat));
     m->bf16_stale = m->wte16_stale = 0;
     return 0;
 }
@@ -408,7 +408,7 @@ const lpk_bf16 *lp_model_wte16(lp_model *m) {
     if (lp_model_sync_bf16(m)) return NULL;
     const lp_param *p = &m->params[m->p_wte];
     lpk_bf16 *w = m->data_bf16 + (p->data - m->data);
-    if (m->wte16_stale) lpk_f32_to_bf16(m->ctx, p->data, w, p->numel);
+    if (m->wte16_stale) LPK_CHECK_NULL(m, lpk_f32_to_bf16(m->ctx, p->data, w, p->numel));
     m->wte16_stale = 0;
     return w;
 }
@@ -452,8 +452,8 @@ int lp_mm(lp_model *m, lpk_trans ta, lpk_trans tb, int M, int N, int K,
         size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb;
         const lpk_bf16 *a16 = A16, *b16 = B16;
         if ((!a16 || !b16) && ensure_cvt(m, na > nb ? na : nb)) return -1;
-        if (!a16) { lpk_f32_to_bf16(m->ctx, A, m->cvt[0], na); a16 = m->cvt[0]; }
-        if (!b16) { lpk_f32_to_bf16(m->ctx, B, m->cvt[1], nb); b16 = m->cvt[1]; }
+        if (!a16) { LPK_CHECK(m, lpk_f32_to_bf16(m->ctx, A, m->cvt[0], na)); a16 = m->cvt[0]; }
+        if (!b16) { LPK_CHECK(m, lpk_f32_to_bf16(m->ctx, B, m->cvt[1], nb)); b16 = m->cvt[1]; }
         r = lpk_gemm(m->ctx, ta, tb, M, N, K, 1.0f, LPK_BF16, a16, lda, b16,
                      ldb, beta, C, ldc);
     }
@@ -471,7 +471,7 @@ int lp_mm_bias(lp_model *m, int M, int N, int K, const float *A,
     } else {
         if (!A16) {
             if (ensure_cvt(m, (size_t)M * K)) return -1;
-            lpk_f32_to_bf16(m->ctx, A, m->cvt[0], (size_t)M * K);
+            LPK_CHECK(m, lpk_f32_to_bf16(m->ctx, A, m->cvt[0], (size_t)M * K));
             A16 = m->cvt[0];
         }
         r = lpk_gemm_bias(m->ctx, LPK_NOTRANS, LPK_NOTRANS, M, N, K, LPK_BF16, A16, K,
@@ -537,7 +537,7 @@ void lp_model_zero_grad(lp_model *m) { m->grad_zero = m->grad != NULL; }
 
 float *lp_model_grads(lp_model *m) {
     if (lp_model_need_trainable(m, "gradients")) return NULL;
-    if (m->grad_zero) lpk_fill(m->ctx, m->grad, 0.0f, m->flat);
+    if (m->grad_zero) LPK_CHECK_NULL(m, lpk_fill(m->ctx, m->grad, 0.0f, m->flat));
     m->grad_zero = 0;
     return m->grad;
 }
@@ -547,7 +547,11 @@ double lp_model_grad_norm(lp_model *m) {
     float *g = lp_model_grads(m);
     if (!g) return NAN;
     /* padding between tensors is always zero, so the flat sum is exact */
-    return sqrt(lpk_sumsq(m->ctx, g, m->flat));
+    double ss = lpk_sumsq(m->ctx, g, m->flat);
+    /* NaN with a message is a kernel failure (the call cleared the
+     * context's error), NaN without one non-finite gradients */
+    if (isnan(ss) && lpk_ctx_error(m->ctx)[0]) lp_model_set_error(m, "model grad norm: %s", lpk_ctx_error(m->ctx));
+    return sqrt(ss);
 }
 
 float lp_model_clip_coef(lp_model *m, double max_norm, double *norm) {
@@ -560,6 +564,9 @@ float lp_model_clip_coef(lp_model *m, double max_norm, double *norm) {
 double lp_model_clip_grad_norm(lp_model *m, double max_norm) {
     double n = lp_model_grad_norm(m);
     double coef = max_norm / (n + 1e-6);
-    if (coef < 1.0) lpk_scale(m->ctx, m->grad, (float)coef, m->flat);
+    if (coef < 1.0 && lpk_scale(m->ctx, m->grad, (float)coef, m->flat)) {
+        lp_model_set_error(m, "model clip: %s", lpk_ctx_error(m->ctx));
+        return NAN;
+    }
     return n;
 }

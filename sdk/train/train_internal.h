@@ -2,6 +2,7 @@
 #ifndef LLMPIPE_TRAIN_INTERNAL_H
 #define LLMPIPE_TRAIN_INTERNAL_H
 
+#include "llmpipe/error.h"
 #include "llmpipe/train.h"
 
 typedef struct trainer_group {

@@ -132,6 +132,9 @@ int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz) {
     for (int k = 0; k < t->ng; k++) {
         const trainer_group *g = &t->g[k];
         r->group_grad_norm[k] = g->clip > 0 ? lp_model_clip_grad_norm(g->m, g->clip) : lp_model_grad_norm(g->m);
+        /* a message means a kernel failed, not that the gradients are NaN */
+        if (lp_model_error(g->m)[0])
+            return lp_errf(err, errsz, "trainer: gradient norm of group '%s': %s", g->name, lp_model_error(g->m));
         finite &= isfinite(r->group_grad_norm[k]) != 0;
     }
     /* the first non-finite group's norm names the failure below */
