@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "llmpipe/train.h"
-#include "tests/ckpt/check.h"
+#include "tests/support/check.h"
 
 enum { L = 1, C = 16, V = 32, NCTX = 8, T = 8, ROWS = 8 };
 
