@@ -63,6 +63,7 @@ int lp_stage_find_inputs(const lp_host_services *h, unsigned required, unsigned 
     unsigned allowed = required | optional;
     char exp[512];
     expected(allowed, exp, sizeof exp);
+    const char *names[LP_INPUT_REWARD_MODEL + 1] = {0}; /* which input filled each kind */
     for (size_t i = 0; i < h->input_count(h->host); i++) {
         const char *name = h->input_name(h->host, i), *dir;
         if (h->artifact_get(h->host, name, &dir))
@@ -76,8 +77,10 @@ int lp_stage_find_inputs(const lp_host_services *h, unsigned required, unsigned 
                            what(k), exp);
         char *s = slot(in, k);
         if (s[0])
-            return lp_errf(err, errsz, "stage '%s': inputs '%s' and %s are both %s; give one", stage, name, s, what(k));
+            return lp_errf(err, errsz, "stage '%s': inputs '%s' and '%s' are both %s; give one", stage, names[k], name,
+                           what(k));
         snprintf(s, sizeof in->data, "%s", dir);
+        names[k] = name;
     }
     for (unsigned k = 1; k <= LP_INPUT_REWARD_MODEL; k <<= 1)
         if ((required & k) && !slot(in, k)[0])
