@@ -36,8 +36,7 @@ int lp_model_export_as(const lp_model *cm, const char *dir, lp_export_kind kind,
     lp_model_config cfg = *lp_model_get_config(m);
     if (kind == LP_EXPORT_AUTO) kind = cfg.scalar_head ? LP_EXPORT_SEQ_CLS : LP_EXPORT_LM;
     if (kind == LP_EXPORT_SEQ_CLS && !cfg.scalar_head) {
-        snprintf(err, errsz, "%s: a GPT2ForSequenceClassification export needs a model with a scalar head", dir);
-        return -1;
+        return lp_errf(err, errsz, "%s: a GPT2ForSequenceClassification export needs a model with a scalar head", dir);
     }
     int np = lp_model_num_params(m);
     lp_st_entry *e = calloc((size_t)np + 1, sizeof *e);
@@ -120,8 +119,7 @@ static int read_param(lp_model *m, lp_safetensors *st, const lp_st_tensor *t, in
     const lp_param *p = lp_model_param(m, j);
     if (lp_st_read_f32(st, t, host, p->numel, err, errsz)) return -1;
     if (lp_model_param_write(m, j, host)) {
-        snprintf(err, errsz, "%s: %s", path, lp_model_error(m));
-        return -1;
+        return lp_errf(err, errsz, "%s: %s", path, lp_model_error(m));
     }
     return 0;
 }
@@ -252,8 +250,7 @@ int lp_model_import_ex(lp_model *m, const char *dir, const lp_import_opts *o, ch
     lp_import_opts d = {0};
     if (!o) o = &d;
     if (lp_model_init_scalar_head(m, o->head_std, o->head_seed)) {
-        snprintf(err, errsz, "%s: %s", dir, lp_model_error(m));
-        return -1;
+        return lp_errf(err, errsz, "%s: %s", dir, lp_model_error(m));
     }
     return 0;
 }

@@ -35,6 +35,7 @@ static size_t kv_off(const lp_kv_cache *c, int l, int b) {
 }
 
 lp_kv_cache *lp_kv_cache_create(lp_model *m, int batch, int max_len) {
+    lp_model_begin(m);
     if (batch < 1 || max_len < 1 || max_len > m->cfg.n_ctx) {
         lp_model_set_error(m, "kv cache: batch %d, length %d: expected batch >= 1 and 1 <= length <= n_ctx (%d)",
                            batch, max_len, m->cfg.n_ctx);

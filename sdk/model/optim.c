@@ -15,9 +15,13 @@ struct lp_adamw {
 };
 
 lp_adamw *lp_adamw_create(lp_model *m, const lp_adamw_config *cfg) {
+    lp_model_begin(m);
     if (lp_model_need_trainable(m, "optimizer")) return NULL;
     lp_adamw *o = calloc(1, sizeof *o);
-    if (!o) return NULL;
+    if (!o) {
+        lp_model_set_error(m, "adamw: out of memory");
+        return NULL;
+    }
     o->m = m;
     o->cfg = *cfg;
     if (o->cfg.beta1 == 0.0f) o->cfg.beta1 = 0.9f;
@@ -32,6 +36,7 @@ lp_adamw *lp_adamw_create(lp_model *m, const lp_adamw_config *cfg) {
     o->vel = lpk_alloc(c, n * sizeof(float));
     if (!o->mom || !o->vel || lpk_memset(c, o->mom, 0, n * sizeof(float)) ||
         lpk_memset(c, o->vel, 0, n * sizeof(float))) {
+        lp_model_set_error(m, "adamw: %s", o->mom && o->vel ? lpk_ctx_error(c) : "out of memory for the moments");
         lp_adamw_destroy(o);
         return NULL;
     }

@@ -168,9 +168,8 @@ int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz) {
         t->bad_run = 0;
         for (int k = 0; k < t->ng; k++)
             if (lp_adamw_step(t->g[k].opt, (float)r->group_lr[k], 1.0f)) {
-                snprintf(err, errsz, "trainer: optimizer step of group '%s' failed: %s", t->g[k].name,
+                return lp_errf(err, errsz, "trainer: optimizer step of group '%s' failed: %s", t->g[k].name,
                          lp_model_error(t->g[k].m));
-                return -1;
             }
     }
     r->grad_norm = r->group_grad_norm[0];

@@ -30,8 +30,7 @@ static int save_group(lp_state_writer *w, const trainer_group *g, int weights, f
         for (int k = 0; k < (weights ? 3 : 2); k++) {
             int rc = k < 2 ? lp_adamw_state_read(g->opt, k, i, host) : lp_model_param_read(g->m, i, host);
             if (rc) {
-                snprintf(err, errsz, "trainer checkpoint, group '%s': %s", g->name, lp_model_error(g->m));
-                return -1;
+                return lp_errf(err, errsz, "trainer checkpoint, group '%s': %s", g->name, lp_model_error(g->m));
             }
             snprintf(name, sizeof name, "%s%s%s", g->prefix, kind[k], p->name);
             lp_state_put(w, name, host, p->numel * sizeof(float));
@@ -47,9 +46,8 @@ static int load_group(const lp_state *s, const char *path, trainer_group *g, int
     snprintf(name, sizeof name, "%smodel.num_params", g->prefix);
     if (lp_state_get_i64(s, name, &np, err, errsz)) return -1;
     if (np != lp_model_num_params(g->m)) {
-        snprintf(err, errsz, "%s: %lld parameters in the state of group '%s', the model has %d", path, (long long)np,
+        return lp_errf(err, errsz, "%s: %lld parameters in the state of group '%s', the model has %d", path, (long long)np,
                  g->name, lp_model_num_params(g->m));
-        return -1;
     }
     snprintf(name, sizeof name, "%sadamw.steps", g->prefix);
     if (lp_state_get_i64(s, name, &v, err, errsz)) return -1;
@@ -62,8 +60,7 @@ static int load_group(const lp_state *s, const char *path, trainer_group *g, int
             if (lp_state_read(s, name, host, p->numel * sizeof(float), err, errsz)) return -1;
             int rc = k < 2 ? lp_adamw_state_write(g->opt, k, i, host) : lp_model_param_write(g->m, i, host);
             if (rc) {
-                snprintf(err, errsz, "%s: group '%s': %s", path, g->name, lp_model_error(g->m));
-                return -1;
+                return lp_errf(err, errsz, "%s: group '%s': %s", path, g->name, lp_model_error(g->m));
             }
         }
     }
@@ -82,7 +79,7 @@ static float *staging(const lp_trainer *t, char *err, size_t errsz) {
 }
 
 int lp_trainer_checkpoint(lp_trainer *t, char *dir, size_t dir_size, char *err, size_t errsz) {
-    if (!t->o.ckpt_dir) { snprintf(err, errsz, "trainer: no checkpoint folder configured"); return -1; }
+    if (!t->o.ckpt_dir) return lp_errf(err, errsz, "trainer: no checkpoint folder configured");
     char tmp[4096], path[4200];
     if (lp_ckpt_begin(t->o.ckpt_dir, t->step, tmp, sizeof tmp, err, errsz)) return -1;
     if (lp_model_export(t->m, tmp, t->o.eot, t->o.tokenizer_json, err, errsz)) return -1;
@@ -121,7 +118,7 @@ int lp_trainer_resume(lp_trainer *t, char *err, size_t errsz) {
     char dir[4096], why[1024] = "", path[4200];
     int64_t step;
     int found = lp_ckpt_latest(t->o.ckpt_dir, dir, sizeof dir, &step, why, sizeof why);
-    if (found < 0) { snprintf(err, errsz, "%s", why); return -1; }
+    if (found < 0) return lp_errf(err, errsz, "%s", why);
     if (why[0] && t->host) t->host->log(t->host->host, LP_LOG_WARN, why);
     if (!found) return 0;
     lp_model_config fc;
