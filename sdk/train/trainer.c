@@ -58,8 +58,12 @@ lp_trainer *lp_trainer_create_groups(const lp_trainer_group *groups, int ng, con
     t->ng = ng;
     for (int k = 0; k < ng; k++) {
         trainer_group *g = &t->g[k];
-        snprintf(g->name, sizeof g->name, "%s", groups[k].name);
-        if (k) snprintf(g->prefix, sizeof g->prefix, "%s.", g->name);
+        size_t len = strlen(groups[k].name); /* <= 63, checked above */
+        memcpy(g->name, groups[k].name, len + 1);
+        if (k) {
+            memcpy(g->prefix, g->name, len);
+            memcpy(g->prefix + len, ".", 2);
+        }
         g->m = groups[k].model;
         g->lr = groups[k].lr;
         g->clip = groups[k].clip;
