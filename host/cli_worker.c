@@ -157,6 +157,10 @@ int lp_cli_worker(int argc, char **argv) {
   host.run = json_string_value(json_object_get(host.cfg, "run"));
   host.stage = json_string_value(json_object_get(host.cfg, "stage"));
   host.device = json_string_value(json_object_get(host.cfg, "device"));
+  /* The chain's cpu_backend wins over an inherited LLMPIPE_CPU_BACKEND; the
+   * stage's kernel context reads the variable when it is created. */
+  const char *cpu_build = json_string_value(json_object_get(host.cfg, "cpu_backend"));
+  if (cpu_build) setenv("LLMPIPE_CPU_BACKEND", cpu_build, 1);
   host.output = json_string_value(json_object_get(host.cfg, "output"));
   host.threads = (int)json_integer_value(json_object_get(host.cfg, "threads"));
   host.seed = (uint64_t)json_integer_value(json_object_get(host.cfg, "seed"));

@@ -1,6 +1,7 @@
 #include "host/config.h"
 
 #include <libconfig.h>
+#include <lpk/kernels.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@ typedef lp_cfg_log loader;
 static const char *const global_keys[] = {
     "name",   "run_dir",      "seed",         "device",
     "threads", "plugin_path", "endpoints",    "curve",
-    "stop_grace_s", "heartbeat_timeout_s", "chain"};
+    "stop_grace_s", "heartbeat_timeout_s", "chain", "cpu_backend"};
 static const char *const stage_keys[] = {"name",   "plugin",  "inputs",
                                          "output", "params",  "remote",
                                          "device", "threads"};
@@ -251,6 +252,14 @@ static void load_stage(loader *L, lp_chain *c, const lp_plugin_path *pp,
   if (strcmp(st->device, "cpu") != 0 && strcmp(st->device, "cuda") != 0)
     report(L, member(s, "device"), "%s: device must be \"cpu\" or \"cuda\", "
            "not \"%s\"", where, st->device);
+  /* Pre-flight: a stage run here must find its kernel backend now, not
+   * after earlier stages ran. A remote worker checks its own machine. */
+  if (!st->remote && strcmp(st->device, "cuda") == 0) {
+    char why[4096];
+    if (!lpk_backend_available("cuda", why, sizeof why))
+      report(L, member(s, "device") ? member(s, "device") : s, "%s: %s", where,
+             why);
+  }
 
   /* Inputs come from earlier stages only. */
   for (size_t i = 0; i < st->input_count; i++) {
@@ -358,6 +367,22 @@ lp_chain *lp_chain_load(const char *path, const char *const *sets,
     report(&L, member(root, "threads"), "global: 'threads' must be at least 1");
     c->threads = 1;
   }
+  c->cpu_backend = get_string(&L, root, "cpu_backend", NULL, "global");
+  if (c->cpu_backend) {
+    static const char *const builds[] = {"auto", "x86-64-v2", "avx2", "avx512"};
+    int known = 0;
+    for (size_t i = 0; i < COUNT(builds) && !known; i++)
+      known = strcmp(c->cpu_backend, builds[i]) == 0;
+    char name[64], why[4096];
+    snprintf(name, sizeof name, "cpu:%s", c->cpu_backend);
+    if (!known)
+      report(&L, member(root, "cpu_backend"),
+             "global: cpu_backend must be \"auto\", \"x86-64-v2\", \"avx2\" or "
+             "\"avx512\", not \"%s\"", c->cpu_backend);
+    else if (!lpk_backend_available(name, why, sizeof why))
+      report(&L, member(root, "cpu_backend"), "global: cpu_backend \"%s\": %s",
+             c->cpu_backend, why);
+  }
   c->stop_grace_s = get_float(&L, root, "stop_grace_s", 30.0, "global");
   c->heartbeat_timeout_s =
       get_float(&L, root, "heartbeat_timeout_s", 30.0, "global");
@@ -452,6 +477,7 @@ void lp_chain_free(lp_chain *c) {
   free(c->name);
   free(c->run_dir);
   free(c->device);
+  free(c->cpu_backend);
   free(c->ep_control);
   free(c->ep_store);
   free(c->ep_metrics_in);
@@ -482,8 +508,9 @@ json_t *lp_chain_to_json(const lp_chain *c) {
   json_t *stages = json_array();
   for (size_t i = 0; i < c->stage_count; i++)
     json_array_append_new(stages, lp_stage_to_json(c, &c->stages[i]));
-  return json_pack("{s:s, s:s, s:s, s:I, s:s, s:i, s:o}", "config",
+  return json_pack("{s:s, s:s, s:s, s:I, s:s, s:s?, s:i, s:o}", "config",
                    c->config_path, "name", c->name, "run_dir", c->run_dir,
-                   "seed", (json_int_t)c->seed, "device", c->device, "threads",
-                   c->threads, "chain", stages);
+                   "seed", (json_int_t)c->seed, "device", c->device,
+                   "cpu_backend", c->cpu_backend, "threads", c->threads,
+                   "chain", stages);
 }

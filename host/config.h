@@ -36,6 +36,9 @@ typedef struct lp_chain {
   uint64_t seed;
   char *device;
   int threads;
+  /* CPU kernel build for every worker (auto, x86-64-v2, avx2, avx512);
+   * NULL when not set: the workers' LLMPIPE_CPU_BACKEND, else auto */
+  char *cpu_backend;
   char **plugin_dirs;
   size_t plugin_dir_count;
   char *ep_control, *ep_store, *ep_metrics_in, *ep_metrics_out;

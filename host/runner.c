@@ -74,7 +74,7 @@ static char *stage_config_json(runner *r, const lp_stage_cfg *s, int resuming) {
     json_array_append_new(inputs, json_string(s->inputs[i]));
   json_t *o = json_pack(
       "{s:s, s:s, s:s, s:s, s:O, s:o, s:s?, s:s, s:i, s:I, s:b, s:s, "
-      "s:{s:s, s:s}, s:s?}",
+      "s:{s:s, s:s}, s:s?, s:s?}",
       "run", r->chain->name, "stage", s->name, "plugin", s->plugin,
       "plugin_file", s->loaded.path, "params", s->params, "inputs", inputs,
       "output", s->output, "device", s->device, "threads", s->threads, "seed",
@@ -82,7 +82,7 @@ static char *stage_config_json(runner *r, const lp_stage_cfg *s, int resuming) {
       "work_dir", work, "endpoints", "store",
       lp_broker_endpoint(r->broker, "store"), "metrics_in",
       lp_broker_endpoint(r->broker, "metrics_in"), "curve_server_key",
-      r->chain->curve_public);
+      r->chain->curve_public, "cpu_backend", r->chain->cpu_backend);
   char *text = json_dumps(o, JSON_COMPACT);
   json_decref(o);
   return text;

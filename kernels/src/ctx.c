@@ -1,9 +1,8 @@
 /* Context and dispatch: every public lpk_* call goes through the backend
  * table here, which is also where optional per-kernel timing lives (so each
  * backend gets profiling for free). */
-#include <dlfcn.h>
 #include <math.h>
-#include <omp.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,8 @@
 #include <time.h>
 
 #include <lpk/backend.h>
+
+#include "loader.h"
 
 enum {
     P_GEMM, P_CVT, P_ELEM, P_BIAS, P_EMBED, P_LN, P_GELU, P_ATTN, P_XENT,
@@ -22,8 +23,8 @@ static const char *const prof_names[P_COUNT] = {
 
 struct lpk_ctx {
     const lpk_backend *be;
-    void *state;
-    void *dl; /* dlopen handle of an external backend */
+    lpk_backend_state *state;
+    lpk_backend_services sv; /* what the backend got at init */
     int threads;
     lpk_precision prec;
     lpk_fp32_gemm fp32_gemm;
@@ -32,6 +33,9 @@ struct lpk_ctx {
     long prof_n[P_COUNT];
     char err[256];
 };
+
+static void set_error(lpk_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static double now_s(void) {
     struct timespec ts;
@@ -49,10 +53,10 @@ static double now_s(void) {
     } while (0)
 
 /* The argument every backend entry receives first. */
-#define BE_ARG(c) (c)
+#define BE_ARG(c) ((c)->state)
 
 static int unsupported(lpk_ctx *c, const char *what) {
-    lpk_ctx_set_error(c, "%s: not implemented by kernel backend '%s'", what, c->be->name);
+    set_error(c, "%s: not implemented by kernel backend '%s'", what, c->be->name);
     return -1;
 }
 
@@ -80,28 +84,10 @@ static int unsupported(lpk_ctx *c, const char *what) {
         return r_ == 0 ? v_ : NAN;                                           \
     } while (0)
 
-static const lpk_backend *load_external(lpk_ctx *c, const char *name,
-                                        char *err, size_t errlen) {
-    char lib[128];
-    snprintf(lib, sizeof lib, "liblpk_%s.so", name);
-    c->dl = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
-    if (!c->dl) {
-        snprintf(err, errlen, "kernel backend '%s': cannot load %s: %s", name,
-                 lib, dlerror());
-        return NULL;
-    }
-    const lpk_backend *(*entry)(void) =
-        (const lpk_backend *(*)(void))dlsym(c->dl, "lpk_backend_entry");
-    const lpk_backend *be = entry ? entry() : NULL;
-    if (!be || be->api_version != LPK_API_VERSION ||
-        be->size < sizeof(lpk_backend)) {
-        snprintf(err, errlen,
-                 "kernel backend '%s' (%s): missing entry or API version %u, "
-                 "expected %d",
-                 name, lib, be ? be->api_version : 0u, LPK_API_VERSION);
-        return NULL;
-    }
-    return be;
+/* The services' error callback: the message of the call in progress. */
+static void backend_error(void *host, const char *msg) {
+    lpk_ctx *c = host;
+    snprintf(c->err, sizeof c->err, "%s", msg);
 }
 
 lpk_ctx *lpk_ctx_create(const lpk_ctx_opts *opts, char *err, size_t errlen) {
@@ -122,17 +108,23 @@ lpk_ctx *lpk_ctx_create(const lpk_ctx_opts *opts, char *err, size_t errlen) {
     if (c->threads <= 0) {
         const char *e = getenv("OMP_NUM_THREADS");
         c->threads = e ? atoi(e) : 0;
-        if (c->threads <= 0) c->threads = omp_get_num_procs();
+        cpu_set_t set;
+        if (c->threads <= 0 && sched_getaffinity(0, sizeof set, &set) == 0)
+            c->threads = CPU_COUNT(&set);
+        if (c->threads <= 0) c->threads = 1;
     }
-    if (!o.backend || !strcmp(o.backend, "cpu")) {
-        c->be = lpk_cpu_backend();
-    } else {
-        c->be = load_external(c, o.backend, err, errlen);
-        if (!c->be) { lpk_ctx_destroy(c); return NULL; }
-    }
-    if (c->be->init && c->be->init(c, &c->state, err, errlen) != 0) {
-        c->be = NULL; /* init failed: nothing to fini */
-        lpk_ctx_destroy(c);
+    c->be = lpk_load_backend(o.backend, err, errlen);
+    if (!c->be) { free(c); return NULL; }
+    c->sv = (lpk_backend_services){.size = sizeof c->sv,
+                                   .version = LPK_API_VERSION,
+                                   .error = backend_error,
+                                   .host = c,
+                                   .threads = c->threads,
+                                   .precision = c->prec,
+                                   .fp32_gemm = c->fp32_gemm};
+    if (!c->be->init || c->be->init(&c->sv, &c->state, err, errlen) != 0) {
+        if (!c->be->init) snprintf(err, errlen, "kernel backend %s: no init", c->be->name);
+        free(c);
         return NULL;
     }
     return c;
@@ -140,8 +132,7 @@ lpk_ctx *lpk_ctx_create(const lpk_ctx_opts *opts, char *err, size_t errlen) {
 
 void lpk_ctx_destroy(lpk_ctx *c) {
     if (!c) return;
-    if (c->be && c->be->fini) c->be->fini(c, c->state);
-    if (c->dl) dlclose(c->dl);
+    if (c->be->fini) c->be->fini(c->state);
     free(c);
 }
 
@@ -150,13 +141,11 @@ lpk_precision lpk_ctx_precision(const lpk_ctx *c) { return c->prec; }
 lpk_fp32_gemm lpk_ctx_fp32_gemm(const lpk_ctx *c) { return c->fp32_gemm; }
 const char *lpk_ctx_backend_name(const lpk_ctx *c) { return c->be->name; }
 int lpk_ctx_has_native_bf16(const lpk_ctx *c) {
-    return c->be->has_native_bf16 ? c->be->has_native_bf16((lpk_ctx *)c) : 0;
+    return c->be->has_native_bf16 ? c->be->has_native_bf16(c->state) : 0;
 }
 const char *lpk_ctx_error(const lpk_ctx *c) { return c->err; }
 void lpk_ctx_clear_error(lpk_ctx *c) { c->err[0] = 0; }
-void *lpk_ctx_backend_state(const lpk_ctx *c) { return c->state; }
-
-void lpk_ctx_set_error(lpk_ctx *c, const char *fmt, ...) {
+static void set_error(lpk_ctx *c, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(c->err, sizeof c->err, fmt, ap);
@@ -185,16 +174,16 @@ int lpk_profile_get(const lpk_ctx *c, const char **names, double *seconds,
 
 void *lpk_alloc(lpk_ctx *c, size_t bytes) {
     void *p = c->be->alloc(BE_ARG(c), bytes);
-    if (!p) lpk_ctx_set_error(c, "alloc: out of memory for %zu bytes", bytes);
+    if (!p) set_error(c, "alloc: out of memory for %zu bytes", bytes);
     return p;
 }
 int lpk_free(lpk_ctx *c, void *p) { return p ? c->be->free(BE_ARG(c), p) : 0; }
 
-typedef int (*copy_fn)(lpk_ctx *, void *, const void *, size_t);
+typedef int (*copy_fn)(lpk_backend_state *, void *, const void *, size_t);
 static int checked_copy(lpk_ctx *c, const char *what, copy_fn fn, void *dst,
                         const void *src, size_t bytes) {
     if (!bytes) return 0;
-    if (!dst || !src) { lpk_ctx_set_error(c, "%s: NULL buffer", what); return -1; }
+    if (!dst || !src) { set_error(c, "%s: NULL buffer", what); return -1; }
     return fn(BE_ARG(c), dst, src, bytes);
 }
 int lpk_copy_in(lpk_ctx *c, void *dst, const void *src, size_t bytes) {
@@ -208,7 +197,7 @@ int lpk_copy(lpk_ctx *c, void *dst, const void *src, size_t bytes) {
 }
 int lpk_memset(lpk_ctx *c, void *dst, int value, size_t bytes) {
     if (!bytes) return 0;
-    if (!dst) { lpk_ctx_set_error(c, "memset: NULL buffer"); return -1; }
+    if (!dst) { set_error(c, "memset: NULL buffer"); return -1; }
     return c->be->memset(BE_ARG(c), dst, value, bytes);
 }
 int lpk_sync(lpk_ctx *c) { return c->be->sync ? c->be->sync(BE_ARG(c)) : 0; }
@@ -219,7 +208,7 @@ static int gemm_any(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N,
                     float *C, int ldc) {
     if (M < 0 || N < 0 || K < 0 || ldc < N || lda < (ta ? M : K) ||
         ldb < (tb ? K : N) || (dt != LPK_F32 && dt != LPK_BF16)) {
-        lpk_ctx_set_error(c, "gemm: bad shape M=%d N=%d K=%d lda=%d ldb=%d ldc=%d",
+        set_error(c, "gemm: bad shape M=%d N=%d K=%d lda=%d ldb=%d ldc=%d",
                           M, N, K, lda, ldb, ldc);
         return -1;
     }
@@ -319,7 +308,7 @@ int lpk_gelu_bwd(lpk_ctx *c, float *dx, const float *dy, const float *x,
 static int attn_shape_ok(lpk_ctx *c, const char *what, int B, int T, int C,
                          int H) {
     if (B <= 0 || T <= 0 || C <= 0 || H <= 0 || C % H) {
-        lpk_ctx_set_error(c, "%s: bad shape B=%d T=%d C=%d H=%d (C must be a multiple of H)",
+        set_error(c, "%s: bad shape B=%d T=%d C=%d H=%d (C must be a multiple of H)",
                           what, B, T, C, H);
         return 0;
     }
@@ -342,7 +331,7 @@ int lpk_attn_decode(lpk_ctx *c, float *out, const float *q, int ldq,
     if (!attn_shape_ok(c, "attention decode", B, maxT, C, H)) return -1;
     for (int b = 0; b < B; b++)
         if (len[b] < 1 || len[b] > maxT) {
-            lpk_ctx_set_error(c, "attention decode: sequence %d has length %d, expected 1..%d",
+            set_error(c, "attention decode: sequence %d has length %d, expected 1..%d",
                               b, len[b], maxT);
             return -1;
         }

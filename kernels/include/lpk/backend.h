@@ -1,9 +1,31 @@
-/* The table a kernel backend fills. The CPU backend is built in; another
- * backend (CUDA) is a shared library exporting
+/* The interface between the dispatch code (kernels/src/ctx.c, linked into
+ * every program and plugin) and a kernel backend, which is always a shared
+ * library loaded at run time: liblpk_cpu_<build>.so, liblpk_cuda.so. It
+ * exports
  *     const lpk_backend *lpk_backend_entry(void);
- * whose table starts with the API version and its own size, so entries can
- * only be appended. Each entry has the signature of the public lpk_* call
- * it implements; the dispatch layer (ctx.c) adds profiling and checks. */
+ * and optionally
+ *     int lpk_backend_score(char *why, size_t whylen);
+ * which says whether this machine can run the library: 0 = no (a one-line
+ * reason in why), > 0 = yes, higher = preferred when several builds of one
+ * backend are present. The score function must be safe to call on any CPU
+ * the family targets (compiled at the baseline ISA).
+ *
+ * A backend needs no symbol from the code that loads it: the loader may be a
+ * plugin whose symbols are hidden and which was itself loaded RTLD_LOCAL.
+ * Everything comes through init's lpk_backend_services (settings and the
+ * error callback); init returns the backend's own state, which every entry
+ * then receives first. The backend defines struct lpk_backend_state.
+ *
+ * Both structs start with their size and a version, and are append only: a
+ * new member goes at the end, and a reader checks the size before touching
+ * a member past the first release's. A change that moves or retypes a
+ * member bumps LPK_API_VERSION, and the loader rejects other versions.
+ * Every entry returns 0 on success and < 0 on failure, after reporting a
+ * one-line message through services->error. An entry may be NULL (the
+ * dispatch code then fails the call as not implemented). Each entry has the
+ * signature of the public lpk_* call it implements (value results through
+ * a trailing out-parameter); the dispatch code checks shapes and adds
+ * profiling. */
 #ifndef LPK_BACKEND_H
 #define LPK_BACKEND_H
 
@@ -13,111 +35,123 @@
 extern "C" {
 #endif
 
+typedef struct lpk_backend_state lpk_backend_state;
+
+typedef struct lpk_backend_services {
+    uint32_t size;    /* sizeof(lpk_backend_services) as compiled by the loader */
+    uint32_t version; /* LPK_API_VERSION */
+    /* Reports a one-line error (no newline) for the call in progress. */
+    void (*error)(void *host, const char *msg);
+    void *host; /* first argument of error() */
+    int threads;              /* > 0 */
+    lpk_precision precision;
+    lpk_fp32_gemm fp32_gemm;
+} lpk_backend_services;
+
 typedef struct lpk_backend {
     uint32_t api_version; /* LPK_API_VERSION */
     uint32_t size;        /* sizeof(lpk_backend) as compiled by the backend */
     const char *name;
 
-    int (*init)(lpk_ctx *ctx, void **state, char *err, size_t errlen);
-    int (*fini)(lpk_ctx *ctx, void *state);
-    int (*has_native_bf16)(lpk_ctx *ctx);
+    /* services stays valid until fini; err gets the reason init failed */
+    int (*init)(const lpk_backend_services *services, lpk_backend_state **state,
+                char *err, size_t errlen);
+    int (*fini)(lpk_backend_state *st);
+    /* 1 when bf16 products run on native hardware (AVX512-BF16, AMX, GPU) */
+    int (*has_native_bf16)(lpk_backend_state *st);
 
-    void *(*alloc)(lpk_ctx *ctx, size_t bytes);
-    int (*free)(lpk_ctx *ctx, void *p);
+    void *(*alloc)(lpk_backend_state *st, size_t bytes);
+    int (*free)(lpk_backend_state *st, void *p);
 
-    int (*gemm)(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
+    int (*gemm)(lpk_backend_state *st, lpk_trans ta, lpk_trans tb, int M, int N, int K,
                 float alpha, lpk_dtype dt, const void *A, int lda,
                 const void *B, int ldb, const float *bias, float beta,
                 float *C, int ldc);
-    int (*f32_to_bf16)(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n);
+    int (*f32_to_bf16)(lpk_backend_state *st, const float *x, lpk_bf16 *y, size_t n);
 
-    int (*fill)(lpk_ctx *ctx, float *x, float v, size_t n);
-    int (*scale)(lpk_ctx *ctx, float *x, float s, size_t n);
-    int (*add)(lpk_ctx *ctx, float *y, const float *a, const float *b,
+    int (*fill)(lpk_backend_state *st, float *x, float v, size_t n);
+    int (*scale)(lpk_backend_state *st, float *x, float s, size_t n);
+    int (*add)(lpk_backend_state *st, float *y, const float *a, const float *b,
                 size_t n);
-    int (*sumsq)(lpk_ctx *ctx, const float *x, size_t n, double *out);
-    int (*transpose_add)(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+    int (*sumsq)(lpk_backend_state *st, const float *x, size_t n, double *out);
+    int (*transpose_add)(lpk_backend_state *st, float *dst, int ldd, const float *src,
                           int lds, int rows, int cols);
-    int (*bias_bwd)(lpk_ctx *ctx, float *dbias, const float *dy, int N,
+    int (*bias_bwd)(lpk_backend_state *st, float *dbias, const float *dy, int N,
                      int C);
 
-    int (*embed_fwd)(lpk_ctx *ctx, float *out, const int32_t *tok,
+    int (*embed_fwd)(lpk_backend_state *st, float *out, const int32_t *tok,
                      const int32_t *pos, int N, int T, int C, const float *wte,
                      int V, const float *wpe, int maxT);
-    int (*embed_bwd)(lpk_ctx *ctx, float *dwte, float *dwpe,
+    int (*embed_bwd)(lpk_backend_state *st, float *dwte, float *dwpe,
                       const float *dout, const int32_t *tok,
                       const int32_t *pos, int N, int T, int C, int V,
                       int maxT);
-    int (*layernorm_fwd)(lpk_ctx *ctx, float *out, lpk_bf16 *out16,
+    int (*layernorm_fwd)(lpk_backend_state *st, float *out, lpk_bf16 *out16,
                           float *mean, float *rstd,
                           const float *x, const float *w, const float *b,
                           int N, int C, float eps);
-    int (*layernorm_bwd)(lpk_ctx *ctx, float *dx, float *dw, float *db,
+    int (*layernorm_bwd)(lpk_backend_state *st, float *dx, float *dw, float *db,
                           const float *dout, const float *x, const float *w,
                           const float *mean, const float *rstd, int N, int C);
-    int (*gelu_fwd)(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
+    int (*gelu_fwd)(lpk_backend_state *st, float *y, lpk_bf16 *y16, const float *x,
                      size_t n);
-    int (*gelu_bwd)(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
+    int (*gelu_bwd)(lpk_backend_state *st, float *dx, const float *dy, const float *x,
                      size_t n);
-    int (*attn_fwd)(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
+    int (*attn_fwd)(lpk_backend_state *st, float *out, float *lse, const float *qkv,
                     int B, int T, int C, int H);
-    int (*attn_bwd)(lpk_ctx *ctx, float *dqkv, const float *dout,
+    int (*attn_bwd)(lpk_backend_state *st, float *dqkv, const float *dout,
                     const float *qkv, const float *out, const float *lse,
                     int B, int T, int C, int H);
-    int (*attn_decode)(lpk_ctx *ctx, float *out, const float *q, int ldq,
+    int (*attn_decode)(lpk_backend_state *st, float *out, const float *q, int ldq,
                        const float *kcache, const float *vcache,
                        const int32_t *len, int B, int maxT, int C, int H);
-    int (*xent)(lpk_ctx *ctx, const float *logits, int ld,
+    int (*xent)(lpk_backend_state *st, const float *logits, int ld,
                 const int32_t *target, const float *weight, int N, int V,
                 double norm, float *nll, float *dlogits, float dscale,
                 double *loss);
-    int (*logprob_fwd)(lpk_ctx *ctx, const float *logits, int ld,
+    int (*logprob_fwd)(lpk_backend_state *st, const float *logits, int ld,
                         const int32_t *tok, int N, int V, float temp,
                         float *logp, float *entropy);
-    int (*logprob_bwd)(lpk_ctx *ctx, float *dlogits, const float *logits,
+    int (*logprob_bwd)(lpk_backend_state *st, float *dlogits, const float *logits,
                         int ld, const int32_t *tok, int N, int V, float temp,
                         const float *dlogp, const float *dentropy);
-    int (*rowdot_fwd)(lpk_ctx *ctx, float *out, const float *x,
+    int (*rowdot_fwd)(lpk_backend_state *st, float *out, const float *x,
                        const float *w, float b, int N, int C);
-    int (*rowdot_bwd)(lpk_ctx *ctx, float *dx, float *dw, float *db,
+    int (*rowdot_bwd)(lpk_backend_state *st, float *dx, float *dw, float *db,
                        const float *dout, const float *x, const float *w,
                        int N, int C);
-    int (*adamw)(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+    int (*adamw)(lpk_backend_state *st, float *p, const float *g, float *m, float *v,
                   size_t n, float lr, float beta1, float beta2, float eps,
                   float wd, float bc1, float bc2, float gscale,
                   lpk_bf16 *p16);
-    /* appended after API version 1's first release */
-    int (*xent_bf16)(lpk_ctx *ctx, const float *logits, int ld,
+    int (*xent_bf16)(lpk_backend_state *st, const float *logits, int ld,
                      const int32_t *target, const float *weight, int N,
                      int V, double norm, float *nll, lpk_bf16 *d16,
                      int ld16, float dscale, double *loss);
-    int (*transpose_bf16)(lpk_ctx *ctx, lpk_bf16 *dst, int ldd,
+    int (*transpose_bf16)(lpk_backend_state *st, lpk_bf16 *dst, int ldd,
                            const float *src, int lds, int rows, int cols);
-    int (*transpose_copy)(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+    int (*transpose_copy)(lpk_backend_state *st, float *dst, int ldd, const float *src,
                            int lds, int rows, int cols);
-    int (*bias_bwd_bf16)(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16,
+    int (*bias_bwd_bf16)(lpk_backend_state *st, float *dbias, lpk_bf16 *y16,
                           const float *dy, int N, int C);
-    int (*adamw_t16)(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+    int (*adamw_t16)(lpk_backend_state *st, float *p, const float *g, float *m, float *v,
                       int rows, int cols, float lr, float beta1, float beta2,
                       float eps, float wd, float bc1, float bc2, float gscale,
                       lpk_bf16 *p16t, int ldt);
-    int (*gelu_bias_bwd_bf16)(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
+    int (*gelu_bias_bwd_bf16)(lpk_backend_state *st, float *dbias, lpk_bf16 *y16, float *dy,
                                const float *x, int N, int C);
     /* the host/device boundary (lpk_copy_in ... lpk_sync) */
-    int (*copy_in)(lpk_ctx *ctx, void *dst, const void *src, size_t bytes);
-    int (*copy_out)(lpk_ctx *ctx, void *dst, const void *src, size_t bytes);
-    int (*copy)(lpk_ctx *ctx, void *dst, const void *src, size_t bytes);
-    int (*memset)(lpk_ctx *ctx, void *dst, int value, size_t bytes);
-    int (*sync)(lpk_ctx *ctx);
+    int (*copy_in)(lpk_backend_state *st, void *dst, const void *src, size_t bytes);
+    int (*copy_out)(lpk_backend_state *st, void *dst, const void *src, size_t bytes);
+    int (*copy)(lpk_backend_state *st, void *dst, const void *src, size_t bytes);
+    int (*memset)(lpk_backend_state *st, void *dst, int value, size_t bytes);
+    int (*sync)(lpk_backend_state *st);
+    /* API version 2 ends here; new entries go below this line */
 } lpk_backend;
 
-/* For backends: their private state and the context's settings. */
-void *lpk_ctx_backend_state(const lpk_ctx *ctx);
-void lpk_ctx_set_error(lpk_ctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* The built-in CPU backend. */
-const lpk_backend *lpk_cpu_backend(void);
+/* What a backend library exports (see the top of this file). */
+const lpk_backend *lpk_backend_entry(void);
+int lpk_backend_score(char *why, size_t whylen);
 
 #ifdef __cplusplus
 }

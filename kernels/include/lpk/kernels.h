@@ -1,7 +1,8 @@
 /* lpk: the llmpipe kernel library.
  *
- * One C API over interchangeable backends (CPU now; a CUDA backend is a
- * separate shared library that fills the same lpk_backend table). Every call
+ * One C API over interchangeable backends, each a shared library loaded at
+ * run time (the CPU builds now; CUDA later) that fills the lpk_backend
+ * table of lpk/backend.h. Every call
  * takes an lpk_ctx that owns the backend, the thread count and the precision;
  * there is no other state. All shapes are explicit; tensors are row-major and
  * contiguous unless a leading dimension is passed. Kernels know nothing of
@@ -23,7 +24,7 @@
 extern "C" {
 #endif
 
-#define LPK_API_VERSION 1
+#define LPK_API_VERSION 2
 
 typedef enum { LPK_F32 = 0, LPK_BF16 = 1 } lpk_dtype;
 
@@ -44,8 +45,15 @@ typedef enum {
     LPK_GEMM_OPENBLAS = 2, /* cblas_sgemm */
 } lpk_fp32_gemm;
 
+/* Backends are shared libraries loaded at run time (docs/kernels.md,
+ * "Backends"). Names: "cpu" (or NULL): the best CPU build this machine runs,
+ * unless the environment variable LLMPIPE_CPU_BACKEND names one;
+ * "cpu:x86-64-v2", "cpu:avx2", "cpu:avx512": that build; "cuda":
+ * liblpk_cuda.so. Libraries are searched in LLMPIPE_KERNEL_PATH (a colon
+ * list), then beside the executable and the object holding this library
+ * and their ../kernels and ../../kernels, then in Bazel runfiles. */
 typedef struct lpk_ctx_opts {
-    const char *backend;     /* "cpu" (default when NULL) */
+    const char *backend;     /* see above; NULL = "cpu" */
     int num_threads;         /* <= 0: OMP_NUM_THREADS, else all cores */
     lpk_precision precision;
     lpk_fp32_gemm fp32_gemm;
@@ -53,12 +61,19 @@ typedef struct lpk_ctx_opts {
 
 /* Returns NULL and writes a one-line reason into err on failure. */
 lpk_ctx *lpk_ctx_create(const lpk_ctx_opts *opts, char *err, size_t errlen);
+/* 1 when a context with this backend name can be created here (library
+ * found, loadable and supported by this machine); else 0 and the one-line
+ * reason lpk_ctx_create would give in err. For checks before anything runs. */
+int lpk_backend_available(const char *name, char *err, size_t errlen);
 void lpk_ctx_destroy(lpk_ctx *ctx);
 int lpk_ctx_threads(const lpk_ctx *ctx);
 lpk_precision lpk_ctx_precision(const lpk_ctx *ctx);
 lpk_fp32_gemm lpk_ctx_fp32_gemm(const lpk_ctx *ctx);
+/* The backend chosen, e.g. "cpu:avx2". */
 const char *lpk_ctx_backend_name(const lpk_ctx *ctx);
-/* Whether bf16 GEMMs run on native hardware (AVX512-BF16 / AMX on CPU). */
+/* Whether the backend's bf16 products all run on native hardware (on the
+ * CPU: the avx512 build on an AVX512-BF16 machine). Elsewhere bf16
+ * precision gives the same roundings with fp32 products. */
 int lpk_ctx_has_native_bf16(const lpk_ctx *ctx);
 const char *lpk_ctx_error(const lpk_ctx *ctx);
 void lpk_ctx_clear_error(lpk_ctx *ctx);

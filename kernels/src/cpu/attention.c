@@ -27,8 +27,8 @@
  * T = 256, 8 x 6 heads of 64: 7.2 ms against 10.2 fp32; 32 x 4 heads:
  * 22.6 against 30.4; T = 64, 4 x 12: 0.73 against 0.92; T = 1024,
  * 12 heads: 23 against 35. */
-static int use_bf16(lpk_ctx *ctx) {
-    return lpk_ctx_precision(ctx) == LPK_PREC_BF16 && cpu(ctx)->native_bf16 &&
+static int use_bf16(cpu_state *ctx) {
+    return ctx->precision == LPK_PREC_BF16 && ctx->native_bf16 &&
            cpu_attn_bf16_available();
 }
 
@@ -77,7 +77,7 @@ static void causal_keys(int i0, int R, int nk, int hs, const float *P, ptrdiff_t
     }
 }
 
-int cpu_attn_fwd(lpk_ctx *ctx, float *out, float *lse, const float *qkv, int B,
+int cpu_attn_fwd(cpu_state *ctx, float *out, float *lse, const float *qkv, int B,
                  int T, int C, int H) {
     if (use_bf16(ctx)) return cpu_attn_fwd_bf16(ctx, out, lse, qkv, B, T, C, H);
     const int hs = C / H;
@@ -85,7 +85,7 @@ int cpu_attn_fwd(lpk_ctx *ctx, float *out, float *lse, const float *qkv, int B,
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
     const size_t per = (size_t)hs * T + (size_t)QB * T;
     float *ws = cpu_scratch(ctx, per, NT(ctx));
-    if (!ws) { lpk_ctx_set_error(ctx, "attention: out of memory"); return -1; }
+    if (!ws) { cpu_error(ctx, "attention: out of memory"); return -1; }
 #pragma omp parallel num_threads(NT(ctx))
     {
         float *kt = ws + (size_t)omp_get_thread_num() * cpu_scratch_stride(per);
@@ -124,7 +124,7 @@ static inline void attn_zero_head_grads(float *d, int T, ptrdiff_t ld, int C, in
     }
 }
 
-int cpu_attn_bwd(lpk_ctx *ctx, float *dqkv, const float *dout,
+int cpu_attn_bwd(cpu_state *ctx, float *dqkv, const float *dout,
                  const float *qkv, const float *out, const float *lse, int B,
                  int T, int C, int H) {
     if (use_bf16(ctx)) return cpu_attn_bwd_bf16(ctx, dqkv, dout, qkv, out, lse, B, T, C, H);
@@ -133,7 +133,7 @@ int cpu_attn_bwd(lpk_ctx *ctx, float *dqkv, const float *dout,
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
     const size_t per = (size_t)2 * hs * T + (size_t)2 * QB * T + QB;
     float *ws = cpu_scratch(ctx, per, NT(ctx));
-    if (!ws) { lpk_ctx_set_error(ctx, "attention backward: out of memory"); return -1; }
+    if (!ws) { cpu_error(ctx, "attention backward: out of memory"); return -1; }
 #pragma omp parallel num_threads(NT(ctx))
     {
         float *kt = ws + (size_t)omp_get_thread_num() * cpu_scratch_stride(per);
@@ -172,7 +172,7 @@ int cpu_attn_bwd(lpk_ctx *ctx, float *dqkv, const float *dout,
     return 0;
 }
 
-int cpu_attn_decode(lpk_ctx *ctx, float *out, const float *q, int ldq,
+int cpu_attn_decode(cpu_state *ctx, float *out, const float *q, int ldq,
                     const float *kcache, const float *vcache, const int32_t *len,
                     int B, int maxT, int C, int H) {
     const int hs = C / H;
@@ -210,6 +210,6 @@ int cpu_attn_decode(lpk_ctx *ctx, float *out, const float *q, int ldq,
         }
         free(s);
     }
-    if (fail) { lpk_ctx_set_error(ctx, "attention decode: out of memory"); return -1; }
+    if (fail) { cpu_error(ctx, "attention decode: out of memory"); return -1; }
     return 0;
 }

@@ -174,7 +174,7 @@ static void causal_keys16(int i0, int R, int nk, int hs, const float *Pip, const
     }
 }
 
-int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
+int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv,
                       int B, int T, int C, int H) {
     const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2;
     const float scale = 1.0f / sqrtf((float)hs);
@@ -183,7 +183,7 @@ int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
      * scores [QB][T], p rows [QB][tp] */
     const size_t per = (size_t)T * hp * 3 + (size_t)tp * hs + (size_t)QB * T + (size_t)QB * tp;
     float *ws = cpu_scratch(ctx, per, NT(ctx));
-    if (!ws) { lpk_ctx_set_error(ctx, "attention: out of memory"); return -1; }
+    if (!ws) { cpu_error(ctx, "attention: out of memory"); return -1; }
 #pragma omp parallel num_threads(NT(ctx))
     {
         float *q16 = ws + (size_t)omp_get_thread_num() * cpu_scratch_stride(per);
@@ -213,7 +213,7 @@ int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
     return 0;
 }
 
-int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
+int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout,
                       const float *qkv, const float *out, const float *lse,
                       int B, int T, int C, int H) {
     const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2, qp = QB / 2;
@@ -225,7 +225,7 @@ int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
     const size_t per = (size_t)T * hp * 5 + (size_t)tp * hs + (size_t)2 * qp * hs +
                        (size_t)2 * QB * T + (size_t)QB * tp + (size_t)2 * qp * T + QB;
     float *ws = cpu_scratch(ctx, per, NT(ctx));
-    if (!ws) { lpk_ctx_set_error(ctx, "attention backward: out of memory"); return -1; }
+    if (!ws) { cpu_error(ctx, "attention backward: out of memory"); return -1; }
 #pragma omp parallel num_threads(NT(ctx))
     {
         float *q16 = ws + (size_t)omp_get_thread_num() * cpu_scratch_stride(per);
@@ -281,17 +281,17 @@ int cpu_attn_bf16_available(void) { return 1; }
 
 #else
 
-int cpu_attn_fwd_bf16(lpk_ctx *ctx, float *out, float *lse, const float *qkv,
+int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv,
                       int B, int T, int C, int H) {
     (void)out, (void)lse, (void)qkv, (void)B, (void)T, (void)C, (void)H;
-    lpk_ctx_set_error(ctx, "attention: built without AVX512-BF16");
+    cpu_error(ctx, "attention: built without AVX512-BF16");
     return -1;
 }
-int cpu_attn_bwd_bf16(lpk_ctx *ctx, float *dqkv, const float *dout,
+int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout,
                       const float *qkv, const float *out, const float *lse,
                       int B, int T, int C, int H) {
     (void)dqkv, (void)dout, (void)qkv, (void)out, (void)lse, (void)B, (void)T, (void)C, (void)H;
-    lpk_ctx_set_error(ctx, "attention: built without AVX512-BF16");
+    cpu_error(ctx, "attention: built without AVX512-BF16");
     return -1;
 }
 int cpu_attn_bf16_available(void) { return 0; }

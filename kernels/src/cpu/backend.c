@@ -1,27 +1,47 @@
 /* The CPU backend's table and lifetime. */
 #include <omp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-static int cpu_init(lpk_ctx *ctx, void **state, char *err, size_t errlen) {
+/* Services are append only: read what this backend knows of, no more. */
+static int cpu_init(const lpk_backend_services *sv, cpu_state **state,
+                    char *err, size_t errlen) {
+    if (!sv || sv->size < sizeof *sv || sv->version != LPK_API_VERSION || !sv->error) {
+        snprintf(err, errlen, "cpu backend: services of API version %u, expected %d",
+                 sv ? sv->version : 0u, LPK_API_VERSION);
+        return -1;
+    }
     cpu_state *s = calloc(1, sizeof *s);
     if (!s) { snprintf(err, errlen, "cpu backend: out of memory"); return -1; }
-    s->threads = lpk_ctx_threads(ctx);
-    s->fp32_gemm = lpk_ctx_fp32_gemm(ctx) == LPK_GEMM_OPENBLAS ? LPK_GEMM_OPENBLAS : LPK_GEMM_ONEDNN;
-    __builtin_cpu_init();
-    s->native_bf16 = __builtin_cpu_supports("avx512bf16") ||
-                     __builtin_cpu_supports("amx-bf16");
+    s->sv = *sv;
+    s->sv.size = sizeof s->sv;
+    s->threads = sv->threads > 0 ? sv->threads : 1;
+    s->precision = sv->precision;
+    s->fp32_gemm = sv->fp32_gemm == LPK_GEMM_OPENBLAS ? LPK_GEMM_OPENBLAS : LPK_GEMM_ONEDNN;
     if (cpu_gemm_init(s, err, errlen) != 0) { free(s); return -1; }
+    /* native when every bf16 product kernel of this build is: oneDNN's
+     * matmul and the AVX512-BF16 attention compiled in */
+    __builtin_cpu_init();
+    s->native_bf16 = cpu_gemm_native_bf16(s) && cpu_attn_bf16_available() &&
+                     __builtin_cpu_supports("avx512bf16");
     *state = s;
     return 0;
 }
 
-static int cpu_fini(lpk_ctx *ctx, void *state) {
-    (void)ctx;
-    cpu_state *s = state;
+void cpu_error(cpu_state *ctx, const char *fmt, ...) {
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ctx->sv.error(ctx->sv.host, msg);
+}
+
+static int cpu_fini(cpu_state *s) {
     if (!s) return 0;
     cpu_gemm_fini(s);
     free(s->scratch);
@@ -29,8 +49,8 @@ static int cpu_fini(lpk_ctx *ctx, void *state) {
     return 0;
 }
 
-float *cpu_scratch(lpk_ctx *ctx, size_t per, int threads) {
-    cpu_state *s = cpu(ctx);
+float *cpu_scratch(cpu_state *ctx, size_t per, int threads) {
+    cpu_state *s = ctx;
     size_t need = cpu_scratch_stride(per) * (size_t)(threads > 0 ? threads : 1);
     if (need <= s->scratch_cap) return s->scratch;
     void *p = NULL;
@@ -41,10 +61,10 @@ float *cpu_scratch(lpk_ctx *ctx, size_t per, int threads) {
     return s->scratch;
 }
 
-static int cpu_has_native_bf16(lpk_ctx *ctx) { return cpu(ctx)->native_bf16; }
+static int cpu_has_native_bf16(cpu_state *ctx) { return ctx->native_bf16; }
 
 /* 64-byte alignment: whole cache lines and aligned AVX-512 loads. */
-static void *cpu_alloc(lpk_ctx *ctx, size_t bytes) {
+static void *cpu_alloc(cpu_state *ctx, size_t bytes) {
     (void)ctx;
     void *p = NULL;
     if (bytes == 0) bytes = 64;
@@ -53,25 +73,25 @@ static void *cpu_alloc(lpk_ctx *ctx, size_t bytes) {
     return p;
 }
 
-static int cpu_free(lpk_ctx *ctx, void *p) { (void)ctx; free(p); return 0; }
+static int cpu_free(cpu_state *ctx, void *p) { (void)ctx; free(p); return 0; }
 
 /* Host and device memory are one on the CPU. */
-static int cpu_copy(lpk_ctx *ctx, void *dst, const void *src, size_t bytes) {
+static int cpu_copy(cpu_state *ctx, void *dst, const void *src, size_t bytes) {
     (void)ctx;
     memmove(dst, src, bytes);
     return 0;
 }
-static int cpu_memset(lpk_ctx *ctx, void *dst, int value, size_t bytes) {
+static int cpu_memset(cpu_state *ctx, void *dst, int value, size_t bytes) {
     (void)ctx;
     memset(dst, value, bytes);
     return 0;
 }
-static int cpu_sync(lpk_ctx *ctx) { (void)ctx; return 0; }
+static int cpu_sync(cpu_state *ctx) { (void)ctx; return 0; }
 
 static const lpk_backend cpu_table = {
     .api_version = LPK_API_VERSION,
     .size = sizeof(lpk_backend),
-    .name = "cpu",
+    .name = "cpu:" LPK_CPU_BUILD,
     .init = cpu_init,
     .fini = cpu_fini,
     .has_native_bf16 = cpu_has_native_bf16,
@@ -113,4 +133,6 @@ static const lpk_backend cpu_table = {
     .sync = cpu_sync,
 };
 
-const lpk_backend *lpk_cpu_backend(void) { return &cpu_table; }
+__attribute__((visibility("default"))) const lpk_backend *lpk_backend_entry(void) {
+    return &cpu_table;
+}

@@ -17,7 +17,7 @@
 #include "vmath.h"
 
 
-int cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n) {
+int cpu_f32_to_bf16(cpu_state *ctx, const float *x, lpk_bf16 *y, size_t n) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) y[i] = lpk_to_bf16(x[i]);
     return 0;
@@ -28,7 +28,7 @@ int cpu_f32_to_bf16(lpk_ctx *ctx, const float *x, lpk_bf16 *y, size_t n) {
  * bytes (measured 42 GB/s plain, about 100 GB/s streaming). */
 #define FILL_STREAM_MIN ((size_t)1 << 20)
 
-int cpu_fill(lpk_ctx *ctx, float *x, float v, size_t n) {
+int cpu_fill(cpu_state *ctx, float *x, float v, size_t n) {
     if (v == 0.0f && n < ((size_t)1 << 16)) { memset(x, 0, n * sizeof *x); return 0; }
 #ifdef __AVX512F__
     if (n >= FILL_STREAM_MIN) {
@@ -54,13 +54,13 @@ int cpu_fill(lpk_ctx *ctx, float *x, float v, size_t n) {
     return 0;
 }
 
-int cpu_scale(lpk_ctx *ctx, float *x, float s, size_t n) {
+int cpu_scale(cpu_state *ctx, float *x, float s, size_t n) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) x[i] *= s;
     return 0;
 }
 
-int cpu_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n) {
+int cpu_add(cpu_state *ctx, float *y, const float *a, const float *b, size_t n) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
     return 0;
@@ -68,13 +68,13 @@ int cpu_add(lpk_ctx *ctx, float *y, const float *a, const float *b, size_t n) {
 
 #define SUMSQ_CHUNK ((size_t)1 << 14)
 
-int cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n, double *out) {
+int cpu_sumsq(cpu_state *ctx, const float *x, size_t n, double *out) {
     size_t nc = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
     *out = 0.0;
     if (nc == 0) return 0;
     double *part = malloc(nc * sizeof *part);
     if (!part) { /* a serial sum would break the fixed summation order */
-        lpk_ctx_set_error(ctx, "sumsq: out of memory");
+        cpu_error(ctx, "sumsq: out of memory");
         return -1;
     }
 #pragma omp parallel for num_threads(NTW(ctx, n)) schedule(static)
@@ -97,7 +97,7 @@ int cpu_sumsq(lpk_ctx *ctx, const float *x, size_t n, double *out) {
  * thread. */
 /* Column blocks per thread: each thread owns its columns, so the sum over
  * rows runs in row order whatever the thread count. */
-int cpu_bias_bwd(lpk_ctx *ctx, float *dbias, const float *dy, int N, int C) {
+int cpu_bias_bwd(cpu_state *ctx, float *dbias, const float *dy, int N, int C) {
     const int BLK = 64;
     int nb = (C + BLK - 1) / BLK;
 #pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
@@ -132,7 +132,7 @@ static inline float gelu_grad(float v) {
  * walked in order, each thread over its own contiguous rows with its
  * column sums in L1; the per-thread sums are added in thread order, so a
  * fixed thread count gives the same bits every run. */
-static void bias_bwd_rows(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
+static void bias_bwd_rows(cpu_state *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
                           const float *gelu_x, float *dy_rw, int N, int C) {
     const int nt = NTW(ctx, (size_t)N * C);
     const size_t per = (size_t)C;
@@ -181,19 +181,19 @@ static void bias_bwd_rows(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float
     }
 }
 
-int cpu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
+int cpu_bias_bwd_bf16(cpu_state *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
                        int N, int C) {
     bias_bwd_rows(ctx, dbias, y16, dy, NULL, NULL, N, C);
     return 0;
 }
 
-int cpu_gelu_bias_bwd_bf16(lpk_ctx *ctx, float *dbias, lpk_bf16 *y16, float *dy,
+int cpu_gelu_bias_bwd_bf16(cpu_state *ctx, float *dbias, lpk_bf16 *y16, float *dy,
                             const float *x, int N, int C) {
     bias_bwd_rows(ctx, dbias, y16, dy, x, dy, N, C);
     return 0;
 }
 
-int cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
+int cpu_gelu_fwd(cpu_state *ctx, float *y, lpk_bf16 *y16, const float *x,
                   size_t n) {
     if (y16) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
@@ -215,7 +215,7 @@ int cpu_gelu_fwd(lpk_ctx *ctx, float *y, lpk_bf16 *y16, const float *x,
     return 0;
 }
 
-int cpu_gelu_bwd(lpk_ctx *ctx, float *dx, const float *dy, const float *x,
+int cpu_gelu_bwd(cpu_state *ctx, float *dx, const float *dy, const float *x,
                   size_t n) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_grad(x[i]);
@@ -241,7 +241,7 @@ static inline float adamw_elem(float p, float g, float *m, float *v, float beta1
  * p16t. The tied LM head is the one user: its GEMMs read wte as [C, V],
  * which a separate pass over the 38.6M-element 124M-model wte rebuilt
  * after every step (7.5 ms). Elements are updated exactly as cpu_adamw. */
-int cpu_adamw_t16(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+int cpu_adamw_t16(cpu_state *ctx, float *p, const float *g, float *m, float *v,
                    int rows, int cols, float lr, float beta1, float beta2,
                    float eps, float wd, float bc1, float bc2, float gscale,
                    lpk_bf16 *p16t, int ldt) {
@@ -262,7 +262,7 @@ int cpu_adamw_t16(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
     return 0;
 }
 
-int cpu_adamw(lpk_ctx *ctx, float *p, const float *g, float *m, float *v,
+int cpu_adamw(cpu_state *ctx, float *p, const float *g, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps,
                float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16) {
     const float decay = 1.0f - lr * wd;

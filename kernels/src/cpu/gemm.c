@@ -68,6 +68,8 @@ int cpu_gemm_init(cpu_state *s, char *err, size_t errlen) {
     return 0;
 }
 
+int cpu_gemm_native_bf16(const cpu_state *s) { return s->gemm->bf16_ok; }
+
 void cpu_gemm_fini(cpu_state *s) {
     cpu_gemm_cache *g = s->gemm;
     if (!g) return;
@@ -89,7 +91,7 @@ static void md_2d(dnnl_memory_desc_t *md, int rows, int cols, int ld,
     dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
 }
 
-static gemm_slot *get_prim(lpk_ctx *ctx, cpu_gemm_cache *g, int dt, int ta,
+static gemm_slot *get_prim(cpu_state *ctx, cpu_gemm_cache *g, int dt, int ta,
                            int tb, int M, int N, int K, int lda, int ldb,
                            int ldc, int bias, float alpha, float beta) {
     for (int i = 0; i < CACHE_SLOTS; i++) {
@@ -131,7 +133,7 @@ static gemm_slot *get_prim(lpk_ctx *ctx, cpu_gemm_cache *g, int dt, int ta,
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (!ok) {
-        lpk_ctx_set_error(ctx, "gemm: oneDNN has no %s matmul for M=%d N=%d K=%d",
+        cpu_error(ctx, "gemm: oneDNN has no %s matmul for M=%d N=%d K=%d",
                           dt == LPK_BF16 ? "bf16" : "fp32", M, N, K);
         return NULL;
     }
@@ -143,11 +145,11 @@ static gemm_slot *get_prim(lpk_ctx *ctx, cpu_gemm_cache *g, int dt, int ta,
     return s;
 }
 
-static int gemm_dnnl(lpk_ctx *ctx, int dt, int ta, int tb, int M, int N, int K,
+static int gemm_dnnl(cpu_state *ctx, int dt, int ta, int tb, int M, int N, int K,
                      float alpha, const void *A, int lda, const void *B,
                      int ldb, const float *bias, float beta, float *C,
                      int ldc) {
-    cpu_state *st = cpu(ctx);
+    cpu_state *st = ctx;
     cpu_gemm_cache *g = st->gemm;
     if (omp_get_max_threads() != st->threads) omp_set_num_threads(st->threads);
     gemm_slot *s = get_prim(ctx, g, dt, ta, tb, M, N, K, lda, ldb, ldc,
@@ -172,7 +174,7 @@ static int gemm_dnnl(lpk_ctx *ctx, int dt, int ta, int tb, int M, int N, int K,
     if (mc) dnnl_memory_destroy(mc);
     if (mbias) dnnl_memory_destroy(mbias);
     if (!ok) {
-        lpk_ctx_set_error(ctx, "gemm: oneDNN matmul failed for M=%d N=%d K=%d", M, N, K);
+        cpu_error(ctx, "gemm: oneDNN matmul failed for M=%d N=%d K=%d", M, N, K);
         return -1;
     }
     return 0;
@@ -185,7 +187,7 @@ static int gemm_dnnl(lpk_ctx *ctx, int dt, int ta, int tb, int M, int N, int K,
  * products, so the split is exact. */
 #define GEMM_MAX_N 8192
 
-static int gemm_dnnl_split(lpk_ctx *ctx, int dt, int ta, int tb, int M, int N,
+static int gemm_dnnl_split(cpu_state *ctx, int dt, int ta, int tb, int M, int N,
                            int K, float alpha, const void *A, int lda,
                            const void *B, int ldb, const float *bias,
                            float beta, float *C, int ldc) {
@@ -206,10 +208,10 @@ static int gemm_dnnl_split(lpk_ctx *ctx, int dt, int ta, int tb, int M, int N,
     return 0;
 }
 
-static int gemm_f32(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N,
+static int gemm_f32(cpu_state *ctx, lpk_trans ta, lpk_trans tb, int M, int N,
                     int K, float alpha, const float *A, int lda, const float *B,
                     int ldb, const float *bias, float beta, float *C, int ldc) {
-    if (cpu(ctx)->fp32_gemm == LPK_GEMM_ONEDNN)
+    if (ctx->fp32_gemm == LPK_GEMM_ONEDNN)
         return gemm_dnnl_split(ctx, LPK_F32, ta, tb, M, N, K, alpha, A, lda, B,
                                ldb, bias, beta, C, ldc);
     if (bias) { /* OpenBLAS has no epilogue: start C from bias (+ beta C) */
@@ -226,7 +228,7 @@ static int gemm_f32(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N,
                 C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return 0;
     }
-    openblas_set_num_threads(cpu(ctx)->threads);
+    openblas_set_num_threads(ctx->threads);
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
                 tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
                 beta, C, ldc);
@@ -234,7 +236,7 @@ static int gemm_f32(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N,
 }
 
 /* rows x cols of a bf16 matrix (stride ld) into a dense fp32 one. */
-static void widen(lpk_ctx *ctx, float *dst, const lpk_bf16 *src, int ld,
+static void widen(cpu_state *ctx, float *dst, const lpk_bf16 *src, int ld,
                   int rows, int cols) {
 #pragma omp parallel for num_threads(NTW(ctx, (size_t)rows * cols)) schedule(static)
     for (int i = 0; i < rows; i++) {
@@ -253,17 +255,17 @@ static void widen(lpk_ctx *ctx, float *dst, const lpk_bf16 *src, int ld,
  * the same sums with fp32 accumulation (only the order of additions may
  * differ from a native bf16 kernel). Column slices bound the widened copy of
  * B (the LM head's 50257 columns would need 150 MB at once). */
-static int gemm_widened(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N,
+static int gemm_widened(cpu_state *ctx, lpk_trans ta, lpk_trans tb, int M, int N,
                         int K, float alpha, const lpk_bf16 *A, int lda,
                         const lpk_bf16 *B, int ldb, const float *bias,
                         float beta, float *C, int ldc) {
-    cpu_gemm_cache *g = cpu(ctx)->gemm;
+    cpu_gemm_cache *g = ctx->gemm;
     int width = N < GEMM_MAX_N ? N : GEMM_MAX_N;
     size_t na = (size_t)M * K, need = na + (size_t)K * width;
     if (need > g->wide_cap) {
         void *p = NULL;
         if (posix_memalign(&p, 64, need * sizeof(float)) != 0) {
-            lpk_ctx_set_error(ctx, "gemm: out of memory widening bf16 operands (%zu bytes)",
+            cpu_error(ctx, "gemm: out of memory widening bf16 operands (%zu bytes)",
                               need * sizeof(float));
             return -1;
         }
@@ -285,11 +287,11 @@ static int gemm_widened(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N,
     return 0;
 }
 
-int cpu_gemm(lpk_ctx *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
+int cpu_gemm(cpu_state *ctx, lpk_trans ta, lpk_trans tb, int M, int N, int K,
              float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
              int ldb, const float *bias, float beta, float *C, int ldc) {
     if (dt == LPK_BF16) {
-        if (cpu(ctx)->gemm->bf16_ok)
+        if (ctx->gemm->bf16_ok)
             return gemm_dnnl_split(ctx, dt, ta, tb, M, N, K, alpha, A, lda, B,
                                    ldb, bias, beta, C, ldc);
         return gemm_widened(ctx, ta, tb, M, N, K, alpha, A, lda, B, ldb, bias,

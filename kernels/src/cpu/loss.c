@@ -62,7 +62,7 @@ static float row_lse_once(const float *z, int V, float *ex, float *sum) {
  * each logit is exponentiated once: exp dominated this kernel (two per
  * logit measured 60 ms for 2048 x 50257, one 40 ms, and with the max found
  * in the same pass 37 ms; 30 ms with the FMA exp of vmath.h). */
-static int xent(lpk_ctx *ctx, const float *logits, int ld,
+static int xent(cpu_state *ctx, const float *logits, int ld,
                 const int32_t *target, const float *weight, int N, int V,
                 double norm, float *nll, float *dlogits, lpk_bf16 *d16,
                 int ld16, float dscale, double *loss) {
@@ -72,7 +72,7 @@ static int xent(lpk_ctx *ctx, const float *logits, int ld,
     const size_t rows_at = cpu_scratch_stride(per) * (size_t)nt;
     float *ws = cpu_scratch(ctx, rows_at + 2 * (size_t)(N > 0 ? N : 1) + 16, 1);
     if (!ws) {
-        lpk_ctx_set_error(ctx, "cross-entropy: out of memory");
+        cpu_error(ctx, "cross-entropy: out of memory");
         return -1;
     }
     double *row = (double *)(void *)(ws + rows_at);
@@ -120,7 +120,7 @@ static int xent(lpk_ctx *ctx, const float *logits, int ld,
     return 0;
 }
 
-int cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
+int cpu_xent(cpu_state *ctx, const float *logits, int ld,
              const int32_t *target, const float *weight, int N, int V,
              double norm, float *nll, float *dlogits, float dscale,
              double *loss) {
@@ -128,7 +128,7 @@ int cpu_xent(lpk_ctx *ctx, const float *logits, int ld,
                 NULL, 0, dscale, loss);
 }
 
-int cpu_xent_bf16(lpk_ctx *ctx, const float *logits, int ld,
+int cpu_xent_bf16(cpu_state *ctx, const float *logits, int ld,
                   const int32_t *target, const float *weight, int N, int V,
                   double norm, float *nll, lpk_bf16 *d16, int ld16,
                   float dscale, double *loss) {
@@ -136,7 +136,7 @@ int cpu_xent_bf16(lpk_ctx *ctx, const float *logits, int ld,
                 ld16, dscale, loss);
 }
 
-int cpu_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
+int cpu_logprob_fwd(cpu_state *ctx, const float *logits, int ld,
                      const int32_t *tok, int N, int V, float temp, float *logp,
                      float *entropy) {
     const float s = 1.0f / temp;
@@ -157,7 +157,7 @@ int cpu_logprob_fwd(lpk_ctx *ctx, const float *logits, int ld,
     return 0;
 }
 
-int cpu_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
+int cpu_logprob_bwd(cpu_state *ctx, float *dlogits, const float *logits, int ld,
                      const int32_t *tok, int N, int V, float temp,
                      const float *dlogp, const float *dentropy) {
     const float s = 1.0f / temp;
@@ -193,7 +193,7 @@ int cpu_logprob_bwd(lpk_ctx *ctx, float *dlogits, const float *logits, int ld,
     return 0;
 }
 
-int cpu_rowdot_fwd(lpk_ctx *ctx, float *out, const float *x, const float *w,
+int cpu_rowdot_fwd(cpu_state *ctx, float *out, const float *x, const float *w,
                     float b, int N, int C) {
 #pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
     for (int i = 0; i < N; i++) {
@@ -206,7 +206,7 @@ int cpu_rowdot_fwd(lpk_ctx *ctx, float *out, const float *x, const float *w,
     return 0;
 }
 
-int cpu_rowdot_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
+int cpu_rowdot_bwd(cpu_state *ctx, float *dx, float *dw, float *db,
                     const float *dout, const float *x, const float *w, int N,
                     int C) {
     if (dx) {

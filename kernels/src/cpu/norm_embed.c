@@ -7,18 +7,18 @@
 
 #define COLBLK 64
 
-int cpu_embed_fwd(lpk_ctx *ctx, float *out, const int32_t *tok,
+int cpu_embed_fwd(cpu_state *ctx, float *out, const int32_t *tok,
                   const int32_t *pos, int N, int T, int C, const float *wte,
                   int V, const float *wpe, int maxT) {
     for (int i = 0; i < N; i++) {
         int p = pos ? pos[i] : i % T;
         if (tok[i] < 0 || tok[i] >= V) {
-            lpk_ctx_set_error(ctx, "embedding: token %d at index %d is outside the vocabulary 0..%d",
+            cpu_error(ctx, "embedding: token %d at index %d is outside the vocabulary 0..%d",
                               tok[i], i, V - 1);
             return -1;
         }
         if (p < 0 || p >= maxT) {
-            lpk_ctx_set_error(ctx, "embedding: position %d at index %d is outside the context 0..%d",
+            cpu_error(ctx, "embedding: position %d at index %d is outside the context 0..%d",
                               p, i, maxT - 1);
             return -1;
         }
@@ -34,7 +34,7 @@ int cpu_embed_fwd(lpk_ctx *ctx, float *out, const int32_t *tok,
     return 0;
 }
 
-int cpu_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
+int cpu_embed_bwd(cpu_state *ctx, float *dwte, float *dwpe, const float *dout,
                    const int32_t *tok, const int32_t *pos, int N, int T, int C,
                    int V, int maxT) {
     (void)V; (void)maxT;
@@ -53,7 +53,7 @@ int cpu_embed_bwd(lpk_ctx *ctx, float *dwte, float *dwpe, const float *dout,
     return 0;
 }
 
-int cpu_layernorm_fwd(lpk_ctx *ctx, float *out, lpk_bf16 *out16, float *mean, float *rstd,
+int cpu_layernorm_fwd(cpu_state *ctx, float *out, lpk_bf16 *out16, float *mean, float *rstd,
                        const float *x, const float *w, const float *b, int N,
                        int C, float eps) {
 #pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
@@ -81,7 +81,7 @@ int cpu_layernorm_fwd(lpk_ctx *ctx, float *out, lpk_bf16 *out16, float *mean, fl
     return 0;
 }
 
-int cpu_layernorm_bwd(lpk_ctx *ctx, float *dx, float *dw, float *db,
+int cpu_layernorm_bwd(cpu_state *ctx, float *dx, float *dw, float *db,
                        const float *dout, const float *x, const float *w,
                        const float *mean, const float *rstd, int N, int C) {
 #pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)

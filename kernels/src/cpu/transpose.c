@@ -29,7 +29,7 @@ static void tile_bf16_scalar(lpk_bf16 *dst, int ldd, const float *src, int lds,
     }
 }
 
-static void transpose_f32_tiles(lpk_ctx *ctx, float *dst, int ldd,
+static void transpose_f32_tiles(cpu_state *ctx, float *dst, int ldd,
                                 const float *src, int lds, int rows, int cols,
                                 int add) {
     int nb = (rows + TB - 1) / TB;
@@ -52,13 +52,13 @@ static void transpose_f32_tiles(lpk_ctx *ctx, float *dst, int ldd,
     }
 }
 
-int cpu_transpose_add(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+int cpu_transpose_add(cpu_state *ctx, float *dst, int ldd, const float *src,
                        int lds, int rows, int cols) {
     transpose_f32_tiles(ctx, dst, ldd, src, lds, rows, cols, 1);
     return 0;
 }
 
-int cpu_transpose_copy(lpk_ctx *ctx, float *dst, int ldd, const float *src,
+int cpu_transpose_copy(cpu_state *ctx, float *dst, int ldd, const float *src,
                         int lds, int rows, int cols) {
     transpose_f32_tiles(ctx, dst, ldd, src, lds, rows, cols, 0);
     return 0;
@@ -81,7 +81,7 @@ void cpu_transpose_bf16_rows(lpk_bf16 *dst, int ldd, const float *src, int lds,
         tile_bf16_scalar(dst, ldd, src, lds, i0, ni, j0, min_i(TB, cols - j0));
 }
 
-int cpu_transpose_bf16(lpk_ctx *ctx, lpk_bf16 *dst, int ldd, const float *src,
+int cpu_transpose_bf16(cpu_state *ctx, lpk_bf16 *dst, int ldd, const float *src,
                         int lds, int rows, int cols) {
     int nb = (rows + TB - 1) / TB;
 #pragma omp parallel for num_threads(NTW(ctx, (size_t)rows * cols)) schedule(static)
