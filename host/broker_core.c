@@ -10,6 +10,7 @@
 #include <zmq.h>
 
 #include "broker_internal.h"
+#include "llmpipe/fsutil.h"
 #include "sdk/comm/store_proto.h"
 #include "sdk/comm/zmq_util.h"
 
@@ -116,11 +117,7 @@ lp_broker *lp_broker_create(void *zmq_ctx, const lp_broker_config *cfg,
     goto fail;
   }
   snprintf(b->artifacts_dir, n, "%s/artifacts", cfg->run_dir);
-  if (lp_store_mkdir_p(b->artifacts_dir)) {
-    lp_errf(err, err_size, "broker: cannot create '%s': %s",
-                b->artifacts_dir, strerror(errno));
-    goto fail;
-  }
+  if (lp_mkdir_p(b->artifacts_dir, err, err_size)) goto fail;
   lp_broker_store_cleanup(b->artifacts_dir);
   if (cfg->curve_secret_key) {
     if (lp_comm_curve_public(cfg->curve_secret_key, b->curve_public)) {

@@ -12,8 +12,10 @@
 #include <zmq.h>
 
 #include "broker_internal.h"
+#include "llmpipe/fsutil.h"
 #include "sdk/comm/store_proto.h"
 #include "sdk/comm/zmq_util.h"
+#include "llmpipe/clock.h"
 
 typedef struct xfer {
   unsigned char id[256];
@@ -43,7 +45,7 @@ void lp_broker_store_cleanup(const char *artifacts_dir) {
     if (strncmp(e->d_name, ".tmp-", 5)) continue;
     char p[4200];
     snprintf(p, sizeof p, "%s/%s", artifacts_dir, e->d_name);
-    lp_store_rm_rf(p);
+    lp_remove_tree(p);
   }
   closedir(d);
 }
@@ -59,7 +61,7 @@ static xfer *find(store *s, zmq_msg_t *id) {
 static void drop(store *s, xfer *x) {
   lp_store_rx_close(&x->rx);
   lp_store_tx_close(&x->tx);
-  if (x->is_put && x->root[0]) lp_store_rm_rf(x->root);
+  if (x->is_put && x->root[0]) lp_remove_tree(x->root);
   lp_store_manifest_free(&x->m);
   for (size_t i = 0; i < s->n; i++)
     if (s->x[i] == x) {
@@ -83,7 +85,7 @@ static xfer *add(store *s, zmq_msg_t *id) {
   x->id_len = zmq_msg_size(id);
   memcpy(x->id, zmq_msg_data(id), x->id_len);
   x->rx.fd = x->tx.fd = -1;
-  x->last_ms = lp_comm_mono_ms();
+  x->last_ms = lp_mono_ms();
   s->x[s->n++] = x;
   return x;
 }
@@ -118,7 +120,7 @@ static void commit_put(store *s, xfer *x) {
   lp_store_compute_hash(&x->m, x->m.hash);
   snprintf(final, sizeof final, "%s/%s", s->cfg->artifacts_dir, x->name);
   if (lp_store_write_manifest(x->root, &x->m, err, sizeof err) ||
-      lp_store_fsync_path(x->root)) {
+      lp_fsync_path(x->root)) {
     fail(s, x, err);
     return;
   }
@@ -132,7 +134,7 @@ static void commit_put(store *s, xfer *x) {
     return;
   }
   x->root[0] = '\0'; /* committed: nothing to remove any more */
-  lp_store_fsync_path(s->cfg->artifacts_dir);
+  lp_fsync_path(s->cfg->artifacts_dir);
   reply(s, x->id, x->id_len, "DONE", x->m.hash);
   drop(s, x);
 }
@@ -255,7 +257,7 @@ static void on_message(store *s, zmq_msg_t *parts, int n) {
       reply(s, zmq_msg_data(id), zmq_msg_size(id), "ERR", "unknown command");
     return;
   }
-  x->last_ms = lp_comm_mono_ms();
+  x->last_ms = lp_mono_ms();
   if (lp_comm_frame_is(cmd, "DATA") && x->is_put) {
     char derr[600];
     if (n < 4 || lp_store_rx_data(&x->rx, &parts[2], &parts[3],
@@ -286,7 +288,7 @@ static void on_message(store *s, zmq_msg_t *parts, int n) {
 }
 
 static void reap(store *s) {
-  int64_t now = lp_comm_mono_ms();
+  int64_t now = lp_mono_ms();
   for (size_t i = 0; i < s->n;) {
     xfer *x = s->x[i];
     if (now - x->last_ms > s->cfg->timeout_ms) {

@@ -7,6 +7,7 @@
 
 #include "cli_text.h"
 #include "llmpipe/tokenizer.h"
+#include "llmpipe/clock.h"
 
 static const char USAGE[] =
     "usage: llmpipe tokenizer train --vocab-size N --out tokenizer.json [--min-frequency N]\n"
@@ -18,13 +19,6 @@ static const char USAGE[] =
     "encode reads INPUT (default stdin) as raw bytes and writes ids separated by spaces,\n"
     "or int32 little-endian with --binary; decode reads that back. --count prints only\n"
     "the number of tokens and bytes.\n";
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -110,13 +104,13 @@ static int cmd_train(int argc, char **argv)
                            .n_special = nspecial, .verbose = !quiet};
     char err[512];
     lp_tokenizer *t;
-    double t0 = now_s();
+    double t0 = lp_mono_s();
     if (lp_tokenizer_train(&t, files, nfiles, &o, err, sizeof err)) {
         fprintf(stderr, "llmpipe tokenizer: %s\n", err);
         rc = strstr(err, "out of memory") ? 1 : 2;
         goto out;
     }
-    double dt = now_s() - t0;
+    double dt = lp_mono_s() - t0;
     rc = 0;
     if (lp_tokenizer_save(t, out, err, sizeof err)) rc = 1;
     if (!rc && gpt2) {
@@ -201,13 +195,13 @@ static int cmd_encode(int argc, char **argv)
     size_t len;
     lp_ids ids = {0};
     if ((rc = slurp(in, &text, &len))) goto done;
-    double t0 = now_s();
+    double t0 = lp_mono_s();
     if (lp_tokenizer_encode(t, text, len, !nospecial, &ids, err, sizeof err)) {
         fprintf(stderr, "llmpipe tokenizer: %s\n", err);
         rc = 1;
         goto done;
     }
-    double dt = now_s() - t0;
+    double dt = lp_mono_s() - t0;
     FILE *f = open_out(out);
     if (!f) { rc = 1; goto done; }
     if (count) {

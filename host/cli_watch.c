@@ -13,6 +13,7 @@
 #include "cli_watch.h"
 #include "live_view.h"
 #include "sdk/comm/zmq_util.h"
+#include "llmpipe/clock.h"
 
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig) {
@@ -130,8 +131,8 @@ int lp_cli_watch(int argc, char **argv) {
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  int64_t end = seconds > 0 ? lp_comm_mono_ms() + (int64_t)(seconds * 1000) : -1;
-  while (!stop_flag && (end < 0 || lp_comm_mono_ms() < end)) usleep(50000);
+  int64_t end = seconds > 0 ? lp_mono_ms() + (int64_t)(seconds * 1000) : -1;
+  while (!stop_flag && (end < 0 || lp_mono_ms() < end)) usleep(50000);
   lp_live_view_destroy(v);
   zmq_ctx_term(ctx);
   return 0;

@@ -19,6 +19,7 @@
 #include "host/worker_host.h"
 #include "llmpipe/fsutil.h"
 #include "sdk/comm/zmq_util.h"
+#include "llmpipe/clock.h"
 
 static volatile sig_atomic_t g_signal = 0;
 static void on_signal(int sig) { g_signal = sig; }
@@ -54,7 +55,7 @@ static void *control_main(void *arg) {
       lp_frames_free(&m);
     }
     if (g_signal) request_stop(ct);
-    double now = lp_now();
+    double now = lp_wall_s();
     if (now - last_beat >= LP_HEARTBEAT_MS / 1000.0) {
       const char *f[] = {"HEARTBEAT"};
       lp_frames_send(ct->sock, 1, f);
@@ -129,8 +130,8 @@ int lp_cli_worker(int argc, char **argv) {
   lp_frames_send(sock, 3, hello);
   zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
   lp_frames m = {0};
-  double deadline = lp_now() + timeout_s;
-  while (m.count == 0 && lp_now() < deadline && !g_signal) {
+  double deadline = lp_wall_s() + timeout_s;
+  while (m.count == 0 && lp_wall_s() < deadline && !g_signal) {
     zmq_poll(&item, 1, 200);
     lp_frames_recv(sock, &m, 1);
   }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "host/util.h"
+#include "llmpipe/fsutil.h"
 
 /* The chain checks report through the shared reporter of host/params.h. */
 typedef lp_cfg_log loader;
@@ -195,14 +196,9 @@ static int apply_set(loader *L, config_t *cfg, const char *kv) {
 /* ---- the chain ------------------------------------------------------------ */
 
 static char *dir_of(const char *path) {
-  char *d = strdup(path);
-  char *slash = strrchr(d, '/');
-  if (slash == NULL) {
-    free(d);
-    return strdup(".");
-  }
-  if (slash == d) slash[1] = '\0'; else *slash = '\0';
-  return d;
+  char d[4096];
+  lp_parent_dir(path, d, sizeof d);
+  return strdup(d);
 }
 
 static char *base_name_no_ext(const char *path) {

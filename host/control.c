@@ -10,31 +10,29 @@
 
 int lp_frames_recv(void *sock, lp_frames *m, int dontwait) {
   memset(m, 0, sizeof *m);
-  int more = 1;
-  while (more) {
-    zmq_msg_t msg;
-    zmq_msg_init(&msg);
-    int rc = zmq_msg_recv(&msg, sock, dontwait && m->count == 0 ? ZMQ_DONTWAIT
-                                                                : 0);
-    if (rc < 0) {
-      zmq_msg_close(&msg);
-      if (errno == EAGAIN && m->count == 0) return 0;
+  zmq_msg_t parts[LP_MAX_FRAMES];
+  int n = lp_comm_recv_parts(sock, parts, LP_MAX_FRAMES,
+                             dontwait ? ZMQ_DONTWAIT : 0);
+  if (n < 0) return errno == EAGAIN ? 0 : -1;
+  /* NUL-terminated copies: the commands read frames as strings. */
+  for (int i = 0; i < n; i++) {
+    size_t len = zmq_msg_size(&parts[i]);
+    char *copy = malloc(len + 1);
+    if (copy) {
+      memcpy(copy, zmq_msg_data(&parts[i]), len);
+      copy[len] = '\0';
+    }
+    m->frame[i] = copy;
+    m->len[i] = copy ? len : 0;
+  }
+  m->count = (size_t)n;
+  lp_comm_close_parts(parts, n);
+  for (int i = 0; i < n; i++)
+    if (m->frame[i] == NULL) {
       lp_frames_free(m);
       return -1;
     }
-    more = zmq_msg_more(&msg);
-    if (m->count < LP_MAX_FRAMES) {
-      size_t n = zmq_msg_size(&msg);
-      char *copy = malloc(n + 1);
-      memcpy(copy, zmq_msg_data(&msg), n);
-      copy[n] = '\0';
-      m->frame[m->count] = copy;
-      m->len[m->count] = n;
-      m->count++;
-    }
-    zmq_msg_close(&msg);
-  }
-  return (int)m->count;
+  return n;
 }
 
 void lp_frames_free(lp_frames *m) {

@@ -12,12 +12,12 @@
 #include "live_view.h"
 #include "live_view_internal.h"
 #include "sdk/comm/zmq_util.h"
+#include "llmpipe/clock.h"
 
 struct lp_live_view {
   void *sub, *ctl_thread, *ctl_ours;
   pthread_t th;
   int running;
-  atomic_ulong messages;
   lv_state st;
 };
 
@@ -63,13 +63,12 @@ static void *view_main(void *arg) {
         if (n == 2)
           dirty |= lv_handle(&v->st, zmq_msg_data(&parts[0]),
                              zmq_msg_size(&parts[0]), zmq_msg_data(&parts[1]),
-                             zmq_msg_size(&parts[1]), lp_comm_wall_s());
+                             zmq_msg_size(&parts[1]), lp_wall_s());
         lp_comm_close_parts(parts, n);
-        atomic_fetch_add(&v->messages, 1);
       }
       if (v->st.plain) fflush(v->st.out);
     }
-    int64_t now = lp_comm_mono_ms();
+    int64_t now = lp_mono_ms();
     if (dirty && now - last_draw >= 100) {
       v->st.width = term_width(v->st.out);
       lv_draw(&v->st);
@@ -143,10 +142,6 @@ lp_live_view *lp_live_view_create(void *zmq_ctx, const char *endpoint,
                                   char *err, size_t err_size) {
   return lp_live_view_create_ex(zmq_ctx, endpoint, topic_prefix, plain, NULL,
                                 NULL, err, err_size);
-}
-
-unsigned long lp_live_view_messages(const lp_live_view *v) {
-  return v ? atomic_load(&v->messages) : 0;
 }
 
 void lp_live_view_destroy(lp_live_view *v) {

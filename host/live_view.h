@@ -24,8 +24,6 @@ lp_live_view *lp_live_view_create_ex(void *zmq_ctx, const char *endpoint,
                                      const char *topic_prefix, int plain,
                                      const char *curve_server_key, FILE *out,
                                      char *err, size_t err_size);
-/* Messages handled so far. */
-unsigned long lp_live_view_messages(const lp_live_view *v);
 /* Stops the thread (bounded: it polls its stop pipe) and leaves the cursor
  * below the last drawing. */
 void lp_live_view_destroy(lp_live_view *v);

@@ -9,6 +9,7 @@
 #include "llmpipe/error.h"
 #include "llmpipe/fsutil.h"
 #include "llmpipe/version.h"
+#include "llmpipe/clock.h"
 
 struct lp_manifest {
   char path[4096];
@@ -86,7 +87,7 @@ lp_manifest *lp_manifest_open(const lp_chain *chain, int resume, char *err,
   }
   m->root = json_object();
   char when[64];
-  lp_iso_time(lp_now(), when, sizeof when);
+  lp_iso_time(lp_wall_s(), when, sizeof when);
   json_object_set_new(m->root, "llmpipe", json_string(LP_SDK_VERSION_STRING));
   json_object_set_new(m->root, "created", json_string(when));
   json_t *stages = json_array();
@@ -119,7 +120,7 @@ void lp_manifest_set_state(lp_manifest *m, const char *stage,
   json_t *s = stage_entry(m->root, stage);
   if (s == NULL) return;
   char when[64];
-  lp_iso_time(lp_now(), when, sizeof when);
+  lp_iso_time(lp_wall_s(), when, sizeof when);
   json_object_set_new(s, "state", json_string(state));
   if (strcmp(state, "running") == 0) {
     json_object_set_new(s, "started", json_string(when));
@@ -149,7 +150,7 @@ const char *lp_manifest_artifact_hash(const lp_manifest *m, const char *stage) {
 
 int lp_manifest_save(lp_manifest *m, char *err, size_t err_size) {
   char when[64];
-  lp_iso_time(lp_now(), when, sizeof when);
+  lp_iso_time(lp_wall_s(), when, sizeof when);
   json_object_set_new(m->root, "updated", json_string(when));
   char *text = json_dumps(m->root, JSON_INDENT(2) | JSON_SORT_KEYS);
   if (text == NULL)

@@ -19,6 +19,8 @@
 #include "sdk/comm/comm.h"
 #include "llmpipe/error.h"
 #include "llmpipe/fsutil.h"
+#include "llmpipe/mix.h"
+#include "llmpipe/clock.h"
 
 static volatile sig_atomic_t g_stop_signal = 0;
 
@@ -58,12 +60,8 @@ static void default_endpoint(const runner *r, const char *configured,
 static uint64_t stage_seed(uint64_t seed, const char *name) {
   /* FNV-1a of the name, then a splitmix64 finaliser: stages get distinct,
    * reproducible streams from one run seed. */
-  uint64_t h = 1469598103934665603ULL;
-  for (const char *p = name; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-  uint64_t z = seed + h + 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
+  uint64_t state = seed + lp_fnv1a64(name, strlen(name));
+  return lp_splitmix64(&state);
 }
 
 static char *stage_config_json(runner *r, const lp_stage_cfg *s, int resuming) {
@@ -130,7 +128,7 @@ static int run_stage(runner *r, const lp_stage_cfg *s, int resuming, char *why,
   size_t peer_len = 0;
   int attached = 0, done = 0, done_ok = 0, exited = 0, status = 0;
   char done_reason[1024] = "";
-  double start = lp_now(), last_seen = start, stop_sent_at = 0;
+  double start = lp_wall_s(), last_seen = start, stop_sent_at = 0;
   int stop_sent = 0;
   while (!(done && (s->remote || exited)) && !(exited && !s->remote)) {
     zmq_pollitem_t item = {r->control, 0, ZMQ_POLLIN, 0};
@@ -157,7 +155,7 @@ static int run_stage(runner *r, const lp_stage_cfg *s, int resuming, char *why,
           attached = 1;
           peer_len = m.len[0] < sizeof peer ? m.len[0] : sizeof peer;
           memcpy(peer, m.frame[0], peer_len);
-          last_seen = lp_now();
+          last_seen = lp_wall_s();
           char *cfg = stage_config_json(r, s, resuming);
           const char *f[] = {"CONFIG", cfg};
           lp_frames_send_to(r->control, peer, peer_len, 2, f);
@@ -168,13 +166,13 @@ static int run_stage(runner *r, const lp_stage_cfg *s, int resuming, char *why,
           }
         }
       } else if (from_peer && strcmp(cmd, "HEARTBEAT") == 0) {
-        last_seen = lp_now();
+        last_seen = lp_wall_s();
       } else if (from_peer && strcmp(cmd, "DONE") == 0 && m.count >= 3) {
         done = 1;
         done_ok = strcmp(m.frame[2], "ok") == 0;
         snprintf(done_reason, sizeof done_reason, "%s",
                  m.count >= 4 ? m.frame[3] : "");
-        last_seen = lp_now();
+        last_seen = lp_wall_s();
       }
       lp_frames_free(&m);
     }
@@ -182,7 +180,7 @@ static int run_stage(runner *r, const lp_stage_cfg *s, int resuming, char *why,
       pid_t w = waitpid(pid, &status, WNOHANG);
       if (w == pid) exited = 1;
     }
-    double now = lp_now();
+    double now = lp_wall_s();
     if (g_stop_signal && !stop_sent) {
       stop_sent = 1;
       stop_sent_at = now;
@@ -335,7 +333,7 @@ static int retire_artifact(runner *r, const char *name, char *err,
   char from[8400], dir[8400], to[8600], when[64];
   snprintf(from, sizeof from, "%s/artifacts/%s", r->run_dir_abs, name);
   snprintf(dir, sizeof dir, "%s/retired", r->run_dir_abs);
-  lp_iso_time(lp_now(), when, sizeof when);
+  lp_iso_time(lp_wall_s(), when, sizeof when);
   snprintf(to, sizeof to, "%s/%s-%s-%.12s", dir, name, when, hash);
   if (lp_mkdir_p(dir, err, err_size) != 0) return -1;
   if (rename(from, to) != 0)

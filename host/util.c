@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "llmpipe/fsutil.h"
+
 static size_t edit_distance(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
   if (la > 64 || lb > 64) return (size_t)-1;
@@ -59,9 +61,7 @@ static void resolve_exe(void) {
     return;
   }
   exe_path[n] = '\0';
-  snprintf(exe_dir, sizeof exe_dir, "%s", exe_path);
-  char *slash = strrchr(exe_dir, '/');
-  if (slash) *slash = '\0';
+  lp_parent_dir(exe_path, exe_dir, sizeof exe_dir);
 }
 
 const char *lp_exe_path(void) {
@@ -72,12 +72,6 @@ const char *lp_exe_path(void) {
 const char *lp_exe_dir(void) {
   resolve_exe();
   return exe_dir;
-}
-
-double lp_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 void lp_iso_time(double t, char *buf, size_t size) {

@@ -1,5 +1,5 @@
 /* Host-private helpers: suggestions for misspelt keys, paths of the running
- * executable, wall-clock time. */
+ * executable, ISO time stamps. */
 #ifndef LP_HOST_UTIL_H
 #define LP_HOST_UTIL_H
 
@@ -18,9 +18,6 @@ const char *lp_exe_path(void);
  * commands poll it and stop cleanly) and ignores SIGPIPE, so a vanished
  * terminal or peer never kills a process holding work. */
 void lp_on_stop_signals(void (*handler)(int));
-
-/* Seconds since the epoch, with sub-second precision. */
-double lp_now(void);
 
 /* ISO-8601 UTC time for manifests. */
 void lp_iso_time(double t, char *buf, size_t size);

@@ -16,11 +16,13 @@
 #include <zmq.h>
 
 #include "host/broker.h"
+#include "llmpipe/clock.h"
+#include "llmpipe/fsutil.h"
 #include "sdk/comm/comm.h"
 #include "sdk/comm/store_proto.h"
 #include "sdk/comm/zmq_util.h"
 
-static double now_s(void) { return lp_comm_mono_ms() / 1000.0; }
+static double now_s(void) { return lp_mono_s(); }
 
 static int make_file(const char *path, size_t bytes) {
   FILE *f = fopen(path, "wb");
@@ -66,7 +68,7 @@ int main(int argc, char **argv) {
   }
   char src[1100], path[1200], cmd[8192];
   snprintf(src, sizeof src, "%s/src", work);
-  lp_store_mkdir_p(src);
+  lp_mkdir_p(src, NULL, 0);
   snprintf(path, sizeof path, "%s/model.safetensors", src);
   if (make_file(path, mb << 20)) {
     fprintf(stderr, "store_bench: cannot write %s\n", path);
@@ -132,18 +134,18 @@ int main(int argc, char **argv) {
         return 1;
       }
       t_get[k] = best(t_get[k], now_s() - t0);
-      lp_store_rm_rf(dest);
+      lp_remove_tree(dest);
       snprintf(dest, sizeof dest, "%s/artifacts/%s", run_dirs[k], name);
-      lp_store_rm_rf(dest); /* keep the disk footprint to one copy */
+      lp_remove_tree(dest); /* keep the disk footprint to one copy */
     }
   }
   for (int k = 0; k < 2; k++) {
     lp_store_client_destroy(clients[k]);
     lp_broker_destroy(brokers[k]);
-    lp_store_rm_rf(run_dirs[k]);
+    lp_remove_tree(run_dirs[k]);
   }
   zmq_ctx_term(ctx);
-  lp_store_rm_rf(work);
+  lp_remove_tree(work);
 
   double size = (double)mb;
   printf("artifact %zu MB, best of %d; throughput MB/s and time ratio vs cp "

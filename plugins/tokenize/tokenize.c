@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "llmpipe/clock.h"
 #include "llmpipe/data.h"
 #include "llmpipe/error.h"
 #include "llmpipe/fsutil.h"
@@ -82,16 +82,14 @@ static int run(void *state, char *err, size_t n) {
     snprintf(out, sizeof out, "%s/output", h->work_dir(h->host));
     if (lp_mkdir_p(out, err, n)) return -1;
     lp_tokenizer *t = NULL;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = lp_mono_s();
     if (s->tokenizer[0]) {
         if (lp_tokenizer_open(&t, s->tokenizer, err, n)) return -1;
     } else {
         lp_tok_train_opts o = {.vocab_size = (int)s->vocab_size, .min_frequency = (int)s->min_frequency};
         if (lp_tokenizer_train(&t, s->files, s->nfiles, &o, err, n)) return -1;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double secs = lp_mono_s() - t0;
     snprintf(path, sizeof path, "%s/tokenizer.json", out);
     int rc = lp_tokenizer_save(t, path, err, n);
     lp_shard_build_stats st = {0};

@@ -1,5 +1,5 @@
-/* Atomic, hashed file writes: temp name, fsync, rename, fsync of the folder,
- * so a crash leaves the old file or the new one, never a torn one. */
+/* Checkpoint files written atomically (llmpipe/fsutil.h) and hashed on the
+ * way; full reads at an offset; the hash of a file on disk. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,52 +23,23 @@ int lp_pread_full(int fd, void *buf, size_t len, uint64_t off) {
 }
 
 int lp_afile_open(lp_afile *f, const char *path, char *err, size_t errsz) {
-    memset(f, 0, sizeof *f);
-    f->fd = -1;
-    if (strlen(path) >= sizeof f->path)
-        return lp_errf(err, errsz, "%s: path too long", path);
-    snprintf(f->path, sizeof f->path, "%s", path);
-    snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
-    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (f->fd < 0)
-        return lp_errf(err, errsz, "%s: cannot create: %s", f->tmp, strerror(errno));
     lp_sha256_init(&f->sha);
-    return 0;
+    f->failed = 0;
+    f->file = lp_atomic_open(path, err, errsz);
+    return f->file ? 0 : -1;
 }
 
 void lp_afile_write(lp_afile *f, const void *data, size_t len) {
-    if (f->failed || f->fd < 0) return;
+    if (f->file == NULL) return;
     lp_sha256_update(&f->sha, data, len);
-    const char *p = data;
-    while (len > 0) {
-        ssize_t w = write(f->fd, p, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) { f->failed = errno ? errno : EIO; return; }
-        p += w;
-        len -= (size_t)w;
-    }
+    if (lp_atomic_write(f->file, data, len) != 0) f->failed = 1;
 }
 
 int lp_afile_commit(lp_afile *f, char *sha256_hex, char *err, size_t errsz) {
-    if (f->fd < 0) return lp_errf(err, errsz, "%s: not open", f->path);
-    if (f->failed) {
-        lp_errf(err, errsz, "%s: write failed: %s", f->tmp, strerror(f->failed));
-        lp_afile_abort(f);
-        return -1;
-    }
-    if (fsync(f->fd) != 0) {
-        lp_errf(err, errsz, "%s: fsync failed: %s", f->tmp, strerror(errno));
-        lp_afile_abort(f);
-        return -1;
-    }
-    close(f->fd);
-    f->fd = -1;
-    if (rename(f->tmp, f->path) != 0) {
-        lp_errf(err, errsz, "%s: cannot rename into place: %s", f->path, strerror(errno));
-        unlink(f->tmp);
-        return -1;
-    }
-    lp_fsync_parent(f->path);
+    lp_atomic_file *file = f->file;
+    f->file = NULL;
+    if (file == NULL) return lp_errf(err, errsz, "checkpoint file: not open");
+    if (lp_atomic_commit(file, err, errsz) != 0) return -1;
     char hex[LP_SHA256_HEX_SIZE];
     lp_sha256_final_hex(&f->sha, hex);
     if (sha256_hex) memcpy(sha256_hex, hex, LP_SHA256_HEX_SIZE);
@@ -76,11 +47,8 @@ int lp_afile_commit(lp_afile *f, char *sha256_hex, char *err, size_t errsz) {
 }
 
 void lp_afile_abort(lp_afile *f) {
-    if (f->fd >= 0) {
-        close(f->fd);
-        f->fd = -1;
-        unlink(f->tmp);
-    }
+    lp_atomic_abort(f->file);
+    f->file = NULL;
 }
 
 int lp_file_sha256(const char *path, char hex[LP_SHA256_HEX_SIZE], char *err, size_t errsz) {

@@ -7,7 +7,8 @@
 
 #include "llmpipe/ckpt.h"
 #include "llmpipe/error.h"
-#include "sdk/comm/sha256.h"
+#include "llmpipe/fsutil.h"
+#include "llmpipe/sha256.h"
 
 unsigned lp_st_dtype_size(lp_st_dtype dt);
 const char *lp_st_dtype_name(lp_st_dtype dt);
@@ -15,13 +16,12 @@ const char *lp_st_dtype_name(lp_st_dtype dt);
 /* 0 when all len bytes were read at off. */
 int lp_pread_full(int fd, void *buf, size_t len, uint64_t off);
 
-/* A file written through a temporary name, hashed as it goes, then synced
- * and renamed into place by lp_afile_commit. */
+/* An atomic file (llmpipe/fsutil.h) hashed as it is written: the hash of
+ * what went to disk comes with the commit, without reading the file back. */
 typedef struct lp_afile {
-    int fd;
-    char path[4096], tmp[4200];
+    lp_atomic_file *file;
     lp_sha256 sha;
-    int failed;
+    int failed; /* non-zero once a write failed (commit then reports it) */
 } lp_afile;
 
 int lp_afile_open(lp_afile *f, const char *path, char *err, size_t errsz);

@@ -24,7 +24,6 @@ struct lp_safetensors {
     lp_st_tensor *t;
     size_t n;
     json_t *root; /* owns the names */
-    json_t *meta;
 };
 
 static const struct { const char *name; lp_st_dtype dt; unsigned size; } dtypes[] = {
@@ -165,7 +164,6 @@ int lp_st_open(lp_safetensors **out, const char *path, char *err, size_t errsz) 
                     goto fail;
                 }
             }
-            st->meta = v;
             continue;
         }
         if (key[0] == '\0') { lp_errf(err, errsz, "%s: tensor with an empty name", path); goto fail; }
@@ -218,10 +216,6 @@ const lp_st_tensor *lp_st_find(const lp_safetensors *st, const char *name) {
     for (size_t i = 0; i < st->n; i++)
         if (!strcmp(st->t[i].name, name)) return &st->t[i];
     return NULL;
-}
-
-const char *lp_st_metadata(const lp_safetensors *st, const char *key) {
-    return st->meta ? json_string_value(json_object_get(st->meta, key)) : NULL;
 }
 
 static float half_to_f32(uint16_t h) {

@@ -9,6 +9,7 @@
 
 #include "sdk/comm/comm.h"
 #include "sdk/comm/zmq_util.h"
+#include "llmpipe/clock.h"
 
 enum { KIND_METRICS, KIND_EVENT, KIND_LOG, KIND_PROGRESS, KIND_COUNT };
 static const char *const kind_names[KIND_COUNT] = {"metrics", "event", "log",
@@ -118,7 +119,7 @@ static json_t *header(lp_publisher *p, int kind) {
   json_object_set_new(o, "step", json_integer(p->last_step));
   /* Counted even when the send below drops: the gap is the evidence. */
   json_object_set_new(o, "seq", json_integer((json_int_t)p->seq[kind]++));
-  json_object_set_new(o, "time", json_real(lp_comm_wall_s()));
+  json_object_set_new(o, "time", json_real(lp_wall_s()));
   return o;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "llmpipe/fsutil.h"
 #include "sdk/comm/comm.h"
 #include "sdk/comm/store_proto.h"
 #include "sdk/comm/zmq_util.h"
@@ -236,12 +237,12 @@ static int issue_fetches(void *s, lp_store_rx *rx, char *err,
 static int install(const char *tmp, const char *dest, char *err,
                    size_t err_size) {
   char parent[4096];
-  lp_store_parent(dest, parent, sizeof parent);
+  lp_parent_dir(dest, parent, sizeof parent);
   struct stat st;
   if (stat(dest, &st) == 0) {
     char old[4200];
     snprintf(old, sizeof old, "%s.old-%ld", dest, (long)getpid());
-    lp_store_rm_rf(old);
+    lp_remove_tree(old);
     if (rename(dest, old))
       return lp_errf(err, err_size, "cannot move aside '%s': %s", dest,
                          strerror(errno));
@@ -251,22 +252,20 @@ static int install(const char *tmp, const char *dest, char *err,
       return lp_errf(err, err_size, "cannot rename '%s' to '%s': %s", tmp,
                          dest, strerror(e));
     }
-    lp_store_rm_rf(old);
+    lp_remove_tree(old);
   } else if (rename(tmp, dest)) {
     return lp_errf(err, err_size, "cannot rename '%s' to '%s': %s", tmp,
                        dest, strerror(errno));
   }
-  lp_store_fsync_path(parent);
+  lp_fsync_path(parent);
   return 0;
 }
 
 static int prepare_dest(const char *dest, char *tmp, size_t tmp_size,
                         char *err, size_t err_size) {
   char parent[4096];
-  lp_store_parent(dest, parent, sizeof parent);
-  if (lp_store_mkdir_p(parent))
-    return lp_errf(err, err_size, "cannot create folder '%s': %s", parent,
-                       strerror(errno));
+  lp_parent_dir(dest, parent, sizeof parent);
+  if (lp_mkdir_p(parent, err, err_size)) return -1;
   struct stat st;
   if (stat(dest, &st) == 0) {
     char mf[4200];
@@ -371,7 +370,7 @@ int lp_store_client_get(lp_store_client *c, const char *name,
   }
   lp_store_rx_close(&rx);
   if (!bad && (lp_store_write_manifest(tmp, &m, serr, sizeof serr) ||
-               lp_store_fsync_path(tmp) ||
+               lp_fsync_path(tmp) ||
                install(tmp, dest_dir, serr, sizeof serr)))
     bad = 1;
   if (bad) {
@@ -385,7 +384,7 @@ int lp_store_client_get(lp_store_client *c, const char *name,
   memcpy(c->last_hash, m.hash, sizeof m.hash);
   rc = LP_OK;
 out:
-  if (tmp[0]) lp_store_rm_rf(tmp);
+  if (tmp[0]) lp_remove_tree(tmp);
   lp_store_manifest_free(&m);
   zmq_close(s);
   return rc;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "llmpipe/fsutil.h"
 #include "sdk/comm/store_proto.h"
 #include "sdk/comm/zmq_util.h"
 
@@ -245,48 +246,18 @@ out:
   return rc;
 }
 
-int lp_store_fsync_path(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  /* Some filesystems refuse fsync on a directory: that is not data loss. */
-  if (rc && (errno == EINVAL || errno == EBADF)) rc = 0;
-  close(fd);
-  return rc;
-}
-
 int lp_store_write_manifest(const char *dir, const lp_store_manifest *m,
                             char *err, size_t err_size) {
   char *text = lp_store_manifest_json(m, 1);
   if (!text) return lp_errf(err, err_size, "out of memory");
-  char tmp[4096], final[4096];
-  snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, LP_STORE_MANIFEST_FILE);
-  snprintf(final, sizeof final, "%s/%s", dir, LP_STORE_MANIFEST_FILE);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, LP_STORE_MANIFEST_FILE);
+  lp_atomic_file *f = lp_atomic_open(path, err, err_size);
   int rc = -1;
-  if (fd < 0) {
-    lp_errf(err, err_size, "cannot create '%s': %s", tmp, strerror(errno));
-  } else {
-    size_t len = strlen(text), off = 0;
-    while (off < len) {
-      ssize_t w = write(fd, text + off, len - off);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) break;
-      off += (size_t)w;
-    }
-    if (off == len && write(fd, "\n", 1) == 1 && fsync(fd) == 0 &&
-        close(fd) == 0) {
-      fd = -1;
-      if (rename(tmp, final) == 0)
-        rc = 0;
-      else
-        lp_errf(err, err_size, "cannot rename '%s': %s", tmp,
-                    strerror(errno));
-    } else {
-      lp_errf(err, err_size, "cannot write '%s': %s", tmp, strerror(errno));
-    }
-    if (fd >= 0) close(fd);
-    if (rc) unlink(tmp);
+  if (f) {
+    lp_atomic_write(f, text, strlen(text));
+    lp_atomic_write(f, "\n", 1);
+    rc = lp_atomic_commit(f, err, err_size);
   }
   free(text);
   return rc;
@@ -296,33 +267,12 @@ int lp_store_read_manifest(const char *dir, lp_store_manifest *m, char *err,
                            size_t err_size) {
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", dir, LP_STORE_MANIFEST_FILE);
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    memset(m, 0, sizeof *m);
-    return lp_errf(err, err_size, "cannot read '%s': %s", path,
-                       strerror(errno));
-  }
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
-  size_t r;
-  while (buf && (r = fread(buf + len, 1, cap - len, f)) > 0) {
-    len += r;
-    if (len == cap) {
-      if (cap > (64u << 20)) break; /* a manifest this large is corrupt */
-      char *nb = realloc(buf, cap * 2);
-      if (!nb) {
-        free(buf);
-        buf = NULL;
-      } else {
-        buf = nb;
-        cap *= 2;
-      }
-    }
-  }
-  fclose(f);
+  size_t len = 0;
+  char rerr[512];
+  char *buf = lp_read_file(path, &len, rerr, sizeof rerr);
   if (!buf) {
     memset(m, 0, sizeof *m);
-    return lp_errf(err, err_size, "out of memory reading '%s'", path);
+    return lp_errf(err, err_size, "cannot read manifest: %s", rerr);
   }
   char perr[256];
   int rc = lp_store_manifest_parse(buf, len, 1, m, perr, sizeof perr);
@@ -330,31 +280,6 @@ int lp_store_read_manifest(const char *dir, lp_store_manifest *m, char *err,
   if (rc) return lp_errf(err, err_size, "%s: %s", path, perr);
   return 0;
 }
-
-static int rm_rf_at(int at, const char *name, int depth) {
-  struct stat st;
-  if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW))
-    return errno == ENOENT ? 0 : -1;
-  if (!S_ISDIR(st.st_mode)) return unlinkat(at, name, 0);
-  if (depth > 64) return -1;
-  int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return -1;
-  DIR *d = fdopendir(fd);
-  if (!d) {
-    close(fd);
-    return -1;
-  }
-  int rc = 0;
-  struct dirent *e;
-  while ((e = readdir(d)))
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-      if (rm_rf_at(dirfd(d), e->d_name, depth + 1)) rc = -1;
-  closedir(d);
-  if (unlinkat(at, name, AT_REMOVEDIR)) rc = -1;
-  return rc;
-}
-
-int lp_store_rm_rf(const char *path) { return rm_rf_at(AT_FDCWD, path, 0); }
 
 int lp_store_mkdirs_for(const char *root, const char *rel) {
   char buf[4096];
@@ -368,30 +293,6 @@ int lp_store_mkdirs_for(const char *root, const char *rel) {
     buf[i] = '/';
   }
   return 0;
-}
-
-int lp_store_mkdir_p(const char *path) {
-  char buf[4096];
-  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return -1;
-  for (size_t i = 1; buf[i]; i++) {
-    if (buf[i] != '/') continue;
-    buf[i] = '\0';
-    if (mkdir(buf, 0755) && errno != EEXIST) return -1;
-    buf[i] = '/';
-  }
-  if (mkdir(buf, 0755) && errno != EEXIST) return -1;
-  return 0;
-}
-
-void lp_store_parent(const char *path, char *out, size_t out_size) {
-  const char *slash = strrchr(path, '/');
-  if (!slash) {
-    snprintf(out, out_size, ".");
-  } else if (slash == path) {
-    snprintf(out, out_size, "/");
-  } else {
-    snprintf(out, out_size, "%.*s", (int)(slash - path), path);
-  }
 }
 
 int lp_store_parse_nums(const char *s, size_t len, uint64_t *vals, int n) {

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sdk/comm/sha256.h"
+#include "llmpipe/sha256.h"
 
 #define LP_STORE_CHUNK (256 * 1024)
 #define LP_STORE_WINDOW 8
@@ -70,13 +70,8 @@ int lp_store_read_manifest(const char *dir, lp_store_manifest *m, char *err,
                            size_t err_size);
 
 /* Filesystem helpers. */
-int lp_store_rm_rf(const char *path);
-int lp_store_fsync_path(const char *path); /* file or directory */
 /* Creates the folders leading to root/rel (not rel's last component). */
 int lp_store_mkdirs_for(const char *root, const char *rel);
-int lp_store_mkdir_p(const char *path);
-/* "a/b/c" -> "a/b" in out ("." when there is no '/'). */
-void lp_store_parent(const char *path, char *out, size_t out_size);
 
 /* "file offset len" frames. */
 int lp_store_parse_nums(const char *s, size_t len, uint64_t *vals, int n);

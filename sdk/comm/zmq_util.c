@@ -7,18 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-double lp_comm_wall_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-int64_t lp_comm_mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int lp_comm_sockopts(void *sock, int linger_ms, int sndhwm, int rcvhwm) {
   if (zmq_setsockopt(sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms)) return -1;
   if (sndhwm >= 0 && zmq_setsockopt(sock, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm))

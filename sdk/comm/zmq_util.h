@@ -1,5 +1,5 @@
 /* Small libzmq helpers shared by the broker and the worker-side clients:
- * socket defaults, CURVE setup, multipart receive, clocks, error text. */
+ * socket defaults, CURVE setup, multipart receive. */
 #ifndef LLMPIPE_COMM_ZMQ_UTIL_H
 #define LLMPIPE_COMM_ZMQ_UTIL_H
 
@@ -9,8 +9,7 @@
 
 #include "llmpipe/error.h" /* lp_errf: every comm error goes through it */
 
-double lp_comm_wall_s(void);     /* unix seconds */
-int64_t lp_comm_mono_ms(void);   /* monotonic milliseconds */
+#include "llmpipe/clock.h" /* lp_wall_s, lp_mono_ms */
 
 /* Linger and high-water marks, the settings every llmpipe socket makes on
  * purpose (libzmq's default linger is infinite: zmq_ctx_term would hang). */

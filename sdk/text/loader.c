@@ -22,10 +22,9 @@ static void make_order(lp_loader *l)
 {
     for (uint64_t i = 0; i < l->nwin; i++) l->order[i] = i;
     if (!l->shuffle) return;
-    uint64_t s = lpt_mix64(l->seed ^ lpt_mix64(l->epoch + 0x9e3779b97f4a7c15ull));
+    uint64_t s = lp_mix64(l->seed ^ lp_mix64(l->epoch + 0x9e3779b97f4a7c15ull));
     for (uint64_t i = l->nwin; i > 1; i--) {
-        s += 0x9e3779b97f4a7c15ull;
-        uint64_t r = lpt_mix64(s);
+        uint64_t r = lp_splitmix64(&s);
         /* multiply-shift: unbiased enough for any practical window count */
         uint64_t j = (uint64_t)(((unsigned __int128)r * i) >> 64);
         uint64_t tmp = l->order[i - 1];
@@ -107,7 +106,6 @@ void lp_loader_next(lp_loader *l, int32_t *x, int32_t *y)
 
 uint64_t lp_loader_windows(const lp_loader *l) { return l->nwin; }
 uint64_t lp_loader_epoch(const lp_loader *l) { return l->epoch; }
-uint64_t lp_loader_tokens(const lp_loader *l) { return l->tokens; }
 
 static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
 static uint64_t get64(const uint8_t *p)

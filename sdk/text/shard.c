@@ -13,8 +13,8 @@
 #include "text_internal.h"
 
 struct lp_shard_writer {
-    FILE *f;
-    char *path, *tmp;
+    lp_atomic_file *f;
+    char *path;
     uint32_t width;
     int vocab;
     int32_t eot;
@@ -42,19 +42,15 @@ int lp_shard_writer_create(lp_shard_writer **out, const char *path, int vocab_si
 {
     if (vocab_size <= 0) return lp_errf(err, errsz, "%s: vocabulary size must be positive", path);
     lp_shard_writer *w = calloc(1, sizeof *w);
-    size_t pl = strlen(path);
     if (w) w->path = strdup(path);
-    if (w) w->tmp = malloc(pl + 5);
-    if (!w || !w->path || !w->tmp) {
-        if (w) { free(w->path); free(w->tmp); free(w); }
+    if (!w || !w->path) {
+        if (w) free(w);
         return lp_errf(err, errsz, "%s: out of memory", path);
     }
-    memcpy(w->tmp, path, pl);
-    memcpy(w->tmp + pl, ".tmp", 5);
-    w->f = fopen(w->tmp, "wb");
+    w->f = lp_atomic_open(path, err, errsz);
     if (!w->f) {
-        lp_errf(err, errsz, "%s: cannot create: %s", w->tmp, strerror(errno));
-        free(w->path); free(w->tmp); free(w);
+        free(w->path);
+        free(w);
         return -1;
     }
     w->width = vocab_size <= 65536 ? 2 : 4;
@@ -62,7 +58,7 @@ int lp_shard_writer_create(lp_shard_writer **out, const char *path, int vocab_si
     w->eot = eot;
     uint8_t h[LP_SHARD_HEADER_SIZE];
     header(h, w->width, 0, vocab_size, eot); /* count is filled in at close */
-    fwrite(h, 1, sizeof h, w->f);
+    lp_atomic_write(w->f, h, sizeof h);
     *out = w;
     return 0;
 }
@@ -75,26 +71,23 @@ int lp_shard_writer_append(lp_shard_writer *w, const int32_t *ids, size_t n, cha
         if (ids[i] < 0 || ids[i] >= w->vocab)
             return lp_errf(err, errsz, "%s: token %d is outside the vocabulary (size %d)", w->path, ids[i], w->vocab);
         for (uint32_t b = 0; b < w->width; b++) buf[k++] = (uint8_t)((uint32_t)ids[i] >> (8 * b));
-        if (k + 4 > sizeof buf) { fwrite(buf, 1, k, w->f); k = 0; }
+        if (k + 4 > sizeof buf) { lp_atomic_write(w->f, buf, k); k = 0; }
     }
-    fwrite(buf, 1, k, w->f);
     w->count += n;
-    if (ferror(w->f)) return lp_errf(err, errsz, "%s: write failed", w->tmp);
+    if (lp_atomic_write(w->f, buf, k)) return lp_errf(err, errsz, "%s: write failed", w->path);
     return 0;
 }
 
 static void free_writer(lp_shard_writer *w)
 {
     free(w->path);
-    free(w->tmp);
     free(w);
 }
 
 void lp_shard_writer_abort(lp_shard_writer *w)
 {
     if (!w) return;
-    fclose(w->f);
-    unlink(w->tmp);
+    lp_atomic_abort(w->f);
     free_writer(w);
 }
 
@@ -102,17 +95,11 @@ int lp_shard_writer_close(lp_shard_writer *w, char *err, size_t errsz)
 {
     uint8_t h[LP_SHARD_HEADER_SIZE];
     header(h, w->width, w->count, w->vocab, w->eot);
-    int ok = fflush(w->f) == 0 && fseek(w->f, 0, SEEK_SET) == 0 && fwrite(h, 1, sizeof h, w->f) == sizeof h &&
-             fflush(w->f) == 0 && fsync(fileno(w->f)) == 0;
-    ok &= fclose(w->f) == 0;
-    if (ok && rename(w->tmp, w->path) != 0) ok = 0;
-    if (ok) lp_fsync_parent(w->path); /* makes the rename durable */
-    if (!ok) {
-        lp_errf(err, errsz, "%s: write failed: %s", w->path, strerror(errno));
-        unlink(w->tmp);
-    }
+    /* the count is known only now: the header is rewritten in place */
+    int rc = lp_atomic_pwrite(w->f, h, sizeof h, 0);
+    rc |= lp_atomic_commit(w->f, err, errsz);
     free_writer(w);
-    return ok ? 0 : -1;
+    return rc ? -1 : 0;
 }
 
 struct lp_shard {
@@ -122,7 +109,6 @@ struct lp_shard {
     uint32_t width;
     uint64_t count;
     int vocab;
-    int32_t eot;
 };
 
 int lp_shard_open(lp_shard **out, const char *path, char *err, size_t errsz)
@@ -159,7 +145,6 @@ int lp_shard_open(lp_shard **out, const char *path, char *err, size_t errsz)
     s->width = width;
     s->count = count;
     s->vocab = (int)get_u32(h + 24);
-    s->eot = (int32_t)get_u32(h + 28);
     *out = s;
     return 0;
 }
@@ -173,7 +158,6 @@ void lp_shard_close(lp_shard *s)
 
 uint64_t lp_shard_count(const lp_shard *s) { return s->count; }
 int lp_shard_vocab_size(const lp_shard *s) { return s->vocab; }
-int32_t lp_shard_eot(const lp_shard *s) { return s->eot; }
 
 int lp_shard_read(const lp_shard *s, uint64_t off, size_t n, int32_t *out)
 {

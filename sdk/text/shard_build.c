@@ -69,7 +69,7 @@ int lp_shard_build(lp_tokenizer *t, const char *const *files, int nfiles, const 
         return lp_errf(err, errsz, "shard: validation fraction %g is outside [0, 1)", opts->val_fraction);
     builder b = {.t = t, .o = opts, .st = stats};
     memset(stats, 0, sizeof *stats);
-    b.offset = (double)(lpt_mix64(opts->seed + 0x5eed) >> 11) / 9007199254740992.0;
+    b.offset = (double)(lp_mix64(opts->seed + 0x5eed) >> 11) / 9007199254740992.0;
     size_t n = strlen(out_dir) + 16;
     char *p = malloc(n);
     if (!p) return lp_errf(err, errsz, "shard: out of memory");

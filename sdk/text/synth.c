@@ -64,11 +64,7 @@ lp_synth_level lp_synth_preset(int level)
     return L[level < 1 ? 0 : level > 3 ? 2 : level - 1];
 }
 
-static uint64_t next(uint64_t *s)
-{
-    *s += 0x9e3779b97f4a7c15ull;
-    return lpt_mix64(*s);
-}
+static uint64_t next(uint64_t *s) { return lp_splitmix64(s); }
 
 static int uniform(uint64_t *s, int lo, int hi) /* [lo, hi] */
 {

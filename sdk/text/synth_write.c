@@ -1,5 +1,4 @@
-/* `data synth` splits (disjoint by family + input) and the per-family
- * exact-match table. */
+/* `data synth` splits (disjoint by family + input), written atomically. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,40 +7,6 @@
 #include "llmpipe/synth.h"
 #include "text_internal.h"
 
-int lp_synth_scores_add(lp_synth_scores *s, const char *family, int correct)
-{
-    int f = lp_synth_family_find(family);
-    if (f < 0) return -1;
-    s->n[f]++;
-    s->correct[f] += correct > 0;
-    return 0;
-}
-
-double lp_synth_scores_accuracy(const lp_synth_scores *s, int family)
-{
-    long n = 0, c = 0;
-    for (int i = 0; i < LP_SYNTH_FAMILIES; i++) {
-        if (family >= 0 && i != family) continue;
-        n += s->n[i];
-        c += s->correct[i];
-    }
-    return n ? (double)c / (double)n : -1.0;
-}
-
-void lp_synth_scores_print(const lp_synth_scores *s, FILE *f)
-{
-    fprintf(f, "%-12s %8s %8s %9s\n", "family", "n", "correct", "accuracy");
-    long n = 0, c = 0;
-    for (int i = 0; i < LP_SYNTH_FAMILIES; i++) {
-        if (!s->n[i]) continue;
-        fprintf(f, "%-12s %8ld %8ld %8.1f%%\n", lp_synth_family_name(i), s->n[i], s->correct[i],
-                100.0 * (double)s->correct[i] / (double)s->n[i]);
-        n += s->n[i];
-        c += s->correct[i];
-    }
-    fprintf(f, "%-12s %8ld %8ld %8.1f%%\n", "total", n, c, n ? 100.0 * (double)c / (double)n : 0.0);
-}
-
 enum { S_EVAL, S_PPO, S_PREF, S_RANKED, S_SFT, NSPLITS };
 static const char *SPLIT_FILE[NSPLITS] = {"eval.jsonl", "ppo.jsonl", "pref.jsonl", "ranked.jsonl", "sft.jsonl"};
 static const char *FLAWS[] = {"swap", "off_by_one", "truncated", "chatter"};
@@ -49,7 +14,7 @@ static const char *FLAWS[] = {"swap", "off_by_one", "truncated", "chatter"};
 typedef struct {
     const lp_synth_opts *o;
     lpt_strmap *owner; /* family + input -> split that took it */
-    FILE *f;
+    lp_atomic_file *f;
     const char *path;
     char *err;
     size_t errsz;
@@ -61,7 +26,7 @@ static int emit(writer *w, json_t *obj)
     char *s = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
     if (!s) return lp_errf(w->err, w->errsz, "%s: out of memory", w->path);
-    int bad = fputs(s, w->f) < 0 || fputc('\n', w->f) < 0;
+    int bad = lp_atomic_write(w->f, s, strlen(s)) || lp_atomic_write(w->f, "\n", 1);
     free(s);
     if (bad) return lp_errf(w->err, w->errsz, "%s: write failed", w->path);
     return 0;
@@ -129,8 +94,7 @@ static int write_one(writer *w, int split, const lp_synth_item *it, uint64_t *rn
          * nothing can be cut, another flaw) */
         char *r[3] = {lp_synth_corrupt(it, "chatter", rng), NULL, NULL};
         const char *near[2] = {"swap", "off_by_one"};
-        *rng += 0x9e3779b97f4a7c15ull;
-        int first = (int)(lpt_mix64(*rng) & 1);
+        int first = (int)(lp_splitmix64(rng) & 1);
         for (int k = 0; k < 2 && !r[1]; k++) r[1] = lp_synth_corrupt(it, near[(first + k) % 2], rng);
         r[2] = lp_synth_corrupt(it, "truncated", rng);
         if (!r[2]) r[2] = lp_synth_corrupt(it, near[(first + 1) % 2], rng);
@@ -166,18 +130,17 @@ int lp_synth_write(const char *out_dir, const lp_synth_opts *o, char *err, size_
     w.owner = lpt_strmap_create(1024);
     if (!w.owner) return lp_errf(err, errsz, "synth: out of memory");
     size_t pl = strlen(out_dir) + 32;
-    char *path = malloc(pl), *tmp = malloc(pl + 8);
-    int rc = path && tmp ? 0 : -1;
+    char *path = malloc(pl);
+    int rc = path ? 0 : -1;
     if (rc) lp_errf(err, errsz, "synth: out of memory");
     /* the held-out sets are drawn first, from their own streams, so they stay
      * the same whatever the training split sizes */
     for (int s = 0; s < NSPLITS && rc == 0; s++) {
         snprintf(path, pl, "%s/%s", out_dir, SPLIT_FILE[s]);
-        snprintf(tmp, pl + 8, "%s.tmp", path);
         w.path = path;
-        w.f = fopen(tmp, "w");
-        if (!w.f) { lp_errf(err, errsz, "%s: cannot create", tmp); rc = -1; break; }
-        uint64_t rng = lpt_mix64(o->seed ^ lpt_mix64(0x5157ull + (uint64_t)s));
+        w.f = lp_atomic_open(path, err, errsz);
+        if (!w.f) { rc = -1; break; }
+        uint64_t rng = lp_mix64(o->seed ^ lp_mix64(0x5157ull + (uint64_t)s));
         for (size_t i = 0; i < counts[s] && rc == 0; i++) {
             lp_synth_item it;
             rc = draw(&w, s, fams[i % (size_t)nf], &rng, &it);
@@ -186,12 +149,10 @@ int lp_synth_write(const char *out_dir, const lp_synth_opts *o, char *err, size_
                 lp_synth_item_free(&it);
             }
         }
-        if (fclose(w.f) != 0 && rc == 0) { lp_errf(err, errsz, "%s: write failed", tmp); rc = -1; }
-        if (rc == 0 && rename(tmp, path) != 0) { lp_errf(err, errsz, "%s: cannot rename into place", path); rc = -1; }
-        if (rc) remove(tmp);
+        if (rc == 0) rc = lp_atomic_commit(w.f, err, errsz);
+        else lp_atomic_abort(w.f);
     }
     free(path);
-    free(tmp);
     lpt_strmap_destroy(w.owner);
     return rc;
 }

@@ -7,6 +7,7 @@
 
 #include "llmpipe/error.h"  /* lp_errf */
 #include "llmpipe/fsutil.h" /* lp_read_file, lp_write_file_atomic */
+#include "llmpipe/mix.h"    /* lp_mix64, lp_splitmix64, lp_fnv1a64 */
 #include "llmpipe/tokenizer.h"
 
 /* Internal symbols stay out of the SDK's exported ABI when it is built as a
@@ -39,16 +40,9 @@ const int64_t *lpt_u64map_find(const lpt_u64map *m, uint64_t key);
 
 static inline uint64_t lpt_hash_bytes(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a, then a final mix */
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    uint64_t h = lp_fnv1a64(s, n); /* then a final mix for the map's low bits */
     h ^= h >> 33; h *= 0xff51afd7ed558ccdull; h ^= h >> 33;
     return h;
-}
-static inline uint64_t lpt_mix64(uint64_t x)
-{
-    x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27; x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
 }
 
 /* GPT-2 byte <-> printable unicode mapping used in vocab files. */

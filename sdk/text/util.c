@@ -158,7 +158,7 @@ void lpt_u64map_free(lpt_u64map *m)
 
 static size_t u64probe(const lpt_u64map *m, uint64_t key)
 {
-    size_t mask = m->cap - 1, i = lpt_mix64(key) & mask;
+    size_t mask = m->cap - 1, i = lp_mix64(key) & mask;
     while (m->keys[i] != EMPTY_KEY && m->keys[i] != key) i = (i + 1) & mask;
     return i;
 }

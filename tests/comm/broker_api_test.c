@@ -13,6 +13,7 @@
 #include "sdk/comm/comm.h"
 #include "sdk/comm/zmq_util.h"
 #include "tests/support/check.h"
+#include "llmpipe/clock.h"
 
 static void expect_create_error(void *ctx, lp_broker_config cfg,
                                 const char *want) {
@@ -150,10 +151,10 @@ int main(void) {
     CHECK(!lp_comm_lookup_server_key(cin, other), "key still registered");
   }
 
-  int64_t t0 = lp_comm_mono_ms();
+  int64_t t0 = lp_mono_ms();
   lp_broker_destroy(b);
   zmq_ctx_term(ctx);
-  int64_t dt = lp_comm_mono_ms() - t0;
+  int64_t dt = lp_mono_ms() - t0;
   CHECK(dt < 1500, "shutdown took %lld ms", (long long)dt);
   char cmd[700];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -20,6 +20,7 @@
 #include "host/broker.h"
 #include "sdk/comm/comm.h"
 #include "sdk/comm/zmq_util.h"
+#include "llmpipe/clock.h"
 
 static long vmhwm_kb(void) {
   FILE *f = fopen("/proc/self/status", "r");
@@ -136,7 +137,7 @@ static int cmd_pubrate(void *ctx, int argc, char **argv) {
    * message, so the rate is a stage's step rate. */
   const char *su = opt(argc, argv, "--step-us");
   int64_t step_ns = su ? atol(su) * 1000 : 0;
-  int64_t t0 = lp_comm_mono_ms();
+  int64_t t0 = lp_mono_ms();
   for (long i = 0; i < n; i++) {
     if (step_ns) {
       struct timespec a, b;
@@ -150,7 +151,7 @@ static int cmd_pubrate(void *ctx, int argc, char **argv) {
                       {"tokens_per_s", 1e4}, {"grad_norm", 0.5}};
     lp_publisher_metrics(p, i, m, 4);
   }
-  double dt = (lp_comm_mono_ms() - t0) / 1000.0;
+  double dt = (lp_mono_ms() - t0) / 1000.0;
   printf("{\"rate\":%.1f,\"seconds\":%.3f,\"dropped\":%llu}\n",
          dt > 0 ? n / dt : 0.0, dt, (unsigned long long)lp_publisher_dropped(p));
   fflush(stdout);

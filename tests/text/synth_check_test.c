@@ -1,6 +1,6 @@
 /* Checkers of every synthetic family: right answers pass (rendered prompt or
  * bare input, surrounding white space ignored), every flawed answer fails,
- * foreign prompts are refused; generation is deterministic; scores table. */
+ * foreign prompts are refused; generation is deterministic. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,15 +66,5 @@ int main(void)
     CHECK(lp_synth_check("add_en", "1 + 2 + 3", "6") == -1, "three terms");
     CHECK(lp_synth_check("upper_zh", "abc", "ABC") == -1, "latin in upper_zh");
     CHECK(lp_synth_check("add_en", "### Input:\n2 + 2\n\n### Response:\n", "4") == 1, "input section");
-    /* scores */
-    lp_synth_scores s = {0};
-    lp_synth_scores_add(&s, "sort_en", 1);
-    lp_synth_scores_add(&s, "sort_en", 0);
-    lp_synth_scores_add(&s, "add_zh", 1);
-    CHECK(lp_synth_scores_add(&s, "nope", 1) == -1, "unknown family counted");
-    CHECK(lp_synth_scores_accuracy(&s, lp_synth_family_find("sort_en")) == 0.5, "sort accuracy");
-    CHECK(lp_synth_scores_accuracy(&s, -1) > 0.66 && lp_synth_scores_accuracy(&s, -1) < 0.67, "total");
-    CHECK(lp_synth_scores_accuracy(&s, lp_synth_family_find("upper_en")) == -1, "unseen family");
-    lp_synth_scores_print(&s, stdout);
     DONE();
 }

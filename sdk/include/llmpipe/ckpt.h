@@ -55,8 +55,6 @@ void lp_st_close(lp_safetensors *st);
 size_t lp_st_count(const lp_safetensors *st);
 const lp_st_tensor *lp_st_tensor_at(const lp_safetensors *st, size_t i);
 const lp_st_tensor *lp_st_find(const lp_safetensors *st, const char *name);
-/* A __metadata__ value, NULL when absent. */
-const char *lp_st_metadata(const lp_safetensors *st, const char *key);
 /* Reads a float tensor (F32, F16 or BF16) converted to fp32 into out[n];
  * n must equal the tensor's element count. */
 int lp_st_read_f32(lp_safetensors *st, const lp_st_tensor *t, float *out,

@@ -40,7 +40,6 @@ int lp_shard_open(lp_shard **s, const char *path, char *err, size_t errsz);
 void lp_shard_close(lp_shard *s);
 uint64_t lp_shard_count(const lp_shard *s);
 int lp_shard_vocab_size(const lp_shard *s);
-int32_t lp_shard_eot(const lp_shard *s);
 /* Copies tokens [off, off + n) into out; -1 when the range is outside. */
 int lp_shard_read(const lp_shard *s, uint64_t off, size_t n, int32_t *out);
 
@@ -71,7 +70,6 @@ void lp_loader_destroy(lp_loader *l);
 void lp_loader_next(lp_loader *l, int32_t *x, int32_t *y);
 uint64_t lp_loader_windows(const lp_loader *l); /* per epoch */
 uint64_t lp_loader_epoch(const lp_loader *l);
-uint64_t lp_loader_tokens(const lp_loader *l);  /* in all shards */
 
 /* The exact position as bytes, for checkpoints. Restore refuses a state from
  * another seed, shape or dataset. */

@@ -50,17 +50,6 @@ char *lp_synth_answer(const char *family, const char *prompt);
  * wrong, -1 when the family is unknown or the prompt cannot be parsed. */
 int lp_synth_check(const char *family, const char *prompt, const char *answer);
 
-/* Exact-match accuracy per family. */
-typedef struct lp_synth_scores {
-    long n[LP_SYNTH_FAMILIES], correct[LP_SYNTH_FAMILIES];
-} lp_synth_scores;
-/* Counts one answer: correct is lp_synth_check's result (> 0 counts as right). */
-int lp_synth_scores_add(lp_synth_scores *s, const char *family, int correct);
-/* Accuracy in [0, 1] of a family (-1: none seen); family -1 gives the total. */
-double lp_synth_scores_accuracy(const lp_synth_scores *s, int family);
-/* A table: family, n, correct, accuracy; then the total. */
-void lp_synth_scores_print(const lp_synth_scores *s, FILE *f);
-
 typedef struct lp_synth_opts {
     uint64_t seed;
     const int *families; /* NULL: all */

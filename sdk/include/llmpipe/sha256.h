@@ -1,10 +1,15 @@
-/* SHA-256 (FIPS 180-4), streaming. Written here so the data plane needs no
- * crypto library; artifact hashes are plain hex strings of this digest. */
-#ifndef LLMPIPE_COMM_SHA256_H
-#define LLMPIPE_COMM_SHA256_H
+/* SHA-256 (FIPS 180-4), streaming. Written here so neither the data plane
+ * nor the checkpoint files need a crypto library; artifact and checkpoint
+ * hashes are plain hex strings of this digest. */
+#ifndef LLMPIPE_SHA256_H
+#define LLMPIPE_SHA256_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define LP_SHA256_HEX_SIZE 65 /* 64 hex digits + NUL */
 
@@ -25,4 +30,7 @@ void lp_sha256_final_hex(lp_sha256 *s, char hex[LP_SHA256_HEX_SIZE]);
 void lp_sha256_force_portable(int on);
 void lp_sha256_hex(const void *data, size_t len, char hex[LP_SHA256_HEX_SIZE]);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

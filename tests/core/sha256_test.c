@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sdk/comm/sha256.h"
+#include "llmpipe/sha256.h"
 #include "tests/support/check.h"
 
 static void expect(const char *what, const char *got, const char *want) {

@@ -1,4 +1,4 @@
-#include "sdk/comm/sha256.h"
+#include "llmpipe/sha256.h"
 
 #include <string.h>
 

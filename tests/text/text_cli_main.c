@@ -1,10 +1,10 @@
-/* Test driver standing in for the llmpipe binary: it runs the same CLI
- * functions (host/cli_*.c, linked here) so the text tests do not depend on
- * the host being built. */
+/* Test driver standing in for the llmpipe binary: the same CLI functions
+ * (//host:cli_text), so the text tests do not depend on the host being
+ * built. */
 #include <stdio.h>
 #include <string.h>
 
-#include "cli_text.h"
+#include "host/cli_text.h"
 
 int main(int argc, char **argv)
 {

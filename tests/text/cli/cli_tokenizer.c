@@ -1,1 +1,0 @@
-../../../host/cli_tokenizer.c
