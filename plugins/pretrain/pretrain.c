@@ -12,7 +12,6 @@
 
 #include "llmpipe/data.h"
 #include "llmpipe/fsutil.h"
-#include "llmpipe/sampler.h"
 #include "llmpipe/tokenizer.h"
 #include "params.h"
 
@@ -72,50 +71,9 @@ static int evaluate(void *user, lp_model *m, double *val_loss, char *err, size_t
 
 static int sample(void *user, lp_model *m, int64_t step, char *err, size_t errsz) {
     pretrain *s = user;
-    const int n_ctx = lp_model_get_config(m)->n_ctx;
-    for (size_t i = 0; i < s->p.n_prompts; i++) {
-        lp_ids ids = {0};
-        if (s->eot >= 0) lp_ids_push(&ids, s->eot); /* a document start, as in training */
-        if (lp_tokenizer_encode(s->tok, s->p.prompts[i], strlen(s->p.prompts[i]), 0, &ids, err, errsz)) {
-            lp_ids_free(&ids);
-            return -1;
-        }
-        int max_new = (int)s->p.sample_tokens;
-        if ((int)ids.n + max_new > n_ctx) max_new = n_ctx - (int)ids.n;
-        if (max_new < 1) { lp_ids_free(&ids); continue; }
-        int32_t len = (int32_t)ids.n, out_len = 0;
-        int32_t *out = malloc((size_t)max_new * sizeof *out);
-        int32_t stop = s->eot;
-        lp_generate_opts go = {.sampling = {(float)s->p.temperature, (int)s->p.top_k, 0},
-                               .seed = s->h->seed(s->h->host) ^ (uint64_t)step * 0x9E3779B97F4A7C15ull,
-                               .max_new = max_new, .stop = s->eot >= 0 ? &stop : NULL, .n_stop = s->eot >= 0};
-        if (!out || lp_generate(m, ids.v, &len, 1, len, &go, out, &out_len)) {
-            free(out);
-            lp_ids_free(&ids);
-            snprintf(err, errsz, "pretrain sample: generation failed: %s", lp_model_error(m));
-            return -1;
-        }
-        char *text = NULL;
-        size_t tl;
-        if (lp_tokenizer_decode(s->tok, out, (size_t)out_len, 1, &text, &tl, err, errsz)) {
-            free(out);
-            lp_ids_free(&ids);
-            return -1;
-        }
-        char *clean = lp_utf8_sanitize(text, tl);
-        char *msg = clean ? malloc(strlen(s->p.prompts[i]) + strlen(clean) + 64) : NULL;
-        if (msg) {
-            sprintf(msg, "step %lld: %s%s", (long long)step, s->p.prompts[i], clean);
-            s->h->emit_text(s->h->host, "sample", msg);
-            s->h->log(s->h->host, LP_LOG_INFO, msg);
-        }
-        free(msg);
-        free(clean);
-        free(text);
-        free(out);
-        lp_ids_free(&ids);
-    }
-    return 0;
+    lp_stage_sample_opts o = {s->p.prompts, s->p.n_prompts, (int)s->p.sample_tokens, (float)s->p.temperature,
+                              (int)s->p.top_k, s->eot};
+    return lp_stage_emit_samples(s->h, m, s->tok, &o, step, err, errsz);
 }
 
 static int save(void *user, lp_state_writer *w, const char *dir, char *err, size_t errsz) {

@@ -17,6 +17,7 @@
 #include "llmpipe/error.h"
 #include "llmpipe/model.h"
 #include "llmpipe/plugin.h"
+#include "llmpipe/tokenizer.h"
 #include "llmpipe/train.h"
 
 #ifdef __cplusplus
@@ -78,6 +79,24 @@ int lp_stage_find_tokenizer(const lp_host_services *h, const char *override, con
  * when the stage has no output (output_name() is NULL). */
 int lp_stage_publish_model(const lp_host_services *h, const lp_model *m, lp_export_kind kind, int eot,
                            const char *tokenizer_json, char *err, size_t errsz);
+
+/* ---- samples -------------------------------------------------------------- */
+
+typedef struct lp_stage_sample_opts {
+    const char *const *prompts;
+    size_t n_prompts;
+    int max_tokens;      /* new tokens per sample (fewer when the context ends) */
+    float temperature;   /* 0: greedy */
+    int top_k;           /* 0: off */
+    int bos;             /* put before each prompt (a document start) and the
+                          * stop token; -1: none */
+} lp_stage_sample_opts;
+
+/* One generated continuation per prompt, seeded by the run seed and step,
+ * published as "step N: <prompt><text>" (invalid UTF-8 replaced) with
+ * emit_text("sample") and the log. */
+int lp_stage_emit_samples(const lp_host_services *h, lp_model *m, lp_tokenizer *tok, const lp_stage_sample_opts *o,
+                          int64_t step, char *err, size_t errsz);
 
 /* ---- shared trainer parameters ------------------------------------------
  * lr, min_lr, warmup_steps, weight_decay, beta1, beta2, grad_clip,
