@@ -208,8 +208,9 @@ int lp_cli_eval(int argc, char **argv) {
     rc = 2;
     goto done;
   }
+  /* evaluation only decodes: a frozen model keeps no gradients */
   ctx = lp_kernel_ctx_open("eval", device, threads, precision, err, sizeof err);
-  if (ctx) model = lp_model_create(&cfg, ctx, err, sizeof err);
+  if (ctx) model = lp_model_create_frozen(&cfg, ctx, err, sizeof err);
   if (model == NULL || lp_model_import(model, model_dir, err, sizeof err) != 0) {
     fprintf(stderr, "llmpipe eval: %s\n", err);
     rc = 2;
