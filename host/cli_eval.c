@@ -9,14 +9,15 @@
 #include "host/cli.h"
 #include "llmpipe/ckpt.h"
 #include "llmpipe/eval.h"
+#include "llmpipe/stage.h"
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: llmpipe eval --model DIR --tasks FILE [--tokenizer PATH]\n"
           "                    [--batch N] [--max-new N] [--limit N] "
           "[--threads N]\n"
-          "                    [--precision fp32|bf16] [--answers-out FILE] "
-          "[--json]\n"
+          "                    [--device cpu|cuda] [--precision fp32|bf16]\n"
+          "                    [--answers-out FILE] [--json]\n"
           "       llmpipe eval --score ANSWERS --tasks FILE [--json]\n"
           "DIR is a model folder (model.safetensors, config.json, "
           "tokenizer.json),\nsuch as a run's artifacts/NAME. FILE is a task "
@@ -124,7 +125,7 @@ static int score_file(const char *answers_path, const lp_dataset *tasks,
 int lp_cli_eval(int argc, char **argv) {
   const char *model_dir = NULL, *tasks_path = NULL, *tok_path = NULL;
   const char *answers_out_path = NULL, *score_path = NULL;
-  const char *precision = "fp32";
+  const char *precision = "fp32", *device = "cpu";
   int as_json = 0, threads = 0;
   lp_eval_opts opts = {0};
   for (int i = 1; i < argc; i++) {
@@ -155,6 +156,7 @@ int lp_cli_eval(int argc, char **argv) {
     else if (strcmp(a, "--max-new") == 0) opts.max_new = atoi(v);
     else if (strcmp(a, "--limit") == 0) opts.limit = (size_t)atol(v);
     else if (strcmp(a, "--threads") == 0) threads = atoi(v);
+    else if (strcmp(a, "--device") == 0) device = v;
     else {
       fprintf(stderr, "llmpipe eval: unknown option '%s'\n", a);
       usage(stderr);
@@ -206,13 +208,9 @@ int lp_cli_eval(int argc, char **argv) {
     rc = 2;
     goto done;
   }
-  lpk_ctx_opts ko = {.backend = "cpu",
-                     .num_threads = threads,
-                     .precision = strcmp(precision, "bf16") == 0
-                                      ? LPK_PREC_BF16
-                                      : LPK_PREC_FP32};
-  ctx = lpk_ctx_create(&ko, err, sizeof err);
-  if (ctx) model = lp_model_create(&cfg, ctx, err, sizeof err);
+  /* evaluation only decodes: a frozen model keeps no gradients */
+  ctx = lp_kernel_ctx_open("eval", device, threads, precision, err, sizeof err);
+  if (ctx) model = lp_model_create_frozen(&cfg, ctx, err, sizeof err);
   if (model == NULL || lp_model_import(model, model_dir, err, sizeof err) != 0) {
     fprintf(stderr, "llmpipe eval: %s\n", err);
     rc = 2;

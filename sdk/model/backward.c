@@ -4,7 +4,6 @@
 
 #include "internal.h"
 
-#define TRY(x) do { if ((x) != 0) return -1; } while (0)
 
 /* dres holds d(block output) on entry and d(block input) on exit. */
 /* Backward of the linear layer y = x . W + b of block l (parameters kW,
@@ -18,10 +17,10 @@ static int linear_backward(lp_model *m, int l, int kW, int kB, const float *x,
     const int N = m->B * m->T, w = LP(m, l, kW);
     const lpk_bf16 *d16 = NULL;
     if (m->bf16) { /* the rounding and the bias gradient share one read of dy */
-        if (!g16_ready) lpk_bias_bwd_bf16(m->ctx, G(m, LP(m, l, kB)), g16, dy, N, out);
+        if (!g16_ready) LPK_CHECK(m, lpk_bias_bwd_bf16(m->ctx, G(m, LP(m, l, kB)), g16, dy, N, out));
         d16 = g16;
     } else {
-        lpk_bias_bwd(m->ctx, G(m, LP(m, l, kB)), dy, N, out);
+        LPK_CHECK(m, lpk_bias_bwd(m->ctx, G(m, LP(m, l, kB)), dy, N, out));
     }
     TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, in, out, N, x, x16, in, dy, d16, out, wbeta,
               G(m, w), out));
@@ -49,31 +48,30 @@ static int block_backward(lp_model *m, int l, const float *x, float wbeta) {
     /* MLP expansion: fc = ln2 . Wfc + bfc, through the GELU; in bf16 the
      * GELU backward, the bias gradient and the rounding are one pass */
     if (m->bf16)
-        lpk_gelu_bias_bwd_bf16(c, G(m, LP(m, l, LW_FCB)), g16, dbig, a->fc, N, 4 * C);
+        LPK_CHECK(m, lpk_gelu_bias_bwd_bf16(c, G(m, LP(m, l, LW_FCB)), g16, dbig, a->fc, N, 4 * C));
     else
-        lpk_gelu_bwd(c, dbig, dbig, a->fc, 4 * NC);
+        LPK_CHECK(m, lpk_gelu_bwd(c, dbig, dbig, a->fc, 4 * NC));
     TRY(linear_backward(m, l, LW_FCW, LW_FCB, a->ln2, a->ln2_16, C, 4 * C, dbig, g16,
                         m->bf16, wbeta, dsm));
-    lpk_layernorm_bwd(c, dres, G(m, LP(m, l, LW_LN2W)), G(m, LP(m, l, LW_LN2B)),
+    LPK_CHECK(m, lpk_layernorm_bwd(c, dres, G(m, LP(m, l, LW_LN2W)), G(m, LP(m, l, LW_LN2B)),
                       dsm, a->mid, P(m, LP(m, l, LW_LN2W)), a->ln2_mean,
-                      a->ln2_rstd, N, C);
+                      a->ln2_rstd, N, C));
     /* attention projection: mid = x + att . Wproj + bproj */
     TRY(linear_backward(m, l, LW_PROJW, LW_PROJB, a->att, a->att_16, C, C, dres, g16, 0,
                         wbeta, dsm));
-    if (lpk_attn_bwd(c, dqkv, dsm, a->qkv, a->att, a->lse, B, T, C, H)) {
-        lp_model_set_error(m, "model: %s", lpk_ctx_error(c));
-        return -1;
-    }
+    LPK_CHECK(m, lpk_attn_bwd(c, dqkv, dsm, a->qkv, a->att, a->lse, B, T, C, H));
     /* qkv = ln1 . Wqkv + bqkv */
     TRY(linear_backward(m, l, LW_QKVW, LW_QKVB, a->ln1, a->ln1_16, C, 3 * C, dqkv, g16, 0,
                         wbeta, dsm));
-    lpk_layernorm_bwd(c, dres, G(m, LP(m, l, LW_LN1W)), G(m, LP(m, l, LW_LN1B)),
+    LPK_CHECK(m, lpk_layernorm_bwd(c, dres, G(m, LP(m, l, LW_LN1W)), G(m, LP(m, l, LW_LN1B)),
                       dsm, x, P(m, LP(m, l, LW_LN1W)), a->ln1_mean, a->ln1_rstd,
-                      N, C);
+                      N, C));
     return 0;
 }
 
 int lp_model_backward(lp_model *m) {
+    lp_model_begin(m);
+    TRY(lp_model_need_trainable(m, "backward"));
     if (!m->B) {
         lp_model_set_error(m, "model backward: call lp_model_forward first");
         return -1;
@@ -98,7 +96,7 @@ int lp_model_backward(lp_model *m) {
             int k = in_layers ? (i - m->p_layer0) % LW_COUNT : -1;
             if (k == LW_QKVW || k == LW_PROJW || k == LW_FCW || k == LW_FPW) continue;
             if (i == m->p_wte && m->logits_state >= 2) continue;
-            lpk_fill(c, G(m, i), 0.0f, m->params[i].numel);
+            LPK_CHECK(m, lpk_fill(c, G(m, i), 0.0f, m->params[i].numel));
         }
     }
     if (m->logits_state >= 2) {
@@ -125,9 +123,9 @@ int lp_model_backward(lp_model *m) {
             TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, C, V, N, m->lnf, m->bf16 ? m->lnf_16 : NULL, C,
                       m->logits, d16, V, 0.0f, m->wte_gt, V));
             if (fresh)
-                lpk_transpose_copy(c, G(m, m->p_wte), C, m->wte_gt, V, C, V);
+                LPK_CHECK(m, lpk_transpose_copy(c, G(m, m->p_wte), C, m->wte_gt, V, C, V));
             else
-                lpk_transpose_add(c, G(m, m->p_wte), C, m->wte_gt, V, C, V);
+                LPK_CHECK(m, lpk_transpose_add(c, G(m, m->p_wte), C, m->wte_gt, V, C, V));
         } else {
             TRY(lp_mm(m, LPK_TRANS, LPK_NOTRANS, V, C, N, m->logits, NULL, V, m->lnf,
                       NULL, C, fresh ? 0.0f : 1.0f, G(m, m->p_wte), C));
@@ -142,19 +140,19 @@ int lp_model_backward(lp_model *m) {
         m->logits_state = 0;
     }
     if (m->dvalues_pending) {
-        if (!have) memset(dh, 0, (size_t)N * C * sizeof(float));
-        lpk_rowdot_bwd(c, dh, G(m, m->p_score), NULL, m->dvalues, m->lnf,
-                       P(m, m->p_score), N, C);
+        if (!have) LPK_CHECK(m, lpk_memset(c, dh, 0, (size_t)N * C * sizeof(float)));
+        LPK_CHECK(m, lpk_rowdot_bwd(c, dh, G(m, m->p_score), NULL, m->dvalues, m->lnf,
+                       P(m, m->p_score), N, C));
         m->dvalues_pending = 0;
     }
     const int L = m->cfg.n_layer;
     const float *xl = L ? m->la[L - 1].out : m->emb;
-    memset(m->dres, 0, (size_t)N * C * sizeof(float));
-    lpk_layernorm_bwd(c, m->dres, G(m, m->p_lnfw), G(m, m->p_lnfb), dh, xl,
-                      P(m, m->p_lnfw), m->lnf_mean, m->lnf_rstd, N, C);
+    LPK_CHECK(m, lpk_memset(c, m->dres, 0, (size_t)N * C * sizeof(float)));
+    LPK_CHECK(m, lpk_layernorm_bwd(c, m->dres, G(m, m->p_lnfw), G(m, m->p_lnfb), dh, xl,
+                      P(m, m->p_lnfw), m->lnf_mean, m->lnf_rstd, N, C));
     for (int l = L - 1; l >= 0; l--)
         TRY(block_backward(m, l, l ? m->la[l - 1].out : m->emb, fresh ? 0.0f : 1.0f));
-    lpk_embed_bwd(c, G(m, m->p_wte), G(m, m->p_wpe), m->dres, m->tokens, NULL,
-                  N, m->T, C, V, m->cfg.n_ctx);
+    LPK_CHECK(m, lpk_embed_bwd(c, G(m, m->p_wte), G(m, m->p_wpe), m->dres, m->tokens, NULL,
+                  N, m->T, C, V, m->cfg.n_ctx));
     return 0;
 }

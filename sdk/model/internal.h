@@ -23,6 +23,9 @@ struct lp_model {
     lp_model_config cfg;
     lpk_ctx *ctx;
     int bf16;
+    /* no gradients and no activations kept for backward: every layer's
+     * forward runs in one shared set of buffers (reference / reward model) */
+    int frozen;
     char err[256];
 
     int nparams;
@@ -44,10 +47,13 @@ struct lp_model {
     int p_wte, p_wpe, p_lnfw, p_lnfb, p_score;
     int p_layer0;             /* LW_COUNT tensors per layer from here */
 
-    /* activations, sized for cap_tokens = B*T */
+    /* activations, sized for cap_tokens = B*T; all device memory */
     int B, T;
     size_t cap_tokens;
-    int32_t *tokens;
+    int32_t *tokens;          /* the last forward's tokens [BT] */
+    int32_t *itok;            /* staging for targets / tokens of a head [BT] */
+    float *io[3];             /* staging for head inputs and outputs, [BT] each */
+    size_t act_bytes;         /* what lp_model_reserve allocated */
     float *emb;
     layer_acts *la;
     float *lnf, *lnf_mean, *lnf_rstd;
@@ -84,6 +90,34 @@ static inline int LP(const lp_model *m, int l, int k) {
 
 void lp_model_set_error(lp_model *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Entry of a public call: the error of an earlier call is not this one's. */
+static inline void lp_model_begin(lp_model *m) { m->err[0] = 0; }
+
+/* A checked kernel call: on a non-zero return the model's error names the
+ * kernel context's message and the call site, and the caller returns -1.
+ * lpk_ctx_error is read only here, right after a failed call, so a stale
+ * context message from an earlier, handled failure is never reported. */
+#define LPK_CHECK(m, call)                                                     \
+    do {                                                                       \
+        if ((call) != 0) {                                                     \
+            lp_model_set_error((m), "model: %s (%s:%d)",                       \
+                               lpk_ctx_error((m)->ctx), __FILE__, __LINE__);   \
+            return -1;                                                         \
+        }                                                                      \
+    } while (0)
+/* The same for functions returning a pointer. */
+#define LPK_CHECK_NULL(m, call)                                                \
+    do {                                                                       \
+        if ((call) != 0) {                                                     \
+            lp_model_set_error((m), "model: %s (%s:%d)",                       \
+                               lpk_ctx_error((m)->ctx), __FILE__, __LINE__);   \
+            return NULL;                                                       \
+        }                                                                      \
+    } while (0)
+#define TRY(x) do { if ((x) != 0) return -1; } while (0)
+
+/* Refuses gradient work on a frozen model. */
+int lp_model_need_trainable(lp_model *m, const char *what);
 int lp_model_reserve(lp_model *m, size_t tokens);
 int lp_model_reserve_logits(lp_model *m, size_t tokens);
 int lp_model_sync_bf16(lp_model *m);
@@ -139,7 +173,7 @@ static inline const lpk_bf16 *W16(lp_model *m, int i) {
 static inline const lpk_bf16 *to16(lp_model *m, lpk_bf16 *dst, const float *x,
                                    size_t n) {
     if (!m->bf16) return NULL;
-    lpk_f32_to_bf16(m->ctx, x, dst, n);
+    LPK_CHECK_NULL(m, lpk_f32_to_bf16(m->ctx, x, dst, n));
     return dst;
 }
 /* The gradient staging buffer, grown to n elements (bf16 mode). */
@@ -148,5 +182,11 @@ lpk_bf16 *lp_model_g16(lp_model *m, size_t n);
 /* One block forward on n rows given the block's input; attention is either
  * full causal (batch B x T) — decode paths do their own. */
 int lp_block_forward(lp_model *m, int l, const float *x, int B, int T);
+/* The trunk forward with a hook after each block (prefill copies the keys
+ * and values there, since a frozen model keeps no block's activations
+ * past the next block). */
+typedef int (*lp_block_hook)(void *user, lp_model *m, int l);
+int lp_model_forward_hook(lp_model *m, const int32_t *tokens, int B, int T,
+                          lp_block_hook hook, void *user);
 
 #endif

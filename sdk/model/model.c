@@ -30,10 +30,60 @@ void lp_model_bf16_synced(lp_model *m, int head_written) {
 
 const lp_param *lp_model_param(const lp_model *m, int i) {
     if (i < 0 || i >= m->nparams) return NULL;
-    /* the caller may read grad: a pending zero_grad happens now (the model
-     * is never a const object, only this accessor's view of it is) */
-    lp_model_grads((lp_model *)m);
+    /* the caller may hand grad to a kernel: a pending zero_grad happens now
+     * (the model is never a const object, only this accessor's view of it) */
+    if (!m->frozen) lp_model_grads((lp_model *)m);
     return &m->params[i];
+}
+
+int lp_model_is_frozen(const lp_model *m) { return m->frozen; }
+
+int lp_model_need_trainable(lp_model *m, const char *what) {
+    if (!m->frozen) return 0;
+    lp_model_set_error(m, "model %s: the model is frozen (created by lp_model_create_frozen: no gradients)", what);
+    return -1;
+}
+
+static int check_index(lp_model *m, int i, const char *what) {
+    if (i >= 0 && i < m->nparams) return 0;
+    lp_model_set_error(m, "model %s: parameter index %d, expected 0..%d", what, i, m->nparams - 1);
+    return -1;
+}
+
+int lp_model_param_read(lp_model *m, int i, float *host) {
+    lp_model_begin(m);
+    TRY(check_index(m, i, "param read"));
+    const lp_param *p = &m->params[i];
+    LPK_CHECK(m, lpk_copy_out(m->ctx, host, p->data, p->numel * sizeof(float)));
+    return 0;
+}
+
+int lp_model_param_write(lp_model *m, int i, const float *host) {
+    lp_model_begin(m);
+    TRY(check_index(m, i, "param write"));
+    const lp_param *p = &m->params[i];
+    LPK_CHECK(m, lpk_copy_in(m->ctx, p->data, host, p->numel * sizeof(float)));
+    lp_model_params_changed(m);
+    return 0;
+}
+
+int lp_model_grad_read(lp_model *m, int i, float *host) {
+    lp_model_begin(m);
+    TRY(check_index(m, i, "grad read"));
+    TRY(lp_model_need_trainable(m, "grad read"));
+    if (!lp_model_grads(m)) return -1;
+    const lp_param *p = &m->params[i];
+    LPK_CHECK(m, lpk_copy_out(m->ctx, host, p->grad, p->numel * sizeof(float)));
+    return 0;
+}
+
+void lp_model_memory_usage(const lp_model *m, lp_model_memory *out) {
+    size_t C = (size_t)m->cfg.n_embd, V = (size_t)m->cfg.vocab_size;
+    out->weights = m->flat * sizeof(float) + (m->bf16 ? m->flat * sizeof(lpk_bf16) : 0) +
+                   (m->head16 ? C * V * sizeof(lpk_bf16) : 0);
+    out->grads = m->grad ? m->flat * sizeof(float) + (m->wte_gt ? C * V * sizeof(float) : 0) : 0;
+    out->activations = m->act_bytes + m->logits_cap * sizeof(float) + m->cvt_cap * 2 * sizeof(lpk_bf16) +
+                       m->g16_cap * sizeof(lpk_bf16);
 }
 
 const lp_param *lp_model_find_param(const lp_model *m, const char *name) {
@@ -78,8 +128,8 @@ static int check_config(const lp_model_config *c, char *err, size_t errlen) {
     return 0;
 }
 
-lp_model *lp_model_create(const lp_model_config *cfg, lpk_ctx *ctx, char *err,
-                          size_t errlen) {
+static lp_model *create(const lp_model_config *cfg, lpk_ctx *ctx, int frozen, char *err,
+                        size_t errlen) {
     char dummy[8];
     if (!err) { err = dummy; errlen = sizeof dummy; }
     if (!cfg || !ctx) { snprintf(err, errlen, "model: config and kernel context are required"); return NULL; }
@@ -89,6 +139,7 @@ lp_model *lp_model_create(const lp_model_config *cfg, lpk_ctx *ctx, char *err,
     m->cfg = *cfg;
     if (m->cfg.ln_eps == 0.0f) m->cfg.ln_eps = 1e-5f;
     m->ctx = ctx;
+    m->frozen = frozen;
     m->bf16 = lpk_ctx_precision(ctx) == LPK_PREC_BF16;
     const int L = cfg->n_layer, C = cfg->n_embd, V = cfg->vocab_size;
     int maxp = 2 + L * LW_COUNT + 2 + 1;
@@ -146,10 +197,12 @@ lp_model *lp_model_create(const lp_model_config *cfg, lpk_ctx *ctx, char *err,
     }
     m->flat = off;
     m->data = lpk_alloc(ctx, off * sizeof(float));
-    m->grad = lpk_alloc(ctx, off * sizeof(float));
-    if (!m->data || !m->grad) goto oom;
-    memset(m->data, 0, off * sizeof(float));
-    memset(m->grad, 0, off * sizeof(float));
+    if (!frozen) m->grad = lpk_alloc(ctx, off * sizeof(float));
+    if (!m->data || (!frozen && !m->grad)) goto oom;
+    /* the padding between tensors must read as zero (flat reductions) */
+    if (lpk_memset(ctx, m->data, 0, off * sizeof(float)) ||
+        (m->grad && lpk_memset(ctx, m->grad, 0, off * sizeof(float))))
+        goto kerr;
     if (m->bf16) {
         m->data_bf16 = lpk_alloc(ctx, off * sizeof(lpk_bf16));
         if (!m->data_bf16) goto oom;
@@ -157,11 +210,15 @@ lp_model *lp_model_create(const lp_model_config *cfg, lpk_ctx *ctx, char *err,
     for (int i = 0; i < m->nparams; i++) {
         size_t o = (size_t)(uintptr_t)m->params[i].data;
         m->params[i].data = m->data + o;
-        m->params[i].grad = m->grad + o;
+        m->params[i].grad = m->grad ? m->grad + o : NULL;
     }
     m->bf16_stale = 1;
-    lp_model_init_gpt2(m, 0);
+    if (lp_model_init_gpt2(m, 0)) goto kerr;
     return m;
+kerr:
+    snprintf(err, errlen, "model: %s", m->err[0] ? m->err : lpk_ctx_error(ctx));
+    lp_model_destroy(m);
+    return NULL;
 oom:
     snprintf(err, errlen, "model: out of memory for %d layers, width %d, vocabulary %d",
              L, C, V);
@@ -169,12 +226,25 @@ oom:
     return NULL;
 }
 
+lp_model *lp_model_create(const lp_model_config *cfg, lpk_ctx *ctx, char *err, size_t errlen) {
+    return create(cfg, ctx, 0, err, errlen);
+}
+
+lp_model *lp_model_create_frozen(const lp_model_config *cfg, lpk_ctx *ctx, char *err,
+                                 size_t errlen) {
+    return create(cfg, ctx, 1, err, errlen);
+}
+
 static void free_acts(lp_model *m) {
     lpk_ctx *c = m->ctx;
+    /* one block per layer (a frozen model: one shared by all layers), see
+     * lp_model_reserve */
     for (int l = 0; l < m->cfg.n_layer && m->la; l++) {
         layer_acts *a = &m->la[l];
-        lpk_free(c, a->ln1); /* one block per layer, see lp_model_reserve */
-        lpk_free(c, a->ln1_16);
+        if (l == 0 || !m->frozen) {
+            lpk_free(c, a->ln1);
+            lpk_free(c, a->ln1_16);
+        }
         memset(a, 0, sizeof *a);
     }
     lpk_free(c, m->emb);
@@ -185,7 +255,10 @@ static void free_acts(lp_model *m) {
     lpk_free(c, m->g16);
     m->lnf_16 = m->g16 = NULL;
     m->g16_cap = 0;
-    free(m->tokens);
+    lpk_free(c, m->tokens);
+    m->itok = NULL;
+    m->io[0] = m->io[1] = m->io[2] = NULL;
+    m->act_bytes = 0;
     m->emb = m->lnf = m->lnf_mean = m->lnf_rstd = NULL;
     m->dres = m->dbig = m->dqkv = m->dsmall = m->dvalues = NULL;
     m->cvt[0] = m->cvt[1] = NULL;
@@ -229,10 +302,18 @@ int lp_model_reserve(lp_model *m, size_t N) {
     size_t sz[] = {N * C, N, N, 3 * N * C, N * C, N * H, N * C, N * C, N, N,
                    4 * N * C, 4 * N * C, N * C};
     for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) per += (sz[i] + 15) & ~(size_t)15;
+    size_t bytes = 0;
     for (int l = 0; l < m->cfg.n_layer; l++) {
+        layer_acts *a = &m->la[l];
+        if (m->frozen && l > 0) {
+            /* in place: a block's output may overwrite its input, which
+             * it no longer reads once the attention residual is summed */
+            *a = m->la[0];
+            continue;
+        }
         float *cur = lpk_alloc(m->ctx, per * sizeof(float));
         if (!cur) goto oom;
-        layer_acts *a = &m->la[l];
+        bytes += per * sizeof(float);
         a->ln1 = carve(&cur, N * C);
         a->ln1_mean = carve(&cur, N);
         a->ln1_rstd = carve(&cur, N);
@@ -250,6 +331,7 @@ int lp_model_reserve(lp_model *m, size_t N) {
             /* bf16 halves: carve in float units of half the count */
             lpk_bf16 *h = lpk_alloc(m->ctx, (7 * N * C + 64) * sizeof(lpk_bf16));
             if (!h) goto oom;
+            bytes += (7 * N * C + 64) * sizeof(lpk_bf16);
             a->ln1_16 = h;
             a->att_16 = h + N * C;
             a->ln2_16 = h + 2 * N * C;
@@ -259,27 +341,36 @@ int lp_model_reserve(lp_model *m, size_t N) {
     if (m->bf16) {
         m->lnf_16 = lpk_alloc(m->ctx, (N * C + 64) * sizeof(lpk_bf16));
         if (!m->lnf_16) goto oom;
+        bytes += (N * C + 64) * sizeof(lpk_bf16);
     }
-    /* emb, lnf, mean, rstd, dvalues */
-    size_t top = 3 * ((N * C + 15) & ~(size_t)15) + 3 * ((N + 15) & ~(size_t)15);
+    /* emb, lnf [N,C]; mean, rstd, dvalues, io[0..2] [N] */
+    const size_t NC16 = (N * C + 15) & ~(size_t)15, N16 = (N + 15) & ~(size_t)15;
+    size_t top = 2 * NC16 + 6 * N16;
     float *cur = lpk_alloc(m->ctx, top * sizeof(float));
     if (!cur) goto oom;
+    bytes += top * sizeof(float);
     m->emb = carve(&cur, N * C);
     m->lnf = carve(&cur, N * C);
     m->lnf_mean = carve(&cur, N);
     m->lnf_rstd = carve(&cur, N);
     m->dvalues = carve(&cur, N);
-    (void)carve(&cur, N * C);
-    /* backward scratch: dres [N,C], dbig [N,4C], dqkv [N,3C], dsmall [N,C] */
-    size_t bw = 9 * N * C + 64;
-    cur = lpk_alloc(m->ctx, bw * sizeof(float));
-    if (!cur) goto oom;
-    m->dres = carve(&cur, N * C);
-    m->dbig = carve(&cur, 4 * N * C);
-    m->dqkv = carve(&cur, 3 * N * C);
-    m->dsmall = carve(&cur, N * C);
-    m->tokens = malloc(N * sizeof(int32_t));
+    for (int k = 0; k < 3; k++) m->io[k] = carve(&cur, N);
+    if (!m->frozen) {
+        /* backward scratch: dres [N,C], dbig [N,4C], dqkv [N,3C], dsmall [N,C] */
+        size_t bw = 9 * N * C + 64;
+        cur = lpk_alloc(m->ctx, bw * sizeof(float));
+        if (!cur) goto oom;
+        bytes += bw * sizeof(float);
+        m->dres = carve(&cur, N * C);
+        m->dbig = carve(&cur, 4 * N * C);
+        m->dqkv = carve(&cur, 3 * N * C);
+        m->dsmall = carve(&cur, N * C);
+    }
+    m->tokens = lpk_alloc(m->ctx, 2 * N16 * sizeof(int32_t));
     if (!m->tokens) goto oom;
+    m->itok = m->tokens + N16;
+    bytes += 2 * N16 * sizeof(int32_t);
+    m->act_bytes = bytes;
     m->cap_tokens = N;
     m->dvalues_pending = 0;
     m->logits_state = 0;
@@ -308,7 +399,7 @@ int lp_model_reserve_logits(lp_model *m, size_t N) {
 
 int lp_model_sync_bf16(lp_model *m) {
     if (!m->bf16 || !m->bf16_stale) return 0;
-    lpk_f32_to_bf16(m->ctx, m->data, m->data_bf16, m->flat);
+    LPK_CHECK(m, lpk_f32_to_bf16(m->ctx, m->data, m->data_bf16, m->flat));
     m->bf16_stale = m->wte16_stale = 0;
     return 0;
 }
@@ -317,7 +408,7 @@ const lpk_bf16 *lp_model_wte16(lp_model *m) {
     if (lp_model_sync_bf16(m)) return NULL;
     const lp_param *p = &m->params[m->p_wte];
     lpk_bf16 *w = m->data_bf16 + (p->data - m->data);
-    if (m->wte16_stale) lpk_f32_to_bf16(m->ctx, p->data, w, p->numel);
+    if (m->wte16_stale) LPK_CHECK_NULL(m, lpk_f32_to_bf16(m->ctx, p->data, w, p->numel));
     m->wte16_stale = 0;
     return w;
 }
@@ -361,8 +452,8 @@ int lp_mm(lp_model *m, lpk_trans ta, lpk_trans tb, int M, int N, int K,
         size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb;
         const lpk_bf16 *a16 = A16, *b16 = B16;
         if ((!a16 || !b16) && ensure_cvt(m, na > nb ? na : nb)) return -1;
-        if (!a16) { lpk_f32_to_bf16(m->ctx, A, m->cvt[0], na); a16 = m->cvt[0]; }
-        if (!b16) { lpk_f32_to_bf16(m->ctx, B, m->cvt[1], nb); b16 = m->cvt[1]; }
+        if (!a16) { LPK_CHECK(m, lpk_f32_to_bf16(m->ctx, A, m->cvt[0], na)); a16 = m->cvt[0]; }
+        if (!b16) { LPK_CHECK(m, lpk_f32_to_bf16(m->ctx, B, m->cvt[1], nb)); b16 = m->cvt[1]; }
         r = lpk_gemm(m->ctx, ta, tb, M, N, K, 1.0f, LPK_BF16, a16, lda, b16,
                      ldb, beta, C, ldc);
     }
@@ -380,7 +471,7 @@ int lp_mm_bias(lp_model *m, int M, int N, int K, const float *A,
     } else {
         if (!A16) {
             if (ensure_cvt(m, (size_t)M * K)) return -1;
-            lpk_f32_to_bf16(m->ctx, A, m->cvt[0], (size_t)M * K);
+            LPK_CHECK(m, lpk_f32_to_bf16(m->ctx, A, m->cvt[0], (size_t)M * K));
             A16 = m->cvt[0];
         }
         r = lpk_gemm_bias(m->ctx, LPK_NOTRANS, LPK_NOTRANS, M, N, K, LPK_BF16, A16, K,
@@ -390,40 +481,77 @@ int lp_mm_bias(lp_model *m, int M, int N, int K, const float *A,
     return r;
 }
 
-void lp_model_init_gpt2(lp_model *m, uint64_t seed) {
+/* The weights are drawn on the host, in the enumeration order, and copied
+ * in one tensor at a time: the same numbers on every backend. */
+int lp_model_init_gpt2(lp_model *m, uint64_t seed) {
+    lp_model_begin(m);
     lp_rng rng;
     lp_rng_seed(&rng, seed);
     const float std = 0.02f;
     const float pstd = 0.02f / sqrtf(2.0f * (float)m->cfg.n_layer);
-    for (int i = 0; i < m->nparams; i++) {
+    size_t most = 0;
+    for (int i = 0; i < m->nparams; i++) most = m->params[i].numel > most ? m->params[i].numel : most;
+    float *host = malloc(most * sizeof *host);
+    if (!host) {
+        lp_model_set_error(m, "model init: out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < m->nparams && !rc; i++) {
         lp_param *p = &m->params[i];
         size_t len = strlen(p->name);
         int is_ln = strstr(p->name, "ln_") != NULL;
         int is_bias = len > 5 && !strcmp(p->name + len - 5, ".bias");
         int is_proj = len >= 13 && !strcmp(p->name + len - 13, "c_proj.weight");
-        if (is_bias) {
-            memset(p->data, 0, p->numel * sizeof(float));
-        } else if (is_ln) {
-            for (size_t k = 0; k < p->numel; k++) p->data[k] = 1.0f;
-        } else {
-            float s = is_proj ? pstd : std;
-            for (size_t k = 0; k < p->numel; k++) p->data[k] = s * (float)lp_rng_normal(&rng);
-        }
+        float s = is_proj ? pstd : std;
+        for (size_t k = 0; k < p->numel; k++)
+            host[k] = is_bias ? 0.0f : is_ln ? 1.0f : s * (float)lp_rng_normal(&rng);
+        rc = lp_model_param_write(m, i, host);
     }
-    lp_model_params_changed(m);
+    free(host);
+    return rc;
 }
 
-void lp_model_zero_grad(lp_model *m) { m->grad_zero = 1; }
+int lp_model_init_scalar_head(lp_model *m, float std, uint64_t seed) {
+    lp_model_begin(m);
+    if (m->p_score < 0) {
+        lp_model_set_error(m, "model init scalar head: this model has no scalar head (config scalar_head = 0)");
+        return -1;
+    }
+    if (!(std > 0.0f)) std = 1.0f / sqrtf((float)m->cfg.n_embd + 1.0f);
+    const lp_param *p = &m->params[m->p_score];
+    float *host = malloc(p->numel * sizeof *host);
+    if (!host) {
+        lp_model_set_error(m, "model init scalar head: out of memory");
+        return -1;
+    }
+    lp_rng rng;
+    lp_rng_seed(&rng, seed);
+    for (size_t k = 0; k < p->numel; k++) host[k] = std * (float)lp_rng_normal(&rng);
+    int rc = lp_model_param_write(m, m->p_score, host);
+    free(host);
+    return rc;
+}
+
+void lp_model_zero_grad(lp_model *m) { m->grad_zero = m->grad != NULL; }
 
 float *lp_model_grads(lp_model *m) {
-    if (m->grad_zero) lpk_fill(m->ctx, m->grad, 0.0f, m->flat);
+    if (lp_model_need_trainable(m, "gradients")) return NULL;
+    if (m->grad_zero) LPK_CHECK_NULL(m, lpk_fill(m->ctx, m->grad, 0.0f, m->flat));
     m->grad_zero = 0;
     return m->grad;
 }
 
 double lp_model_grad_norm(lp_model *m) {
+    lp_model_begin(m);
+    float *g = lp_model_grads(m);
+    if (!g) return NAN;
     /* padding between tensors is always zero, so the flat sum is exact */
-    return sqrt(lpk_sumsq(m->ctx, lp_model_grads(m), m->flat));
+    double ss = lpk_sumsq(m->ctx, g, m->flat);
+    /* NaN with a message is a kernel failure (the call cleared the
+     * context's error), NaN without one non-finite gradients */
+    if (isnan(ss) && lpk_ctx_error(m->ctx)[0]) lp_model_set_error(m, "model grad norm: %s", lpk_ctx_error(m->ctx));
+    return sqrt(ss);
 }
 
 float lp_model_clip_coef(lp_model *m, double max_norm, double *norm) {
@@ -436,6 +564,9 @@ float lp_model_clip_coef(lp_model *m, double max_norm, double *norm) {
 double lp_model_clip_grad_norm(lp_model *m, double max_norm) {
     double n = lp_model_grad_norm(m);
     double coef = max_norm / (n + 1e-6);
-    if (coef < 1.0) lpk_scale(m->ctx, lp_model_grads(m), (float)coef, m->flat);
+    if (coef < 1.0 && lpk_scale(m->ctx, m->grad, (float)coef, m->flat)) {
+        lp_model_set_error(m, "model clip: %s", lpk_ctx_error(m->ctx));
+        return NAN;
+    }
     return n;
 }

@@ -95,6 +95,7 @@ int lp_sample(lp_sampler *s, const float *z, const lp_sampling *cfg, lp_rng *rng
 int lp_generate(lp_model *m, const int32_t *prompts, const int32_t *lens,
                 int B, int max_prompt, const lp_generate_opts *o, int32_t *out,
                 int32_t *out_lens) {
+    lp_model_begin(m);
     const lp_model_config *cfg = lp_model_get_config(m);
     const int V = cfg->vocab_size;
     int maxlen = 0;

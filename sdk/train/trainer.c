@@ -13,44 +13,95 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-lp_trainer *lp_trainer_create(lp_model *m, const lp_trainer_opts *o, const lp_train_hooks *h,
-                              const lp_host_services *host, char *err, size_t errsz) {
-    if (!m || !o || !h || !h->micro) {
-        snprintf(err, errsz, "trainer: a model, options and a micro hook are required");
+static int valid_name(const char *s) {
+    if (!s || !*s || strlen(s) > 63) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+              *s == '-'))
+            return 0;
+    return 1;
+}
+
+lp_trainer *lp_trainer_create_groups(const lp_trainer_group *groups, int ng, const lp_trainer_opts *o,
+                                     const lp_train_hooks *h, const lp_host_services *host, char *err,
+                                     size_t errsz) {
+    if (!groups || ng < 1 || ng > LP_TRAINER_MAX_GROUPS || !o || !h || !h->micro) {
+        snprintf(err, errsz, "trainer: 1..%d groups, options and a micro hook are required", LP_TRAINER_MAX_GROUPS);
         return NULL;
     }
-    if (o->micro_steps < 1 || o->max_steps < 0 || o->max_bad_steps < 1 || !(o->lr.lr_max >= 0) ||
-        !(o->lr.lr_min >= 0) || o->lr.warmup < 0) {
+    if (o->micro_steps < 1 || o->max_steps < 0 || o->max_bad_steps < 1) {
         snprintf(err, errsz,
-                 "trainer: invalid options (micro_steps %d >= 1, max_steps %lld >= 0, max_bad_steps %d >= 1, "
-                 "lr >= 0, warmup >= 0 expected)",
+                 "trainer: invalid options (micro_steps %d >= 1, max_steps %lld >= 0, max_bad_steps %d >= 1 expected)",
                  o->micro_steps, (long long)o->max_steps, o->max_bad_steps);
         return NULL;
     }
+    for (int k = 0; k < ng; k++) {
+        const lp_trainer_group *g = &groups[k];
+        const char *bad = NULL;
+        if (!g->model) bad = "no model";
+        else if (lp_model_is_frozen(g->model)) bad = "the model is frozen (no gradients to train)";
+        else if (!valid_name(g->name)) bad = "name must be 1..63 characters of [A-Za-z0-9_-]";
+        else if (!(g->lr.lr_max >= 0) || !(g->lr.lr_min >= 0) || g->lr.warmup < 0) bad = "lr >= 0 and warmup >= 0 expected";
+        for (int j = 0; j < k && !bad; j++)
+            if (!strcmp(groups[j].name, g->name)) bad = "the name is used twice";
+            else if (groups[j].model == g->model) bad = "the model is in two groups";
+        if (bad) {
+            snprintf(err, errsz, "trainer: group %d ('%s'): %s", k, g->name ? g->name : "", bad);
+            return NULL;
+        }
+    }
     lp_trainer *t = calloc(1, sizeof *t);
     if (!t) { snprintf(err, errsz, "trainer: out of memory"); return NULL; }
-    t->m = m;
     t->o = *o;
     t->h = *h;
     t->host = host;
-    t->opt = lp_adamw_create(m, &o->adamw);
-    if (!t->opt) {
-        snprintf(err, errsz, "trainer: cannot create the optimizer (out of memory?)");
-        free(t);
-        return NULL;
+    t->ng = ng;
+    for (int k = 0; k < ng; k++) {
+        trainer_group *g = &t->g[k];
+        size_t len = strlen(groups[k].name); /* <= 63, checked above */
+        memcpy(g->name, groups[k].name, len + 1);
+        if (k) {
+            memcpy(g->prefix, g->name, len);
+            memcpy(g->prefix + len, ".", 2);
+        }
+        g->m = groups[k].model;
+        g->lr = groups[k].lr;
+        g->clip = groups[k].clip;
+        g->opt = lp_adamw_create(g->m, &groups[k].adamw);
+        if (!g->opt) {
+            snprintf(err, errsz, "trainer: cannot create the optimizer of group '%s' (out of memory?)", g->name);
+            lp_trainer_destroy(t);
+            return NULL;
+        }
     }
+    t->m = t->g[0].m;
+    t->opt = t->g[0].opt;
     lp_rng_seed(&t->rng, o->seed);
     t->last_val = NAN;
     return t;
 }
 
+lp_trainer *lp_trainer_create(lp_model *m, const lp_trainer_opts *o, const lp_train_hooks *h,
+                              const lp_host_services *host, char *err, size_t errsz) {
+    if (!m || !o) {
+        snprintf(err, errsz, "trainer: a model, options and a micro hook are required");
+        return NULL;
+    }
+    lp_trainer_group g = {"model", m, o->adamw, o->lr, o->clip};
+    return lp_trainer_create_groups(&g, 1, o, h, host, err, errsz);
+}
+
 void lp_trainer_destroy(lp_trainer *t) {
     if (!t) return;
-    lp_adamw_destroy(t->opt);
+    for (int k = 0; k < t->ng; k++) lp_adamw_destroy(t->g[k].opt);
     free(t);
 }
 
+int lp_trainer_num_groups(const lp_trainer *t) { return t->ng; }
+lp_adamw *lp_trainer_group_optimizer(lp_trainer *t, int k) { return k >= 0 && k < t->ng ? t->g[k].opt : NULL; }
+
 int64_t lp_trainer_steps_done(const lp_trainer *t) { return t->step; }
+int64_t lp_trainer_max_steps(const lp_trainer *t) { return t->o.max_steps; }
 int64_t lp_trainer_tokens_seen(const lp_trainer *t) { return t->tokens; }
 int64_t lp_trainer_skipped_total(const lp_trainer *t) { return t->skipped_total; }
 double lp_trainer_last_val_loss(const lp_trainer *t) { return t->last_val; }
@@ -67,8 +118,11 @@ static void event(lp_trainer *t, const char *kind, const char *msg) {
 int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz) {
     double t0 = now_s();
     memset(r, 0, sizeof *r);
-    r->lr = lp_lr_at(&t->o.lr, t->step);
-    lp_model_zero_grad(t->m);
+    for (int k = 0; k < t->ng; k++) {
+        r->group_lr[k] = lp_lr_at(&t->g[k].lr, t->step);
+        lp_model_zero_grad(t->g[k].m);
+    }
+    r->lr = r->group_lr[0];
     double loss = 0;
     int64_t tokens = 0;
     for (int k = 0; k < t->o.micro_steps; k++) {
@@ -78,20 +132,30 @@ int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz) {
         loss += l;
         tokens += n;
     }
-    double norm = t->o.clip > 0 ? lp_model_clip_grad_norm(t->m, t->o.clip) : lp_model_grad_norm(t->m);
+    int finite = 1;
+    for (int k = 0; k < t->ng; k++) {
+        const trainer_group *g = &t->g[k];
+        r->group_grad_norm[k] = g->clip > 0 ? lp_model_clip_grad_norm(g->m, g->clip) : lp_model_grad_norm(g->m);
+        /* a message means a kernel failed, not that the gradients are NaN */
+        if (lp_model_error(g->m)[0])
+            return lp_errf(err, errsz, "trainer: gradient norm of group '%s': %s", g->name, lp_model_error(g->m));
+        finite &= isfinite(r->group_grad_norm[k]) != 0;
+    }
+    /* the first non-finite group's norm names the failure below */
+    double norm = r->group_grad_norm[0];
+    for (int k = 0; k < t->ng && isfinite(norm); k++) norm = r->group_grad_norm[k];
     r->loss = loss;
-    r->grad_norm = norm;
     r->tokens = tokens;
     t->tokens += tokens;
     t->step++;
     r->step = t->step;
-    if (!isfinite(loss) || !isfinite(norm)) {
+    if (!isfinite(loss) || !finite) {
         /* The update would poison the weights and both Adam moments for good;
          * dropping it costs one batch. */
         r->skipped = 1;
         t->skipped_total++;
         t->bad_run++;
-        lp_model_zero_grad(t->m);
+        for (int k = 0; k < t->ng; k++) lp_model_zero_grad(t->g[k].m);
         char msg[256];
         snprintf(msg, sizeof msg, "step %lld: non-finite %s (%g); update skipped (%d in a row, %lld in total)",
                  (long long)t->step, isfinite(loss) ? "gradient norm" : "loss", isfinite(loss) ? norm : loss,
@@ -106,11 +170,13 @@ int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz) {
         }
     } else {
         t->bad_run = 0;
-        if (lp_adamw_step(t->opt, (float)r->lr, 1.0f)) {
-            snprintf(err, errsz, "trainer: optimizer step failed: %s", lp_model_error(t->m));
-            return -1;
-        }
+        for (int k = 0; k < t->ng; k++)
+            if (lp_adamw_step(t->g[k].opt, (float)r->group_lr[k], 1.0f)) {
+                return lp_errf(err, errsz, "trainer: optimizer step of group '%s' failed: %s", t->g[k].name,
+                         lp_model_error(t->g[k].m));
+            }
     }
+    r->grad_norm = r->group_grad_norm[0];
     r->seconds = now_s() - t0;
     return 0;
 }
@@ -155,6 +221,13 @@ int lp_trainer_run(lp_trainer *t, char *err, size_t errsz) {
                 mv[n++] = (lp_metric){"mfu", o->flops_per_token * tps / o->peak_flops};
             if (t->skipped_total) mv[n++] = (lp_metric){"skipped_steps", (double)t->skipped_total};
             t->host->emit_metrics(t->host->host, t->step, mv, n);
+            for (int k = 1; k < t->ng; k++) { /* the others' under their names */
+                char a[96], b[96];
+                snprintf(a, sizeof a, "%s.grad_norm", t->g[k].name);
+                snprintf(b, sizeof b, "%s.lr", t->g[k].name);
+                lp_metric gm[2] = {{a, r.group_grad_norm[k]}, {b, r.group_lr[k]}};
+                t->host->emit_metrics(t->host->host, t->step, gm, 2);
+            }
             t->host->progress(t->host->host, t->step, o->max_steps);
         }
         if (o->eval_every > 0 && t->h.evaluate && t->step % o->eval_every == 0 && t->step < o->max_steps)

@@ -2,12 +2,84 @@
  * config.json, tokenizer) plus trainer.state, sealed by lp_ckpt_commit. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "train_internal.h"
 
+/* Largest parameter of a model: the host staging size. */
+static size_t largest(lp_model *m) {
+    size_t n = 0;
+    for (int i = 0; i < lp_model_num_params(m); i++)
+        if (lp_model_param(m, i)->numel > n) n = lp_model_param(m, i)->numel;
+    return n;
+}
+
+/* One group's records: its AdamW step and moments, and for every group but
+ * the first (whose weights are the folder's model) its weights. */
+static int save_group(lp_state_writer *w, const trainer_group *g, int weights, float *host, char *err,
+                      size_t errsz) {
+    char name[320];
+    snprintf(name, sizeof name, "%sadamw.steps", g->prefix);
+    lp_state_put_i64(w, name, lp_adamw_steps(g->opt));
+    snprintf(name, sizeof name, "%smodel.num_params", g->prefix);
+    lp_state_put_i64(w, name, lp_model_num_params(g->m));
+    for (int i = 0; i < lp_model_num_params(g->m); i++) {
+        const lp_param *p = lp_model_param(g->m, i);
+        static const char *const kind[3] = {"adamw.m.", "adamw.v.", "weight."};
+        for (int k = 0; k < (weights ? 3 : 2); k++) {
+            int rc = k < 2 ? lp_adamw_state_read(g->opt, k, i, host) : lp_model_param_read(g->m, i, host);
+            if (rc) {
+                return lp_errf(err, errsz, "trainer checkpoint, group '%s': %s", g->name, lp_model_error(g->m));
+            }
+            snprintf(name, sizeof name, "%s%s%s", g->prefix, kind[k], p->name);
+            lp_state_put(w, name, host, p->numel * sizeof(float));
+        }
+    }
+    return 0;
+}
+
+static int load_group(const lp_state *s, const char *path, trainer_group *g, int weights, float *host, char *err,
+                      size_t errsz) {
+    char name[320];
+    int64_t v, np;
+    snprintf(name, sizeof name, "%smodel.num_params", g->prefix);
+    if (lp_state_get_i64(s, name, &np, err, errsz)) return -1;
+    if (np != lp_model_num_params(g->m)) {
+        return lp_errf(err, errsz, "%s: %lld parameters in the state of group '%s', the model has %d", path, (long long)np,
+                 g->name, lp_model_num_params(g->m));
+    }
+    snprintf(name, sizeof name, "%sadamw.steps", g->prefix);
+    if (lp_state_get_i64(s, name, &v, err, errsz)) return -1;
+    lp_adamw_set_steps(g->opt, (long)v);
+    for (int i = 0; i < lp_model_num_params(g->m); i++) {
+        const lp_param *p = lp_model_param(g->m, i);
+        static const char *const kind[3] = {"adamw.m.", "adamw.v.", "weight."};
+        for (int k = 0; k < (weights ? 3 : 2); k++) {
+            snprintf(name, sizeof name, "%s%s%s", g->prefix, kind[k], p->name);
+            if (lp_state_read(s, name, host, p->numel * sizeof(float), err, errsz)) return -1;
+            int rc = k < 2 ? lp_adamw_state_write(g->opt, k, i, host) : lp_model_param_write(g->m, i, host);
+            if (rc) {
+                return lp_errf(err, errsz, "%s: group '%s': %s", path, g->name, lp_model_error(g->m));
+            }
+        }
+    }
+    return 0;
+}
+
+static float *staging(const lp_trainer *t, char *err, size_t errsz) {
+    size_t n = 0;
+    for (int k = 0; k < t->ng; k++) {
+        size_t g = largest(t->g[k].m);
+        n = g > n ? g : n;
+    }
+    float *host = malloc(n * sizeof *host);
+    if (!host) snprintf(err, errsz, "trainer checkpoint: out of memory");
+    return host;
+}
+
 int lp_trainer_checkpoint(lp_trainer *t, char *dir, size_t dir_size, char *err, size_t errsz) {
-    if (!t->o.ckpt_dir) { snprintf(err, errsz, "trainer: no checkpoint folder configured"); return -1; }
+    if (!t->o.ckpt_dir) return lp_errf(err, errsz, "trainer: no checkpoint folder configured");
     char tmp[4096], path[4200];
     if (lp_ckpt_begin(t->o.ckpt_dir, t->step, tmp, sizeof tmp, err, errsz)) return -1;
     if (lp_model_export(t->m, tmp, t->o.eot, t->o.tokenizer_json, err, errsz)) return -1;
@@ -20,17 +92,12 @@ int lp_trainer_checkpoint(lp_trainer *t, char *dir, size_t dir_size, char *err, 
     lp_state_put_i64(w, "trainer.bad_run", t->bad_run);
     lp_state_put_f64(w, "trainer.last_val", t->last_val);
     lp_state_put(w, "trainer.rng", t->rng.s, sizeof t->rng.s);
-    lp_state_put_i64(w, "adamw.steps", lp_adamw_steps(t->opt));
-    lp_state_put_i64(w, "model.num_params", lp_model_num_params(t->m));
-    for (int i = 0; i < lp_model_num_params(t->m); i++) {
-        const lp_param *p = lp_model_param(t->m, i);
-        char name[256];
-        snprintf(name, sizeof name, "adamw.m.%s", p->name);
-        lp_state_put(w, name, lp_adamw_m(t->opt, i), p->numel * sizeof(float));
-        snprintf(name, sizeof name, "adamw.v.%s", p->name);
-        lp_state_put(w, name, lp_adamw_v(t->opt, i), p->numel * sizeof(float));
-    }
-    if (t->h.save && t->h.save(t->h.user, w, tmp, err, errsz)) {
+    lp_state_put_i64(w, "trainer.groups", t->ng);
+    float *host = staging(t, err, errsz);
+    int bad = !host;
+    for (int k = 0; k < t->ng && !bad; k++) bad = save_group(w, &t->g[k], k > 0, host, err, errsz) != 0;
+    free(host);
+    if (bad || (t->h.save && t->h.save(t->h.user, w, tmp, err, errsz))) {
         lp_state_writer_abort(w);
         return -1;
     }
@@ -51,7 +118,7 @@ int lp_trainer_resume(lp_trainer *t, char *err, size_t errsz) {
     char dir[4096], why[1024] = "", path[4200];
     int64_t step;
     int found = lp_ckpt_latest(t->o.ckpt_dir, dir, sizeof dir, &step, why, sizeof why);
-    if (found < 0) { snprintf(err, errsz, "%s", why); return -1; }
+    if (found < 0) return lp_errf(err, errsz, "%s", why);
     if (why[0] && t->host) t->host->log(t->host->host, LP_LOG_WARN, why);
     if (!found) return 0;
     lp_model_config fc;
@@ -69,31 +136,25 @@ int lp_trainer_resume(lp_trainer *t, char *err, size_t errsz) {
     lp_state *s;
     if (lp_state_load(&s, path, err, errsz)) return -1;
     int rc = -1;
-    int64_t v, np;
+    int64_t v, ng = 1;
+    float *host = NULL;
     if (lp_state_get_i64(s, "trainer.step", &t->step, err, errsz) ||
         lp_state_get_i64(s, "trainer.tokens", &t->tokens, err, errsz) ||
         lp_state_get_i64(s, "trainer.skipped_total", &t->skipped_total, err, errsz) ||
         lp_state_get_i64(s, "trainer.bad_run", &v, err, errsz) ||
         lp_state_get_f64(s, "trainer.last_val", &t->last_val, err, errsz) ||
-        lp_state_read(s, "trainer.rng", t->rng.s, sizeof t->rng.s, err, errsz) ||
-        lp_state_get_i64(s, "model.num_params", &np, err, errsz))
+        lp_state_read(s, "trainer.rng", t->rng.s, sizeof t->rng.s, err, errsz))
         goto out;
     t->bad_run = (int)v;
-    if (np != lp_model_num_params(t->m)) {
-        snprintf(err, errsz, "%s: %lld parameters in the state, the model has %d", path, (long long)np,
-                 lp_model_num_params(t->m));
+    /* older one-model checkpoints have no group count */
+    if (lp_state_get(s, "trainer.groups", NULL) && lp_state_get_i64(s, "trainer.groups", &ng, err, errsz)) goto out;
+    if (ng != t->ng) {
+        snprintf(err, errsz, "%s: %lld model groups in the state, the trainer has %d", path, (long long)ng, t->ng);
         goto out;
     }
-    if (lp_state_get_i64(s, "adamw.steps", &v, err, errsz)) goto out;
-    lp_adamw_set_steps(t->opt, (long)v);
-    for (int i = 0; i < lp_model_num_params(t->m); i++) {
-        const lp_param *p = lp_model_param(t->m, i);
-        char name[256];
-        snprintf(name, sizeof name, "adamw.m.%s", p->name);
-        if (lp_state_read(s, name, lp_adamw_m(t->opt, i), p->numel * sizeof(float), err, errsz)) goto out;
-        snprintf(name, sizeof name, "adamw.v.%s", p->name);
-        if (lp_state_read(s, name, lp_adamw_v(t->opt, i), p->numel * sizeof(float), err, errsz)) goto out;
-    }
+    if (!(host = staging(t, err, errsz))) goto out;
+    for (int k = 0; k < t->ng; k++)
+        if (load_group(s, path, &t->g[k], k > 0, host, err, errsz)) goto out;
     if (t->h.load && t->h.load(t->h.user, s, dir, err, errsz)) goto out;
     snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
     if (t->host) {
@@ -103,6 +164,7 @@ int lp_trainer_resume(lp_trainer *t, char *err, size_t errsz) {
     }
     rc = 1;
 out:
+    free(host);
     lp_state_free(s);
     return rc;
 }

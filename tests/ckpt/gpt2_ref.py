@@ -71,6 +71,14 @@ class Trunk(nn.Module):
         self.ln_f = nn.LayerNorm(c, eps=eps)
 
 
+def trunk_forward(t, idx):
+    pos = torch.arange(idx.shape[1])
+    x = t.wte(idx) + t.wpe(pos)[None]
+    for b in t.h:
+        x = b(x)
+    return t.ln_f(x)
+
+
 class GPT2LMHeadModel(nn.Module):
     def __init__(self, cfg):
         super().__init__()
@@ -79,9 +87,18 @@ class GPT2LMHeadModel(nn.Module):
         self.lm_head.weight = self.transformer.wte.weight  # tied
 
     def forward(self, idx):
-        t = self.transformer
-        pos = torch.arange(idx.shape[1])
-        x = t.wte(idx) + t.wpe(pos)[None]
-        for b in t.h:
-            x = b(x)
-        return self.lm_head(t.ln_f(x))
+        return self.lm_head(trunk_forward(self.transformer, idx))
+
+
+class GPT2ForSequenceClassification(nn.Module):
+    """The Hugging Face reward-model layout: the trunk and score.weight
+    [num_labels, n_embd] without bias. forward gives the score at every
+    position [B, T, num_labels]; Hugging Face pools the last non-padding one."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.transformer = Trunk(cfg)
+        self.score = nn.Linear(cfg["n_embd"], cfg.get("num_labels", 1), bias=False)
+
+    def forward(self, idx):
+        return self.score(trunk_forward(self.transformer, idx))

@@ -3,8 +3,12 @@ folder and finds exactly GPT2LMHeadModel's state-dict names and shapes, and
 the PyTorch reference computes the same logits from those weights; the other
 way, a hub-style GPT-2 folder written by safetensors (no "transformer."
 prefix, F16 and F32 mixed, attention mask buffers, no lm_head) imports into
-llmpipe and gives the reference's logits."""
+llmpipe and gives the reference's logits. A reward model exports as
+GPT2ForSequenceClassification, a policy with a value head as GPT2LMHeadModel
+plus value_head.safetensors, and a folder without a head imports into a
+scalar-head model with the head drawn as configured."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -15,7 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpt2_ref import GPT2LMHeadModel  # noqa: E402
+from gpt2_ref import GPT2ForSequenceClassification, GPT2LMHeadModel  # noqa: E402
 
 tool, tmp = sys.argv[1], sys.argv[2]
 torch.manual_seed(0)
@@ -106,6 +110,61 @@ save_file(hub, os.path.join(d3, "model.safetensors"))
 json.dump(cfg3, open(os.path.join(d3, "config.json"), "w"))
 r = subprocess.run([tool, "import", d3, "1,2", os.path.join(tmp, "c3.bin")], capture_output=True, text=True)
 check(r.returncode != 0 and "the config expects" in r.stderr, "shape mismatch refused: " + r.stderr.strip())
+
+# ---- a reward model: GPT2ForSequenceClassification
+d4 = os.path.join(tmp, "rm")
+os.makedirs(d4)
+subprocess.run([tool, "export-rm", d4, "9", str(L), str(H), str(C), str(V), str(NCTX), tok_arg,
+                os.path.join(tmp, "rm_values.bin")], check=True)
+cfg4 = json.load(open(os.path.join(d4, "config.json")))
+check(cfg4["architectures"] == ["GPT2ForSequenceClassification"] and cfg4["num_labels"] == 1
+      and cfg4["pad_token_id"] == V - 1, "reward model config.json: GPT2ForSequenceClassification, num_labels 1, "
+      "pad_token_id")
+rm = GPT2ForSequenceClassification(cfg4)
+with safe_open(os.path.join(d4, "model.safetensors"), framework="pt") as f:
+    t4 = {k: f.get_tensor(k) for k in f.keys()}
+check(set(t4) == set(rm.state_dict()) and tuple(t4["score.weight"].shape) == (1, C),
+      "reward model tensors are exactly GPT2ForSequenceClassification's (score.weight [1, %d], no lm_head)" % C)
+rm.load_state_dict(t4, strict=True)
+with torch.no_grad():
+    want4 = rm(torch.tensor([tokens]))[0, :, 0].numpy()
+got4 = np.fromfile(os.path.join(tmp, "rm_values.bin"), dtype=np.float32)
+err4 = float(np.abs(got4 - want4).max())
+print("   reward model: max |score difference| = %.3g (scale %.3g)" % (err4, float(np.abs(want4).max())))
+check(err4 < 2e-4 * max(1.0, float(np.abs(want4).max())), "reward scores equal the reference's at every position")
+
+# ---- a policy with a value head: GPT2LMHeadModel + value_head.safetensors
+d5 = os.path.join(tmp, "policy")
+os.makedirs(d5)
+subprocess.run([tool, "export-vh", d5, "9", str(L), str(H), str(C), str(V), str(NCTX), tok_arg,
+                os.path.join(tmp, "vh_values.bin")], check=True)
+cfg5 = json.load(open(os.path.join(d5, "config.json")))
+check(cfg5["architectures"] == ["GPT2LMHeadModel"] and "num_labels" not in cfg5, "policy config.json: GPT2LMHeadModel")
+with safe_open(os.path.join(d5, "model.safetensors"), framework="pt") as f:
+    t5 = {k: f.get_tensor(k) for k in f.keys()}
+with safe_open(os.path.join(d5, "value_head.safetensors"), framework="pt") as f:
+    vh = {k: f.get_tensor(k) for k in f.keys()}
+check(set(t5) == set(GPT2LMHeadModel(cfg5).state_dict()), "policy model.safetensors is exactly GPT2LMHeadModel's")
+check(list(vh) == ["score.weight"] and tuple(vh["score.weight"].shape) == (1, C),
+      "value_head.safetensors holds score.weight [1, %d]" % C)
+check(torch.equal(vh["score.weight"], t4["score.weight"]), "the value head is the same head as the reward export's")
+subprocess.run([tool, "import-values", d5, tok_arg, os.path.join(tmp, "vh_back.bin"), "5"], check=True,
+               capture_output=True)
+back = np.fromfile(os.path.join(tmp, "vh_back.bin"), dtype=np.float32)
+check(np.array_equal(back, got4), "policy + value head import gives the exported values bit for bit")
+
+# ---- an LM folder without a head into a scalar-head model: the head is drawn
+r1 = subprocess.run([tool, "import-values", d, tok_arg, os.path.join(tmp, "h1.bin"), "5"], check=True,
+                    capture_output=True, text=True)
+r2 = subprocess.run([tool, "import-values", d, tok_arg, os.path.join(tmp, "h2.bin"), "5"], check=True,
+                    capture_output=True, text=True)
+r3 = subprocess.run([tool, "import-values", d, tok_arg, os.path.join(tmp, "h3.bin"), "6"], check=True,
+                    capture_output=True, text=True)
+std = float(r1.stdout.split()[-1])
+h1, h2, h3 = (np.fromfile(os.path.join(tmp, n), dtype=np.float32) for n in ("h1.bin", "h2.bin", "h3.bin"))
+print("   drawn head: std %.4f (configured 1/sqrt(n_embd+1) = %.4f)" % (std, 1 / math.sqrt(C + 1)))
+check(abs(std - 1 / math.sqrt(C + 1)) < 0.35 / math.sqrt(C + 1), "a missing head is drawn N(0, 1/(n_embd+1))")
+check(np.array_equal(h1, h2) and not np.array_equal(h1, h3), "the drawn head depends on its seed only")
 
 print("%d failures" % len(fails))
 sys.exit(1 if fails else 0)

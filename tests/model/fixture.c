@@ -79,9 +79,32 @@ void fx_load_params(const fx_file *f, lp_model *m, const char *prefix) {
         snprintf(nm, sizeof nm, "%s%s", prefix, p->name);
         const fx_tensor *t = fx_get(f, nm);
         CHECK(t->n == p->numel, "%s: %zu elements in fixture, %zu in model", nm, t->n, p->numel);
-        memcpy(p->data, t->data, p->numel * sizeof(float));
+        CHECK(lp_model_param_write(m, i, t->data) == 0, "%s", lp_model_error(m));
     }
-    lp_model_params_changed(m);
+}
+
+static float *host(lp_model *m, int i, int grad) {
+    const lp_param *p = lp_model_param(m, i);
+    float *h = malloc(p->numel * sizeof *h);
+    CHECK(h && (grad ? lp_model_grad_read(m, i, h) : lp_model_param_read(m, i, h)) == 0, "%s: %s", p->name,
+          lp_model_error(m));
+    return h;
+}
+float *fx_param_host(lp_model *m, int i) { return host(m, i, 0); }
+float *fx_grad_host(lp_model *m, int i) { return host(m, i, 1); }
+
+float *fx_logits_host(lp_model *m, size_t n) {
+    float *h = malloc(n * sizeof *h);
+    CHECK(h && lp_model_logits_copy(m, h) == 0, "logits: %s", lp_model_error(m));
+    return h;
+}
+
+void fx_param_map(lp_model *m, int i, float scale, float (*shift)(const lp_param *p, size_t k)) {
+    const lp_param *p = lp_model_param(m, i);
+    float *h = fx_param_host(m, i);
+    for (size_t k = 0; k < p->numel; k++) h[k] = h[k] * scale + (shift ? shift(p, k) : 0.0f);
+    CHECK(lp_model_param_write(m, i, h) == 0, "%s", lp_model_error(m));
+    free(h);
 }
 
 double fx_compare_params(const fx_file *f, lp_model *m, const char *prefix,
@@ -97,7 +120,9 @@ double fx_compare_params(const fx_file *f, lp_model *m, const char *prefix,
             if (!strcmp(f->t[k].name, nm)) found = 1;
         if (!found) continue;
         const fx_tensor *t = fx_get(f, nm);
-        double e = fx_relerr(use_grad ? p->grad : p->data, t->data, p->numel);
+        float *h = host(m, i, use_grad);
+        double e = fx_relerr(h, t->data, p->numel);
+        free(h);
         if (!(e <= tol)) {
             fprintf(stderr, "  %s: relative error %.3g > %.3g\n", nm, e, tol);
             (*failures)++;

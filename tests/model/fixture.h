@@ -36,6 +36,16 @@ double fx_compare_params(const fx_file *f, lp_model *m, const char *prefix,
                          int use_grad, double tol, const char **worst,
                          int *failures);
 
+/* Host copies of device memory (malloc'ed; the test frees them): parameter
+ * i's weights or gradient, the logits of the last forward [B*T*V]. Exit
+ * the test on failure. */
+float *fx_param_host(lp_model *m, int i);
+float *fx_grad_host(lp_model *m, int i);
+float *fx_logits_host(lp_model *m, size_t n);
+/* Applies x = x * scale + shift(k) to every element of parameter i through
+ * a host copy (shift may be NULL). */
+void fx_param_map(lp_model *m, int i, float scale, float (*shift)(const lp_param *p, size_t k));
+
 #define CHECK(cond, ...)                                                     \
     do {                                                                     \
         if (!(cond)) {                                                       \

@@ -64,9 +64,8 @@ static void train(lpk_precision prec, int threads, double *losses, float **final
     *final = malloc(*numel * sizeof(float));
     size_t o = 0;
     for (int i = 0; i < lp_model_num_params(m); i++) {
-        const lp_param *p = lp_model_param(m, i);
-        memcpy(*final + o, p->data, p->numel * sizeof(float));
-        o += p->numel;
+        CHECK(lp_model_param_read(m, i, *final + o) == 0, "%s", lp_model_error(m));
+        o += lp_model_param(m, i)->numel;
     }
     lp_adamw_destroy(opt);
     lp_model_destroy(m);
@@ -97,14 +96,16 @@ static void check_batch_split(void) {
           lp_model_backward(m) == 0, "%s", lp_model_error(m));
     const lp_param *wte = lp_model_find_param(m, "transformer.wte.weight");
     size_t n = wte->numel;
-    float *full = malloc(n * sizeof(float));
-    memcpy(full, wte->grad, n * sizeof(float));
+    int iw = (int)(wte - lp_model_param(m, 0));
+    float *full = fx_grad_host(m, iw);
     lp_model_zero_grad(m);
     for (int h = 0; h < 2; h++)
         CHECK(lp_model_forward(m, tok + h * BB / 2 * TT, BB / 2, TT) == 0 &&
               lp_model_lm_loss(m, tgt + h * BB / 2 * TT, NULL, (double)BB * TT, NULL, &l) == 0 &&
               lp_model_backward(m) == 0, "%s", lp_model_error(m));
-    double e = fx_relerr(full, wte->grad, n);
+    float *halves = fx_grad_host(m, iw);
+    double e = fx_relerr(full, halves, n);
+    free(halves);
     printf("LM-head gradient, 1024-token batch vs 2 x 512 accumulated: relative difference %.3g\n", e);
     CHECK(e < 1e-5, "batch split changed the LM-head gradient by %.3g", e);
     free(full);
@@ -146,8 +147,10 @@ static void check_lazy_zero_grad(lpk_precision prec) {
         if (pass == 2)
             for (int i = 0; i < np; i++) {
                 const lp_param *p = lp_model_param(m, i);
+                float *g = fx_grad_host(m, i);
                 for (size_t k = 0; k < p->numel; k++)
-                    CHECK(p->grad[k] == 0.0f, "%s[%zu] = %g after zero_grad", p->name, k, p->grad[k]);
+                    CHECK(g[k] == 0.0f, "%s[%zu] = %g after zero_grad", p->name, k, g[k]);
+                free(g);
             }
         CHECK(lp_model_forward(m, tok, BB, TT) == 0 && lp_model_lm_loss(m, tgt, NULL, 0, NULL, &l) == 0,
               "%s", lp_model_error(m));
@@ -157,12 +160,14 @@ static void check_lazy_zero_grad(lpk_precision prec) {
         size_t off = 0;
         for (int i = 0; i < np; i++) {
             const lp_param *p = lp_model_param(m, i);
+            float *g = fx_grad_host(m, i);
             for (size_t k = 0; k < p->numel; k++, off++) {
-                if (pass == 1) a[off] = p->grad[k];
+                if (pass == 1) a[off] = g[k];
                 if (pass == 2)
-                    CHECK(a[off] == p->grad[k], "%s[%zu]: written %g, accumulated onto zeros %g",
-                          p->name, k, a[off], p->grad[k]);
+                    CHECK(a[off] == g[k], "%s[%zu]: written %g, accumulated onto zeros %g",
+                          p->name, k, a[off], g[k]);
             }
+            free(g);
         }
     }
     printf("lazy zero_grad (%s): %zu gradient elements written = zeros + accumulated\n",
@@ -204,14 +209,13 @@ static void check_head_copy(void) {
     for (int s = 0; s < 3; s++) {
         step_on(m, opt, s, tok);
         CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
-        const float *lg = lp_model_logits(m);
-        CHECK(lg, "%s", lp_model_error(m));
-        memcpy(before, lg, nl * sizeof(float));
+        CHECK(lp_model_logits_copy(m, before) == 0, "%s", lp_model_error(m));
         lp_model_params_changed(m);
         CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
-        CHECK((lg = lp_model_logits(m)) != NULL, "%s", lp_model_error(m));
+        float *lg = fx_logits_host(m, nl);
         CHECK(!memcmp(before, lg, nl * sizeof(float)),
               "step %d: logits through the optimizer's bf16 head differ from a rebuilt head", s);
+        free(lg);
     }
     printf("bf16 LM head written by AdamW = rebuilt from wte (3 steps, bitwise)\n");
     /* one more step, then decoding reads wte's own bf16 copy, which the
@@ -226,8 +230,7 @@ static void check_head_copy(void) {
     CHECK(pre, "out of memory");
     CHECK(lp_model_prefill(m, kv, tok, lens, T, pre) == 0, "%s", lp_model_error(m));
     CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
-    const float *lg = lp_model_logits(m);
-    CHECK(lg, "%s", lp_model_error(m));
+    float *lg = fx_logits_host(m, (size_t)B * T * V);
     double worst = 0, top = 0;
     for (int b = 0; b < B; b++)
         for (int v = 0; v < V; v++) {
@@ -239,6 +242,7 @@ static void check_head_copy(void) {
     printf("bf16 prefill after a step vs full forward: relative %.3g\n", worst / top);
     CHECK(worst <= 2e-2 * top, "bf16 decode reads a stale head: %.3g of max |logit|", worst / top);
     free(pre);
+    free(lg);
     lp_kv_cache_destroy(kv);
     free(before);
     lp_adamw_destroy(opt);

@@ -8,8 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "llmpipe/error.h"
 #include "llmpipe/train.h"
-#include "tests/ckpt/check.h"
+#include "tests/support/check.h"
 
 enum { L = 1, C = 16, V = 32, NCTX = 8, T = 8, ROWS = 8 };
 
@@ -46,7 +47,11 @@ static int micro(void *user, lp_model *m, int k, int n_micro, double *loss, int6
     }
     int64_t step = d->tr ? lp_trainer_steps_done(d->tr) + 1 : 0;
     if (step >= d->nan_from && step <= d->nan_to) *loss = NAN;
-    if (d->inf_grad_step > 0 && step == d->inf_grad_step) lp_model_param(m, 0)->grad[0] = INFINITY;
+    if (d->inf_grad_step > 0 && step == d->inf_grad_step) { /* the gradient is device memory */
+        const float inf = INFINITY;
+        if (lpk_copy_in(lp_model_ctx(m), lp_model_param(m, 0)->grad, &inf, sizeof inf))
+            return lp_errf(err, errsz, "%s", lpk_ctx_error(lp_model_ctx(m)));
+    }
     *tokens = d->B * T;
     return 0;
 }
@@ -80,8 +85,12 @@ static lp_trainer_opts base_opts(void) {
 static double max_diff(lp_model *a, lp_model *b) {
     double d = 0;
     for (int i = 0; i < lp_model_num_params(a); i++) {
-        const lp_param *p = lp_model_param(a, i), *q = lp_model_param(b, i);
-        for (size_t k = 0; k < p->numel; k++) d = fmax(d, fabs((double)p->data[k] - q->data[k]));
+        size_t n = lp_model_param(a, i)->numel;
+        float *p = malloc(n * sizeof *p), *q = malloc(n * sizeof *q);
+        if (!p || !q || lp_model_param_read(a, i, p) || lp_model_param_read(b, i, q)) d = INFINITY;
+        for (size_t k = 0; p && q && k < n; k++) d = fmax(d, fabs((double)p[k] - q[k]));
+        free(p);
+        free(q);
     }
     return d;
 }

@@ -89,8 +89,28 @@ int lp_hf_config_load(const char *path, lp_model_config *cfg, char *err,
 
 /* ---- model folders ------------------------------------------------------ */
 
+/* What a model folder holds. */
+typedef enum {
+    /* LM when the model has no scalar head, else SEQ_CLS */
+    LP_EXPORT_AUTO = 0,
+    /* GPT2LMHeadModel (tied lm_head.weight). A scalar head (a policy's value
+     * head) goes to dir/value_head.safetensors: one tensor score.weight
+     * [1, n_embd], F32; lp_model_import reads it back, Hugging Face
+     * loaders ignore it. */
+    LP_EXPORT_LM = 1,
+    /* GPT2ForSequenceClassification (a reward model): score.weight
+     * [1, n_embd] in model.safetensors, no lm_head; config.json has
+     * num_labels 1 and pad_token_id = eot. Needs a scalar head. */
+    LP_EXPORT_SEQ_CLS = 2,
+} lp_export_kind;
+#define LP_VALUE_HEAD_FILE "value_head.safetensors"
+
 /* Writes dir/model.safetensors and dir/config.json (dir must exist); copies
  * tokenizer_json (may be NULL) to dir/tokenizer.json. */
+int lp_model_export_as(const lp_model *m, const char *dir, lp_export_kind kind,
+                       int eot, const char *tokenizer_json, char *err,
+                       size_t errsz);
+/* lp_model_export_as with LP_EXPORT_AUTO. */
 int lp_model_export(const lp_model *m, const char *dir, int eot,
                     const char *tokenizer_json, char *err, size_t errsz);
 /* Reads the config of a model folder (config.json). */
@@ -101,6 +121,19 @@ int lp_model_folder_config(const char *dir, lp_model_config *cfg, char *err,
  * prefix (hub GPT-2 files have none), an absent or identical lm_head.weight,
  * and ignores the attention mask buffers (attn.bias, attn.masked_bias). */
 int lp_model_import(lp_model *m, const char *dir, char *err, size_t errsz);
+
+/* How import fills a scalar head the folder lacks. */
+typedef struct lp_import_opts {
+    float head_std;     /* <= 0: 1/sqrt(n_embd + 1) */
+    uint64_t head_seed;
+} lp_import_opts;
+/* lp_model_import for a model with a scalar head: score.weight from
+ * model.safetensors (GPT2ForSequenceClassification), else from
+ * dir/value_head.safetensors, else drawn N(0, head_std^2) with head_seed
+ * (o NULL: the defaults, seed 0). Without a scalar head the same as
+ * lp_model_import. */
+int lp_model_import_ex(lp_model *m, const char *dir, const lp_import_opts *o,
+                       char *err, size_t errsz);
 /* Same, from one safetensors file. */
 int lp_model_load_safetensors(lp_model *m, const char *path, char *err,
                               size_t errsz);

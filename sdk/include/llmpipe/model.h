@@ -14,8 +14,19 @@
  * (Conv1D weights stored [in, out]; the LM head is transformer.wte.weight;
  * the scalar head is score.weight [1, n_embd] as in GPT2ForSequenceClassification).
  *
+ * Host and device: the parameters, gradients, activations and logits live in
+ * memory of the kernel context (lpk_alloc), which on a device backend the
+ * host cannot read. Only kernels dereference it: lp_param.data / .grad,
+ * lp_model_logits and lp_model_hidden are device pointers, to hand to lpk_*
+ * calls. Code on the host reads and writes through copies
+ * (lp_model_param_read / _write, lp_model_grad_read, lp_model_logits_copy,
+ * lp_model_hidden_copy). Every other pointer argument of this header is host
+ * memory (tokens, targets, weights, per-token and value outputs, the logits
+ * of prefill / decode_step).
+ *
  * All functions returning int give 0 on success, <0 on error with a one-line
- * message in lp_model_error(). */
+ * message in lp_model_error(); every call clears the message of an earlier
+ * one on entry. */
 #ifndef LLMPIPE_MODEL_H
 #define LLMPIPE_MODEL_H
 
@@ -43,8 +54,8 @@ typedef struct lp_param {
     int ndim;           /* 1 or 2 */
     int64_t shape[2];
     size_t numel;
-    float *data;        /* fp32 master weights */
-    float *grad;
+    float *data;        /* fp32 master weights (device memory) */
+    float *grad;        /* device memory; NULL in a frozen model */
     int decay;          /* 1: weight decay applies (matrices, not embeddings) */
 } lp_param;
 
@@ -53,30 +64,61 @@ typedef struct lp_model lp_model;
 /* The model keeps ctx (not owned); ctx precision selects fp32 or bf16 mixed. */
 lp_model *lp_model_create(const lp_model_config *cfg, lpk_ctx *ctx, char *err,
                           size_t errlen);
+/* A frozen model (a reference or reward model that is only evaluated): no
+ * gradient buffers, and the forward keeps no per-layer activations (all
+ * blocks run in one set of buffers, so activation memory does not grow with
+ * n_layer). Its outputs equal a trainable model's bit for bit; backward,
+ * the gradient functions and the optimizer refuse it. */
+lp_model *lp_model_create_frozen(const lp_model_config *cfg, lpk_ctx *ctx,
+                                 char *err, size_t errlen);
+int lp_model_is_frozen(const lp_model *m);
 void lp_model_destroy(lp_model *m);
+
+/* Device memory the model holds now, in bytes. weights: fp32 master weights
+ * plus their bf16 copies; grads: gradients (0 when frozen); activations:
+ * everything sized by the batch (activations, logits, staging, scratch). */
+typedef struct lp_model_memory {
+    size_t weights, grads, activations;
+} lp_model_memory;
+void lp_model_memory_usage(const lp_model *m, lp_model_memory *out);
 const char *lp_model_error(const lp_model *m);
 const lp_model_config *lp_model_get_config(const lp_model *m);
 lpk_ctx *lp_model_ctx(const lp_model *m);
 
 /* GPT-2 initialisation: N(0, 0.02) weights, residual projections (c_proj)
  * N(0, 0.02/sqrt(2*n_layer)), zero biases, unit LayerNorm gains. */
-void lp_model_init_gpt2(lp_model *m, uint64_t seed);
+int lp_model_init_gpt2(lp_model *m, uint64_t seed);
+/* The scalar head alone: N(0, std^2) from seed; std <= 0 means
+ * 1/sqrt(n_embd + 1) (variance 1/(n_embd+1), as OpenAI's reward heads).
+ * The head has no bias. Error when the model has no scalar head. */
+int lp_model_init_scalar_head(lp_model *m, float std, uint64_t seed);
 
 int lp_model_num_params(const lp_model *m);
 const lp_param *lp_model_param(const lp_model *m, int i);
 const lp_param *lp_model_find_param(const lp_model *m, const char *name);
 size_t lp_model_numel(const lp_model *m);
-/* Call after writing parameters directly (checkpoint load, optimizer). */
+/* Call after writing parameters in device memory by other means than
+ * lp_model_param_write (kernels, the optimizer). */
 void lp_model_params_changed(lp_model *m);
+/* Parameter i (enumeration order) copied to or from host[numel]. */
+int lp_model_param_read(lp_model *m, int i, float *host);
+int lp_model_param_write(lp_model *m, int i, const float *host);
+/* Gradient of parameter i into host[numel] (zeros after zero_grad). */
+int lp_model_grad_read(lp_model *m, int i, float *host);
 
 /* Trunk forward for tokens[B*T]; keeps activations for backward. Allocation
  * happens only when B*T grows. */
 int lp_model_forward(lp_model *m, const int32_t *tokens, int B, int T);
-/* Final LayerNorm output [B, T, n_embd] of the last forward. */
+/* Final LayerNorm output [B, T, n_embd] of the last forward (device
+ * memory; lp_model_hidden_copy for the host). */
 const float *lp_model_hidden(const lp_model *m);
-/* LM head logits [B, T, vocab]; NULL on error. Valid until the next loss /
- * log-prob backward (which reuses the buffer for the gradient). */
+int lp_model_hidden_copy(lp_model *m, float *host);
+/* LM head logits [B, T, vocab] in device memory; NULL on error. Valid until
+ * the next loss / log-prob backward (which reuses the buffer for the
+ * gradient). lp_model_logits_copy computes them if needed and copies them
+ * into host[B*T*vocab]. */
 const float *lp_model_logits(lp_model *m);
+int lp_model_logits_copy(lp_model *m, float *host);
 
 /* Cross-entropy of the LM head against targets[B*T] (< 0: ignored) with
  * per-token weights (NULL: 1). loss = sum(w * nll) / norm, norm <= 0 meaning

@@ -80,11 +80,15 @@ typedef struct lp_train_hooks {
     int (*load)(void *user, const lp_state *s, const char *dir, char *err, size_t errsz);
 } lp_train_hooks;
 
+#define LP_TRAINER_MAX_GROUPS 8
+
 typedef struct lp_step_result {
     int64_t step;       /* steps done after this one (1-based) */
     double loss;        /* mean over the step's micro-batches */
-    double grad_norm;   /* before clipping */
-    double lr;
+    double grad_norm;   /* before clipping (the first group's) */
+    double lr;          /* the first group's */
+    double group_grad_norm[LP_TRAINER_MAX_GROUPS];
+    double group_lr[LP_TRAINER_MAX_GROUPS];
     int64_t tokens;
     double seconds;
     int skipped;        /* non-finite loss or gradient: no update */
@@ -95,6 +99,30 @@ typedef struct lp_trainer lp_trainer;
 /* host may be NULL (tests): no metrics, events, progress or cancellation. */
 lp_trainer *lp_trainer_create(lp_model *m, const lp_trainer_opts *o, const lp_train_hooks *h,
                               const lp_host_services *host, char *err, size_t errsz);
+
+/* Several models trained together (actor and critic): each group has its
+ * own AdamW, learning-rate schedule and clipping; one step runs the micro
+ * hook (given the first group's model; the stage reaches the others
+ * itself), then clips and updates every group. A non-finite loss or any
+ * group's non-finite gradient skips the update of all groups. One
+ * checkpoint holds every group: the first group's model is the folder's
+ * model (as with one model), the others' weights and every group's AdamW
+ * state are records of trainer.state under "<name>." (the first group's
+ * without a prefix, so a one-group checkpoint is the one-model one). */
+typedef struct lp_trainer_group {
+    const char *name;         /* unique, [A-Za-z0-9_-], at most 63 bytes */
+    lp_model *model;          /* trainable (not frozen) */
+    lp_adamw_config adamw;    /* .lr is ignored: the schedule sets it */
+    lp_lr_schedule lr;
+    double clip;              /* this group's gradient-norm limit; <= 0: off */
+} lp_trainer_group;
+
+/* o->lr, o->adamw and o->clip are ignored (each group has its own). */
+lp_trainer *lp_trainer_create_groups(const lp_trainer_group *groups, int n_groups,
+                                     const lp_trainer_opts *o, const lp_train_hooks *h,
+                                     const lp_host_services *host, char *err, size_t errsz);
+int lp_trainer_num_groups(const lp_trainer *t);
+lp_adamw *lp_trainer_group_optimizer(lp_trainer *t, int k);
 void lp_trainer_destroy(lp_trainer *t);
 
 /* Restores the newest valid in-stage checkpoint of ckpt_dir. Returns 1 when
@@ -112,6 +140,7 @@ int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz);
 int lp_trainer_checkpoint(lp_trainer *t, char *dir, size_t dir_size, char *err, size_t errsz);
 
 int64_t lp_trainer_steps_done(const lp_trainer *t);
+int64_t lp_trainer_max_steps(const lp_trainer *t);
 int64_t lp_trainer_tokens_seen(const lp_trainer *t);
 int64_t lp_trainer_skipped_total(const lp_trainer *t);
 double lp_trainer_last_val_loss(const lp_trainer *t); /* NaN before any */
