@@ -47,6 +47,7 @@ int main(int argc, char **argv) {
     /* recompute: full forward over [B, len] for each new token */
     int W = P + NEW;
     int32_t *seq = malloc(sizeof(int32_t) * B * W), *rec = malloc(sizeof(int32_t) * B * NEW);
+    float *lg = malloc(sizeof(float) * B * W * cfg.vocab_size);
     t0 = now();
     for (int k = 0; k < NEW; k++) {
         int len = P + k;
@@ -54,8 +55,10 @@ int main(int argc, char **argv) {
             memcpy(seq + b * len, prompts + b * P, sizeof(int32_t) * P);
             memcpy(seq + b * len + P, rec + b * NEW, sizeof(int32_t) * k);
         }
-        if (lp_model_forward(m, seq, B, len)) { fprintf(stderr, "%s\n", lp_model_error(m)); return 1; }
-        const float *lg = lp_model_logits(m);
+        if (lp_model_forward(m, seq, B, len) || lp_model_logits_copy(m, lg)) {
+            fprintf(stderr, "%s\n", lp_model_error(m));
+            return 1;
+        }
         for (int b = 0; b < B; b++) {
             const float *z = lg + ((size_t)b * len + len - 1) * cfg.vocab_size;
             int best = 0;
@@ -84,7 +87,7 @@ int main(int argc, char **argv) {
         printf("  speed-up %.1fx; greedy tokens identical in %d of %d sequences, the first "
                "difference at new token %d of %d%s\n", t_full / t_kv, same, B, first + 1, NEW,
                bf16 ? " (bf16 rounding on near-ties)" : " (unexpected in fp32)");
-    free(seq); free(rec); free(out); free(olen); free(prompts); free(lens);
+    free(seq); free(rec); free(lg); free(out); free(olen); free(prompts); free(lens);
     lp_model_destroy(m);
     lpk_ctx_destroy(ctx);
     return same ? 0 : 1;

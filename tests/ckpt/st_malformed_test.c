@@ -46,20 +46,27 @@ static void model_file(lp_model *m, const char *path, const char *drop, const ch
                        int head_differs) {
     int n = lp_model_num_params(m);
     lp_st_entry *e = calloc((size_t)n + 2, sizeof *e);
+    float **host = calloc((size_t)n, sizeof *host); /* the weights are device memory */
     static float junk[4096];
     size_t k = 0;
+    int wte_i = -1;
     for (int i = 0; i < n; i++) {
         const lp_param *p = lp_model_param(m, i);
+        host[i] = malloc(p->numel * sizeof(float));
+        CHECK(lp_model_param_read(m, i, host[i]) == 0, "%s", lp_model_error(m));
+        if (!strcmp(p->name, "transformer.wte.weight")) wte_i = i;
         if (drop && !strcmp(drop, p->name)) continue;
-        e[k] = (lp_st_entry){p->name, p->ndim, {p->shape[0], p->shape[1]}, p->data};
+        e[k] = (lp_st_entry){p->name, p->ndim, {p->shape[0], p->shape[1]}, host[i]};
         if (i == bad_shape_of) { e[k].shape[0] += 1; e[k].data = junk; }
         k++;
     }
     const lp_param *wte = lp_model_find_param(m, "transformer.wte.weight");
-    e[k++] = (lp_st_entry){"lm_head.weight", 2, {wte->shape[0], wte->shape[1]}, head_differs ? junk : wte->data};
+    e[k++] = (lp_st_entry){"lm_head.weight", 2, {wte->shape[0], wte->shape[1]}, head_differs ? junk : host[wte_i]};
     if (extra) e[k++] = (lp_st_entry){extra, 1, {3}, junk};
     char err[512];
     CHECK(lp_st_save(path, e, k, NULL, 0, NULL, err, sizeof err) == 0, "%s", err);
+    for (int i = 0; i < n; i++) free(host[i]);
+    free(host);
     free(e);
 }
 
