@@ -10,16 +10,8 @@
 
 #include <lpk/kernels.h>
 
-static int failures;
-#define EXPECT(cond, ...)                                                    \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, "\n");                                           \
-            failures++;                                                      \
-        }                                                                    \
-    } while (0)
+#include "tests/support/check.h"
+
 
 int main(void) {
     const char *src = getenv("TEST_SRCDIR");
@@ -31,44 +23,42 @@ int main(void) {
     lpk_ctx *c = lpk_ctx_create(&(lpk_ctx_opts){.backend = "fake", .num_threads = 1}, err,
                                 sizeof err);
     if (!c) { fprintf(stderr, "FAIL: %s\n", err); return 1; }
-    EXPECT(!strcmp(lpk_ctx_backend_name(c), "fake"), "name %s", lpk_ctx_backend_name(c));
+    CHECK(!strcmp(lpk_ctx_backend_name(c), "fake"), "name %s", lpk_ctx_backend_name(c));
 
     float *x = lpk_alloc(c, 4 * sizeof(float)), host[4];
-    EXPECT(x && lpk_fill(c, x, 2.5f, 4) == 0, "fill: %s", lpk_ctx_error(c));
-    EXPECT(lpk_copy_out(c, host, x, sizeof host) == 0 && host[3] == 2.5f, "copy_out");
+    CHECK(x && lpk_fill(c, x, 2.5f, 4) == 0, "fill: %s", lpk_ctx_error(c));
+    CHECK(lpk_copy_out(c, host, x, sizeof host) == 0 && host[3] == 2.5f, "copy_out");
 
     int r = lpk_gemm(c, LPK_NOTRANS, LPK_NOTRANS, 2, 2, 2, 1.0f, LPK_F32, x, 2, x, 2, 0.0f,
                      x, 2);
     printf("gemm -> %d, '%s'\n", r, lpk_ctx_error(c));
-    EXPECT(r < 0 && !strcmp(lpk_ctx_error(c), "fake gemm: launch failed for 2x2x2"),
+    CHECK(r < 0 && !strcmp(lpk_ctx_error(c), "fake gemm: launch failed for 2x2x2"),
            "gemm: %d '%s'", r, lpk_ctx_error(c));
 
     r = lpk_scale(c, x, 2.0f, 4);
     printf("scale -> %d, '%s'\n", r, lpk_ctx_error(c));
-    EXPECT(r < 0 && !strcmp(lpk_ctx_error(c), "scale: not implemented by kernel backend 'fake'"),
+    CHECK(r < 0 && !strcmp(lpk_ctx_error(c), "scale: not implemented by kernel backend 'fake'"),
            "scale: %d '%s'", r, lpk_ctx_error(c));
-    EXPECT(lpk_sync(c) == 0, "sync (NULL entry: nothing to wait for)");
+    CHECK(lpk_sync(c) == 0, "sync (NULL entry: nothing to wait for)");
 
     double v = lpk_sumsq(c, x, 4);
     printf("sumsq -> %g, '%s'\n", v, lpk_ctx_error(c));
-    EXPECT(isnan(v) && !strcmp(lpk_ctx_error(c), "fake sumsq: device lost"), "sumsq: %g '%s'",
+    CHECK(isnan(v) && !strcmp(lpk_ctx_error(c), "fake sumsq: device lost"), "sumsq: %g '%s'",
            v, lpk_ctx_error(c));
     v = lpk_xent(c, x, 2, NULL, NULL, 1, 2, 1.0, NULL, NULL, 1.0f);
     printf("xent -> %g, '%s'\n", v, lpk_ctx_error(c));
-    EXPECT(isnan(v) && strstr(lpk_ctx_error(c), "xent: not implemented"), "xent: '%s'",
+    CHECK(isnan(v) && strstr(lpk_ctx_error(c), "xent: not implemented"), "xent: '%s'",
            lpk_ctx_error(c));
     lpk_ctx_clear_error(c);
-    EXPECT(!lpk_ctx_error(c)[0], "clear_error");
+    CHECK(!lpk_ctx_error(c)[0], "clear_error");
     lpk_free(c, x);
     lpk_ctx_destroy(c);
 
-    EXPECT(!lpk_ctx_create(&(lpk_ctx_opts){.backend = "fake_old"}, err, sizeof err),
+    CHECK(!lpk_ctx_create(&(lpk_ctx_opts){.backend = "fake_old"}, err, sizeof err),
            "an API version 1 library was accepted");
     printf("fake_old -> '%s'\n", err);
-    EXPECT(strstr(err, "API version 1, this program needs 2") && !strchr(err, '\n'), "'%s'",
+    CHECK(strstr(err, "API version 1, this program needs 2") && !strchr(err, '\n'), "'%s'",
            err);
 
-    if (failures) { fprintf(stderr, "FAIL: %d checks\n", failures); return 1; }
-    printf("PASS\n");
-    return 0;
+    DONE();
 }

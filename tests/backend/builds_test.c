@@ -18,19 +18,12 @@
 #include <llmpipe/optim.h>
 #include <llmpipe/sampler.h>
 
+#include "tests/support/check.h"
+
 enum { B = 4, T = 32, V = 97, STEPS = 5 };
 #define LR 3e-3f
 #define GFLOOR 1e-3
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, "\n");                                           \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
 
 typedef struct run {
     double loss[STEPS], norm[STEPS];
@@ -58,34 +51,34 @@ static void train(const char *backend, lpk_precision prec, run *out) {
     char err[512];
     lpk_ctx *ctx = lpk_ctx_create(
         &(lpk_ctx_opts){.backend = backend, .num_threads = 2, .precision = prec}, err, sizeof err);
-    CHECK(ctx, "%s", err);
-    CHECK(!strcmp(lpk_ctx_backend_name(ctx), backend), "asked for %s, got %s", backend,
+    ASSERT(ctx, "%s", err);
+    ASSERT(!strcmp(lpk_ctx_backend_name(ctx), backend), "asked for %s, got %s", backend,
           lpk_ctx_backend_name(ctx));
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
-    CHECK(m, "%s", err);
+    ASSERT(m, "%s", err);
     lp_model_init_gpt2(m, 11);
     lp_adamw *opt = lp_adamw_create(m, &(lp_adamw_config){.lr = LR, .weight_decay = 0.1f});
-    CHECK(opt, "adamw create failed");
+    ASSERT(opt, "adamw create failed");
     int32_t tok[B * T], tgt[B * T];
     for (int s = 0; s < STEPS; s++) {
         make_batch(s, tok, tgt);
         lp_model_zero_grad(m);
-        CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
-        CHECK(lp_model_lm_loss(m, tgt, NULL, 0, NULL, &out->loss[s]) == 0, "%s",
+        ASSERT(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_lm_loss(m, tgt, NULL, 0, NULL, &out->loss[s]) == 0, "%s",
               lp_model_error(m));
-        CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
         if (s == 0) {
             out->nparams = lp_model_num_params(m);
             out->g0 = calloc((size_t)out->nparams, sizeof *out->g0);
             for (int i = 0; i < out->nparams; i++) {
                 const lp_param *p = lp_model_param(m, i);
                 out->g0[i] = malloc(p->numel * sizeof(float));
-                CHECK(lpk_copy_out(ctx, out->g0[i], p->grad, p->numel * sizeof(float)) == 0,
+                ASSERT(lpk_copy_out(ctx, out->g0[i], p->grad, p->numel * sizeof(float)) == 0,
                       "%s", lpk_ctx_error(ctx));
             }
         }
         out->norm[s] = lp_model_clip_grad_norm(m, 1.0);
-        CHECK(lp_adamw_step(opt, LR, 1.0f) == 0, "adamw step failed");
+        ASSERT(lp_adamw_step(opt, LR, 1.0f) == 0, "adamw step failed");
     }
     out->w = calloc((size_t)out->nparams, sizeof *out->w);
     out->numel = calloc((size_t)out->nparams, sizeof *out->numel);
@@ -93,7 +86,7 @@ static void train(const char *backend, lpk_precision prec, run *out) {
         const lp_param *p = lp_model_param(m, i);
         out->numel[i] = p->numel;
         out->w[i] = malloc(p->numel * sizeof(float));
-        CHECK(lpk_copy_out(ctx, out->w[i], p->data, p->numel * sizeof(float)) == 0, "%s",
+        ASSERT(lpk_copy_out(ctx, out->w[i], p->data, p->numel * sizeof(float)) == 0, "%s",
               lpk_ctx_error(ctx));
     }
     lp_adamw_destroy(opt);
@@ -180,7 +173,7 @@ int main(void) {
         run_free(&r[0]);
         run_free(&r[1]);
     }
-    CHECK(ran > 0, "no CPU build runs here");
+    ASSERT(ran > 0, "no CPU build runs here");
     if (ref_name) {
         /* for scale only: bf16 against fp32 on one build (the bf16 bounds
          * are for bf16 against float64, tests/model:parity_bf16_test) */

@@ -8,17 +8,9 @@
 
 #include <lpk/kernels.h>
 
-static int failures;
+#include "tests/support/check.h"
 
-#define EXPECT(cond, ...)                                                    \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, "\n");                                           \
-            failures++;                                                      \
-        }                                                                    \
-    } while (0)
+
 
 static const char *const builds[] = {"avx512", "avx2", "x86-64-v2"}; /* best first */
 
@@ -34,9 +26,9 @@ static void expect_error(const char *backend, const char *want) {
     char name[64], err[1024];
     chosen(backend, name, sizeof name, err, sizeof err);
     printf("%-16s -> %s\n", backend ? backend : "(NULL)", name[0] ? name : err);
-    EXPECT(!name[0], "%s: expected an error, got %s", backend, name);
-    EXPECT(strstr(err, want), "%s: error '%s' does not say '%s'", backend, err, want);
-    EXPECT(!strchr(err, '\n'), "%s: error is not one line: %s", backend, err);
+    CHECK(!name[0], "%s: expected an error, got %s", backend, name);
+    CHECK(strstr(err, want), "%s: error '%s' does not say '%s'", backend, err, want);
+    CHECK(!strchr(err, '\n'), "%s: error is not one line: %s", backend, err);
 }
 
 int main(void) {
@@ -50,37 +42,37 @@ int main(void) {
         if (ok && !want[0]) snprintf(want, sizeof want, "%s", full);
         if (ok) {
             chosen(full, name, sizeof name, err, sizeof err);
-            EXPECT(!strcmp(name, full), "forcing %s gave '%s' (%s)", full, name, err);
+            CHECK(!strcmp(name, full), "forcing %s gave '%s' (%s)", full, name, err);
         } else {
-            EXPECT(strstr(err, ": this CPU cannot run it (needs ") && !strchr(err, '\n'),
+            CHECK(strstr(err, ": this CPU cannot run it (needs ") && !strchr(err, '\n'),
                    "%s: unexpected reason: %s", full, err);
         }
     }
-    EXPECT(want[0], "no CPU build runs here");
+    CHECK(want[0], "no CPU build runs here");
 
     chosen(NULL, name, sizeof name, err, sizeof err);
     printf("%-16s -> %s (auto)\n", "(NULL)", name);
-    EXPECT(!strcmp(name, want), "auto chose '%s', expected the best supported %s (%s)", name,
+    CHECK(!strcmp(name, want), "auto chose '%s', expected the best supported %s (%s)", name,
            want, err);
     chosen("cpu", name, sizeof name, err, sizeof err);
-    EXPECT(!strcmp(name, want), "'cpu' chose '%s', expected %s", name, want);
+    CHECK(!strcmp(name, want), "'cpu' chose '%s', expected %s", name, want);
 
     setenv("LLMPIPE_CPU_BACKEND", "x86-64-v2", 1);
     chosen(NULL, name, sizeof name, err, sizeof err);
     printf("LLMPIPE_CPU_BACKEND=x86-64-v2 -> %s\n", name[0] ? name : err);
-    EXPECT(!strcmp(name, "cpu:x86-64-v2"), "env forced '%s' (%s)", name, err);
+    CHECK(!strcmp(name, "cpu:x86-64-v2"), "env forced '%s' (%s)", name, err);
     chosen("cpu", name, sizeof name, err, sizeof err);
-    EXPECT(!strcmp(name, "cpu:x86-64-v2"), "env with 'cpu' gave '%s' (%s)", name, err);
+    CHECK(!strcmp(name, "cpu:x86-64-v2"), "env with 'cpu' gave '%s' (%s)", name, err);
     setenv("LLMPIPE_CPU_BACKEND", "cpu:x86-64-v2", 1);
     chosen(NULL, name, sizeof name, err, sizeof err);
-    EXPECT(!strcmp(name, "cpu:x86-64-v2"), "env 'cpu:x86-64-v2' gave '%s' (%s)", name, err);
+    CHECK(!strcmp(name, "cpu:x86-64-v2"), "env 'cpu:x86-64-v2' gave '%s' (%s)", name, err);
     if (strcmp(want, "cpu:x86-64-v2")) { /* an explicit name beats the variable */
         chosen(want, name, sizeof name, err, sizeof err);
-        EXPECT(!strcmp(name, want), "name %s under the variable gave '%s'", want, name);
+        CHECK(!strcmp(name, want), "name %s under the variable gave '%s'", want, name);
     }
     setenv("LLMPIPE_CPU_BACKEND", "auto", 1);
     chosen(NULL, name, sizeof name, err, sizeof err);
-    EXPECT(!strcmp(name, want), "env auto gave '%s'", name);
+    CHECK(!strcmp(name, want), "env auto gave '%s'", name);
 
     setenv("LLMPIPE_CPU_BACKEND", "pentium", 1);
     expect_error(NULL, "LLMPIPE_CPU_BACKEND=pentium: unknown CPU build 'pentium'");
@@ -91,15 +83,13 @@ int main(void) {
     expect_error("cpu:pentium", "unknown CPU build 'pentium' (expected auto, x86-64-v2");
     expect_error("../evil", "not a backend name");
     expect_error("cuda", "device cuda: this build has no CUDA backend (liblpk_cuda.so not found in");
-    EXPECT(!lpk_backend_available("cuda", err, sizeof err), "cuda reported available");
+    CHECK(!lpk_backend_available("cuda", err, sizeof err), "cuda reported available");
 
     /* LLMPIPE_KERNEL_PATH is searched first */
     setenv("LLMPIPE_KERNEL_PATH", "/nonexistent/a:/nonexistent/b", 1);
     expect_error("nosuch", "liblpk_nosuch.so not found in /nonexistent/a:/nonexistent/b:");
     chosen(NULL, name, sizeof name, err, sizeof err);
-    EXPECT(!strcmp(name, want), "with a bad LLMPIPE_KERNEL_PATH: '%s' (%s)", name, err);
+    CHECK(!strcmp(name, want), "with a bad LLMPIPE_KERNEL_PATH: '%s' (%s)", name, err);
 
-    if (failures) { fprintf(stderr, "FAIL: %d checks\n", failures); return 1; }
-    printf("PASS\n");
-    return 0;
+    DONE();
 }

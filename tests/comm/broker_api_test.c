@@ -13,6 +13,7 @@
 #include "sdk/comm/comm.h"
 #include "sdk/comm/zmq_util.h"
 #include "tests/support/check.h"
+#include "llmpipe/fsutil.h"
 #include "llmpipe/clock.h"
 
 static void expect_create_error(void *ctx, lp_broker_config cfg,
@@ -156,9 +157,7 @@ int main(void) {
   zmq_ctx_term(ctx);
   int64_t dt = lp_mono_ms() - t0;
   CHECK(dt < 1500, "shutdown took %lld ms", (long long)dt);
-  char cmd[700];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd)) fprintf(stderr, "cannot remove %s\n", dir);
+  if (lp_remove_tree(dir)) fprintf(stderr, "cannot remove %s\n", dir);
   printf("broker shutdown: %lld ms\n", (long long)dt);
   DONE();
 }

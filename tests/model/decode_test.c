@@ -18,9 +18,9 @@ static void run(lpk_precision prec) {
     char err[256];
     lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2, .precision = prec}, err,
                                   sizeof err);
-    CHECK(ctx, "%s", err);
+    ASSERT(ctx, "%s", err);
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
-    CHECK(m, "%s", err);
+    ASSERT(m, "%s", err);
     lp_model_init_gpt2(m, 42);
     /* larger weights than GPT-2 init so attention is far from uniform */
     for (int i = 0; i < lp_model_num_params(m); i++)
@@ -29,7 +29,7 @@ static void run(lpk_precision prec) {
     srand(3);
     for (int i = 0; i < B * T; i++) seq[i] = rand() % V;
     /* reference: full forward over every complete sequence */
-    CHECK(lp_model_forward(m, seq, B, T) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_forward(m, seq, B, T) == 0, "%s", lp_model_error(m));
     float *ref = fx_logits_host(m, (size_t)B * T * V);
 
     int32_t lens[3] = {5, 1, 9};
@@ -38,9 +38,9 @@ static void run(lpk_precision prec) {
     for (int b = 0; b < B; b++)
         for (int t = 0; t < W; t++) prompts[b * W + t] = t < lens[b] ? seq[b * T + t] : 0;
     lp_kv_cache *kv = lp_kv_cache_create(m, B, T);
-    CHECK(kv, "%s", lp_model_error(m));
+    ASSERT(kv, "%s", lp_model_error(m));
     float *lg = malloc(sizeof(float) * B * V);
-    CHECK(lp_model_prefill(m, kv, prompts, lens, W, lg) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_prefill(m, kv, prompts, lens, W, lg) == 0, "%s", lp_model_error(m));
     double worst = 0.0;
     int checked = 0;
     uint8_t fresh[3] = {1, 1, 1}; /* logits of inactive rows are unspecified */
@@ -62,24 +62,24 @@ static void run(lpk_precision prec) {
         }
         if (!any) break;
         int before1 = lp_kv_cache_len(kv, 1);
-        CHECK(lp_model_decode_step(m, kv, next, active, lg) == 0, "%s", lp_model_error(m));
-        if (!active[1]) CHECK(lp_kv_cache_len(kv, 1) == before1, "inactive row advanced");
+        ASSERT(lp_model_decode_step(m, kv, next, active, lg) == 0, "%s", lp_model_error(m));
+        if (!active[1]) ASSERT(lp_kv_cache_len(kv, 1) == before1, "inactive row advanced");
         memcpy(fresh, active, sizeof fresh);
     }
     printf("kv-cache decode vs full forward (%s): %d positions, worst relative error %.3g\n",
            bf16 ? "bf16" : "fp32", checked, worst);
     /* every position from each prompt's last token to T-1 */
-    CHECK(checked == (T - 4) + (T - 0) + (T - 8), "checked %d positions", checked);
+    ASSERT(checked == (T - 4) + (T - 0) + (T - 8), "checked %d positions", checked);
     /* bf16: the weights are 10x GPT-2's, so attention scores reach tens
      * and the bf16 rounding of q and k (2^-9 relative) moves them by a few
      * hundredths in the full forward, not in the cache path (measured
      * 9.7e-3; 2.8e-3 at GPT-2 scale in parity_bf16_test) */
-    CHECK(worst < (bf16 ? 3e-2 : 1e-5), "decode logits differ from the full forward by %.3g",
+    ASSERT(worst < (bf16 ? 3e-2 : 1e-5), "decode logits differ from the full forward by %.3g",
           worst);
     /* a sequence cannot grow past the cache */
     uint8_t only0[3] = {1, 0, 0};
     int32_t tk[3] = {1, 1, 1};
-    CHECK(lp_model_decode_step(m, kv, tk, only0, lg) < 0, "decode past the cache was accepted");
+    ASSERT(lp_model_decode_step(m, kv, tk, only0, lg) < 0, "decode past the cache was accepted");
     printf("error as expected: %s\n", lp_model_error(m));
     free(lg);
     free(ref);

@@ -131,22 +131,22 @@ static float ln_jitter(const lp_param *p, size_t k) {
 static int run(int kind) {
     lp_model *m = g_m;
     lp_model_zero_grad(m);
-    CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
     double ours;
     if (kind == 0) {
         float vals[B * T];
-        CHECK(lp_model_lm_loss(m, tgt, wts, 0, NULL, &ours) == 0, "%s", lp_model_error(m));
-        CHECK(lp_model_values(m, vals) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_lm_loss(m, tgt, wts, 0, NULL, &ours) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_values(m, vals) == 0, "%s", lp_model_error(m));
         for (int n = 0; n < B * T; n++) ours += vcoef[n] * vals[n];
-        CHECK(lp_model_values_grad(m, vcoef) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_values_grad(m, vcoef) == 0, "%s", lp_model_error(m));
     } else {
         float lp[B * T], en[B * T];
-        CHECK(lp_model_logprobs(m, tgt, TEMP, lp, en) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_logprobs(m, tgt, TEMP, lp, en) == 0, "%s", lp_model_error(m));
         ours = 0;
         for (int n = 0; n < B * T; n++) ours += acoef[n] * lp[n] + ecoef[n] * en[n];
-        CHECK(lp_model_logprobs_grad(m, tgt, TEMP, acoef, ecoef) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_logprobs_grad(m, tgt, TEMP, acoef, ecoef) == 0, "%s", lp_model_error(m));
     }
-    CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
     double ref = objective(kind);
     double eobj = fabs(ours - ref) / fabs(ref);
     /* global gradient scale, for tensors whose true gradient is ~0 */
@@ -191,9 +191,9 @@ int main(void) {
                            .n_ctx = NCTX, .scalar_head = 1};
     char err[256];
     lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2}, err, sizeof err);
-    CHECK(ctx, "%s", err);
+    ASSERT(ctx, "%s", err);
     g_m = lp_model_create(&cfg, ctx, err, sizeof err);
-    CHECK(g_m, "%s", err);
+    ASSERT(g_m, "%s", err);
     lp_model_init_gpt2(g_m, 7);
     srand(11);
     size_t total = 0;

@@ -78,15 +78,15 @@ void fx_load_params(const fx_file *f, lp_model *m, const char *prefix) {
         const lp_param *p = lp_model_param(m, i);
         snprintf(nm, sizeof nm, "%s%s", prefix, p->name);
         const fx_tensor *t = fx_get(f, nm);
-        CHECK(t->n == p->numel, "%s: %zu elements in fixture, %zu in model", nm, t->n, p->numel);
-        CHECK(lp_model_param_write(m, i, t->data) == 0, "%s", lp_model_error(m));
+        ASSERT(t->n == p->numel, "%s: %zu elements in fixture, %zu in model", nm, t->n, p->numel);
+        ASSERT(lp_model_param_write(m, i, t->data) == 0, "%s", lp_model_error(m));
     }
 }
 
 static float *host(lp_model *m, int i, int grad) {
     const lp_param *p = lp_model_param(m, i);
     float *h = malloc(p->numel * sizeof *h);
-    CHECK(h && (grad ? lp_model_grad_read(m, i, h) : lp_model_param_read(m, i, h)) == 0, "%s: %s", p->name,
+    ASSERT(h && (grad ? lp_model_grad_read(m, i, h) : lp_model_param_read(m, i, h)) == 0, "%s: %s", p->name,
           lp_model_error(m));
     return h;
 }
@@ -95,7 +95,7 @@ float *fx_grad_host(lp_model *m, int i) { return host(m, i, 1); }
 
 float *fx_logits_host(lp_model *m, size_t n) {
     float *h = malloc(n * sizeof *h);
-    CHECK(h && lp_model_logits_copy(m, h) == 0, "logits: %s", lp_model_error(m));
+    ASSERT(h && lp_model_logits_copy(m, h) == 0, "logits: %s", lp_model_error(m));
     return h;
 }
 
@@ -103,7 +103,7 @@ void fx_param_map(lp_model *m, int i, float scale, float (*shift)(const lp_param
     const lp_param *p = lp_model_param(m, i);
     float *h = fx_param_host(m, i);
     for (size_t k = 0; k < p->numel; k++) h[k] = h[k] * scale + (shift ? shift(p, k) : 0.0f);
-    CHECK(lp_model_param_write(m, i, h) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_param_write(m, i, h) == 0, "%s", lp_model_error(m));
     free(h);
 }
 

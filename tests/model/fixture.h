@@ -8,6 +8,8 @@
 
 #include <llmpipe/model.h>
 
+#include "tests/support/check.h"
+
 typedef struct fx_tensor {
     char name[96];
     int dtype; /* 0 f32, 1 i32 */
@@ -46,14 +48,5 @@ float *fx_logits_host(lp_model *m, size_t n);
  * a host copy (shift may be NULL). */
 void fx_param_map(lp_model *m, int i, float scale, float (*shift)(const lp_param *p, size_t k));
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, "\n");                                           \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
 
 #endif

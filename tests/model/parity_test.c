@@ -21,7 +21,7 @@ typedef struct tol {
 } tol;
 
 int main(int argc, char **argv) {
-    CHECK(argc >= 2, "usage: parity_test FIXTURE [fp32|bf16]");
+    ASSERT(argc >= 2, "usage: parity_test FIXTURE [fp32|bf16]");
     int bf16 = argc >= 3 && !strcmp(argv[2], "bf16");
     /* fp32: the issue's bounds (logits/loss 1e-5, gradients 1e-4, AdamW
      * loss trajectory 1e-5). AdamW parameters get 3e-4: Adam divides each
@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
     tol tl = bf16 ? (tol){1e-2, 1e-4, 3e-2, 1e-2, 0.15, 3e-4, 1e-2}
                   : (tol){1e-5, 1e-5, 1e-4, 1e-5, 3e-4, 1e-5, 1e-5};
     fx_file fx;
-    CHECK(fx_load(&fx, argv[1]) == 0, "cannot load fixture %s", argv[1]);
+    ASSERT(fx_load(&fx, argv[1]) == 0, "cannot load fixture %s", argv[1]);
     const int32_t *cf = fx_i32(&fx, "config");
     const int B = cf[5], T = cf[6], V = cf[3];
     lp_model_config cfg = {.n_layer = cf[0], .n_head = cf[1], .n_embd = cf[2],
@@ -47,9 +47,9 @@ int main(int argc, char **argv) {
     lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2,
                                                   .precision = bf16 ? LPK_PREC_BF16 : LPK_PREC_FP32},
                                   err, sizeof err);
-    CHECK(ctx, "%s", err);
+    ASSERT(ctx, "%s", err);
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
-    CHECK(m, "%s", err);
+    ASSERT(m, "%s", err);
     fx_load_params(&fx, m, "param/");
     const int32_t *tok = fx_i32(&fx, "tokens"), *tgt = fx_i32(&fx, "targets");
     const float *w = fx_f32(&fx, "weights");
@@ -57,15 +57,15 @@ int main(int argc, char **argv) {
     const char *worst = "";
 
     /* 1. logits, masked loss, gradients */
-    CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
     float *lg = fx_logits_host(m, (size_t)B * T * V);
     double e_logits = fx_relerr(lg, fx_f32(&fx, "logits"), (size_t)B * T * V);
     free(lg);
     double loss;
-    CHECK(lp_model_lm_loss(m, tgt, w, 0, NULL, &loss) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_lm_loss(m, tgt, w, 0, NULL, &loss) == 0, "%s", lp_model_error(m));
     double ref_loss = fx_f32(&fx, "loss")[0];
     double e_loss = fabs(loss - ref_loss) / fabs(ref_loss);
-    CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
     double e_grad = fx_compare_params(&fx, m, "grad/", 1, tl.grad, &worst, &fails);
     printf("logits rel %.3g  loss %.7f vs %.7f rel %.3g  grads worst rel %.3g (%s)\n",
            e_logits, loss, ref_loss, e_loss, e_grad, worst);
@@ -74,29 +74,29 @@ int main(int argc, char **argv) {
 
     /* 2. scalar head at the last real token */
     lp_model_zero_grad(m);
-    CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
     float r[16];
     const int32_t *len = fx_i32(&fx, "lengths");
-    CHECK(lp_model_scalar_last(m, len, r) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_scalar_last(m, len, r) == 0, "%s", lp_model_error(m));
     double e_scalar = fx_relerr(r, fx_f32(&fx, "scalar"), (size_t)B);
-    CHECK(lp_model_scalar_last_grad(m, len, fx_f32(&fx, "scalar_coef")) == 0, "%s", lp_model_error(m));
-    CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_scalar_last_grad(m, len, fx_f32(&fx, "scalar_coef")) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
     double e_sgrad = fx_compare_params(&fx, m, "sgrad/", 1, tl.grad, &worst, &fails);
     printf("scalar head rel %.3g  grads worst rel %.3g (%s)\n", e_scalar, e_sgrad, worst);
     if (!(e_scalar <= tl.head)) { fprintf(stderr, "  scalar above %.3g\n", tl.head); fails++; }
 
     /* 3. log-probs and entropy at temperature, gradients from both */
     lp_model_zero_grad(m);
-    CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
     float temp = fx_f32(&fx, "lp_temp")[0];
     const int32_t *ltok = fx_i32(&fx, "lp_tokens");
     float *lp = malloc(sizeof(float) * B * T), *ent = malloc(sizeof(float) * B * T);
-    CHECK(lp_model_logprobs(m, ltok, temp, lp, ent) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_logprobs(m, ltok, temp, lp, ent) == 0, "%s", lp_model_error(m));
     double e_lp = fx_relerr(lp, fx_f32(&fx, "lp_logp"), (size_t)B * T);
     double e_ent = fx_relerr(ent, fx_f32(&fx, "lp_ent"), (size_t)B * T);
-    CHECK(lp_model_logprobs_grad(m, ltok, temp, fx_f32(&fx, "lp_dlogp"),
+    ASSERT(lp_model_logprobs_grad(m, ltok, temp, fx_f32(&fx, "lp_dlogp"),
                                  fx_f32(&fx, "lp_dent")) == 0, "%s", lp_model_error(m));
-    CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
     double e_pgrad = fx_compare_params(&fx, m, "pgrad/", 1, tl.grad, &worst, &fails);
     printf("logp rel %.3g  entropy rel %.3g  grads worst rel %.3g (%s)\n", e_lp, e_ent,
            e_pgrad, worst);
@@ -108,14 +108,14 @@ int main(int argc, char **argv) {
     lp_adamw *opt = lp_adamw_create(m, &(lp_adamw_config){.lr = hp[0], .beta1 = hp[1],
                                                           .beta2 = hp[2], .eps = hp[3],
                                                           .weight_decay = hp[4]});
-    CHECK(opt, "adamw create failed");
+    ASSERT(opt, "adamw create failed");
     const float *rl = fx_f32(&fx, "adam_loss"), *rn = fx_f32(&fx, "adam_gradnorm");
     double e_aloss = 0, e_anorm = 0;
     for (int s = 0; s < (int)hp[6]; s++) {
         lp_model_zero_grad(m);
-        CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
-        CHECK(lp_model_lm_loss(m, tgt, w, 0, NULL, &loss) == 0, "%s", lp_model_error(m));
-        CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_lm_loss(m, tgt, w, 0, NULL, &loss) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
         /* odd steps clip through the AdamW pass instead of scaling grads */
         double n;
         float coef = 1.0f;
@@ -130,10 +130,10 @@ int main(int argc, char **argv) {
             for (int i = 0; i < lp_model_num_params(m); i++) {
                 const lp_param *p = lp_model_param(m, i);
                 float *mo = malloc(p->numel * sizeof *mo), *gr = malloc(p->numel * sizeof *gr);
-                CHECK(mo && gr && lp_adamw_state_read(opt, 0, i, mo) == 0 && lp_model_grad_read(m, i, gr) == 0,
+                ASSERT(mo && gr && lp_adamw_state_read(opt, 0, i, mo) == 0 && lp_model_grad_read(m, i, gr) == 0,
                       "%s", lp_model_error(m));
                 for (size_t k = 0; k < p->numel; k++)
-                    CHECK(fabsf(mo[k] - (1.0f - hp[1]) * gr[k]) <= 1e-6f * (fabsf(mo[k]) + 1e-12f) + 1e-30f,
+                    ASSERT(fabsf(mo[k] - (1.0f - hp[1]) * gr[k]) <= 1e-6f * (fabsf(mo[k]) + 1e-12f) + 1e-30f,
                           "%s: adam moment %zu is %g, expected %g", p->name, k, mo[k],
                           (1.0f - hp[1]) * gr[k]);
                 free(mo);

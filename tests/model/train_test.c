@@ -37,9 +37,9 @@ static void train(lpk_precision prec, int threads, double *losses, float **final
     char err[256];
     lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = threads, .precision = prec},
                                   err, sizeof err);
-    CHECK(ctx, "%s", err);
+    ASSERT(ctx, "%s", err);
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
-    CHECK(m, "%s", err);
+    ASSERT(m, "%s", err);
     lp_model_init_gpt2(m, 5);
     lp_adamw *opt = lp_adamw_create(m, &(lp_adamw_config){.lr = 1e-2f, .beta2 = 0.95f,
                                                           .weight_decay = 0.1f});
@@ -49,12 +49,12 @@ static void train(lpk_precision prec, int threads, double *losses, float **final
         lp_model_zero_grad(m);
         /* two micro-batches of half the rows: accumulation must add up */
         double l0, l1;
-        CHECK(lp_model_forward(m, tok, B / 2, T) == 0, "%s", lp_model_error(m));
-        CHECK(lp_model_lm_loss(m, tgt, NULL, 2.0 * (B / 2) * T, NULL, &l0) == 0, "%s", lp_model_error(m));
-        CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
-        CHECK(lp_model_forward(m, tok + B / 2 * T, B / 2, T) == 0, "%s", lp_model_error(m));
-        CHECK(lp_model_lm_loss(m, tgt + B / 2 * T, NULL, 2.0 * (B / 2) * T, NULL, &l1) == 0, "%s", lp_model_error(m));
-        CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_forward(m, tok, B / 2, T) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_lm_loss(m, tgt, NULL, 2.0 * (B / 2) * T, NULL, &l0) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_forward(m, tok + B / 2 * T, B / 2, T) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_lm_loss(m, tgt + B / 2 * T, NULL, 2.0 * (B / 2) * T, NULL, &l1) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
         lp_model_clip_grad_norm(m, 1.0);
         lp_adamw_step(opt, 1e-2f, 1.0f);
         losses[s] = l0 + l1;
@@ -64,7 +64,7 @@ static void train(lpk_precision prec, int threads, double *losses, float **final
     *final = malloc(*numel * sizeof(float));
     size_t o = 0;
     for (int i = 0; i < lp_model_num_params(m); i++) {
-        CHECK(lp_model_param_read(m, i, *final + o) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_param_read(m, i, *final + o) == 0, "%s", lp_model_error(m));
         o += lp_model_param(m, i)->numel;
     }
     lp_adamw_destroy(opt);
@@ -80,9 +80,9 @@ static void check_batch_split(void) {
     lp_model_config cfg = {.n_layer = 1, .n_head = 2, .n_embd = 32, .vocab_size = VV, .n_ctx = TT};
     char err[256];
     lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2}, err, sizeof err);
-    CHECK(ctx, "%s", err);
+    ASSERT(ctx, "%s", err);
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
-    CHECK(m, "%s", err);
+    ASSERT(m, "%s", err);
     lp_model_init_gpt2(m, 9);
     static int32_t tok[BB * TT], tgt[BB * TT];
     lp_rng r;
@@ -92,7 +92,7 @@ static void check_batch_split(void) {
         tgt[i] = (int32_t)(lp_rng_u64(&r) % VV);
     }
     double l;
-    CHECK(lp_model_forward(m, tok, BB, TT) == 0 && lp_model_lm_loss(m, tgt, NULL, 0, NULL, &l) == 0 &&
+    ASSERT(lp_model_forward(m, tok, BB, TT) == 0 && lp_model_lm_loss(m, tgt, NULL, 0, NULL, &l) == 0 &&
           lp_model_backward(m) == 0, "%s", lp_model_error(m));
     const lp_param *wte = lp_model_find_param(m, "transformer.wte.weight");
     size_t n = wte->numel;
@@ -100,14 +100,14 @@ static void check_batch_split(void) {
     float *full = fx_grad_host(m, iw);
     lp_model_zero_grad(m);
     for (int h = 0; h < 2; h++)
-        CHECK(lp_model_forward(m, tok + h * BB / 2 * TT, BB / 2, TT) == 0 &&
+        ASSERT(lp_model_forward(m, tok + h * BB / 2 * TT, BB / 2, TT) == 0 &&
               lp_model_lm_loss(m, tgt + h * BB / 2 * TT, NULL, (double)BB * TT, NULL, &l) == 0 &&
               lp_model_backward(m) == 0, "%s", lp_model_error(m));
     float *halves = fx_grad_host(m, iw);
     double e = fx_relerr(full, halves, n);
     free(halves);
     printf("LM-head gradient, 1024-token batch vs 2 x 512 accumulated: relative difference %.3g\n", e);
-    CHECK(e < 1e-5, "batch split changed the LM-head gradient by %.3g", e);
+    ASSERT(e < 1e-5, "batch split changed the LM-head gradient by %.3g", e);
     free(full);
     lp_model_destroy(m);
     lpk_ctx_destroy(ctx);
@@ -124,9 +124,9 @@ static void check_lazy_zero_grad(lpk_precision prec) {
                            .n_ctx = TT, .scalar_head = 1};
     char err[256];
     lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2, .precision = prec}, err, sizeof err);
-    CHECK(ctx, "%s", err);
+    ASSERT(ctx, "%s", err);
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
-    CHECK(m, "%s", err);
+    ASSERT(m, "%s", err);
     lp_model_init_gpt2(m, 5);
     static int32_t tok[BB * TT], tgt[BB * TT];
     static float dv[BB * TT];
@@ -139,7 +139,7 @@ static void check_lazy_zero_grad(lpk_precision prec) {
     int np = lp_model_num_params(m);
     size_t total = lp_model_numel(m);
     float *a = malloc(total * sizeof(float));
-    CHECK(a, "out of memory");
+    ASSERT(a, "out of memory");
     for (int pass = 0; pass < 3; pass++) {
         /* pass 0 leaves stale gradients; pass 1 writes them lazily; pass 2
          * reads them zeroed first, then accumulates onto the zeros */
@@ -149,14 +149,14 @@ static void check_lazy_zero_grad(lpk_precision prec) {
                 const lp_param *p = lp_model_param(m, i);
                 float *g = fx_grad_host(m, i);
                 for (size_t k = 0; k < p->numel; k++)
-                    CHECK(g[k] == 0.0f, "%s[%zu] = %g after zero_grad", p->name, k, g[k]);
+                    ASSERT(g[k] == 0.0f, "%s[%zu] = %g after zero_grad", p->name, k, g[k]);
                 free(g);
             }
-        CHECK(lp_model_forward(m, tok, BB, TT) == 0 && lp_model_lm_loss(m, tgt, NULL, 0, NULL, &l) == 0,
+        ASSERT(lp_model_forward(m, tok, BB, TT) == 0 && lp_model_lm_loss(m, tgt, NULL, 0, NULL, &l) == 0,
               "%s", lp_model_error(m));
         if (pass == 0) /* stale values in every tensor, the scalar head's too */
-            CHECK(lp_model_values_grad(m, dv) == 0, "%s", lp_model_error(m));
-        CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
+            ASSERT(lp_model_values_grad(m, dv) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
         size_t off = 0;
         for (int i = 0; i < np; i++) {
             const lp_param *p = lp_model_param(m, i);
@@ -164,7 +164,7 @@ static void check_lazy_zero_grad(lpk_precision prec) {
             for (size_t k = 0; k < p->numel; k++, off++) {
                 if (pass == 1) a[off] = g[k];
                 if (pass == 2)
-                    CHECK(a[off] == g[k], "%s[%zu]: written %g, accumulated onto zeros %g",
+                    ASSERT(a[off] == g[k], "%s[%zu]: written %g, accumulated onto zeros %g",
                           p->name, k, a[off], g[k]);
             }
             free(g);
@@ -183,9 +183,9 @@ static void step_on(lp_model *m, lp_adamw *opt, int step, int32_t *tok) {
     double l;
     make_batch(step, tok, tgt);
     lp_model_zero_grad(m);
-    CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
-    CHECK(lp_model_lm_loss(m, tgt, NULL, 0.0, NULL, &l) == 0, "%s", lp_model_error(m));
-    CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_lm_loss(m, tgt, NULL, 0.0, NULL, &l) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
     lp_adamw_step(opt, 1e-2f, 1.0f);
 }
 
@@ -197,23 +197,23 @@ static void check_head_copy(void) {
     char err[256];
     lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2, .precision = LPK_PREC_BF16},
                                   err, sizeof err);
-    CHECK(ctx, "%s", err);
+    ASSERT(ctx, "%s", err);
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
-    CHECK(m, "%s", err);
+    ASSERT(m, "%s", err);
     lp_model_init_gpt2(m, 9);
     lp_adamw *opt = lp_adamw_create(m, &(lp_adamw_config){.lr = 1e-2f, .beta2 = 0.95f});
     int32_t tok[B * T];
     const size_t nl = (size_t)B * T * V;
     float *before = malloc(nl * sizeof(float));
-    CHECK(before, "out of memory");
+    ASSERT(before, "out of memory");
     for (int s = 0; s < 3; s++) {
         step_on(m, opt, s, tok);
-        CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
-        CHECK(lp_model_logits_copy(m, before) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_logits_copy(m, before) == 0, "%s", lp_model_error(m));
         lp_model_params_changed(m);
-        CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
         float *lg = fx_logits_host(m, nl);
-        CHECK(!memcmp(before, lg, nl * sizeof(float)),
+        ASSERT(!memcmp(before, lg, nl * sizeof(float)),
               "step %d: logits through the optimizer's bf16 head differ from a rebuilt head", s);
         free(lg);
     }
@@ -223,13 +223,13 @@ static void check_head_copy(void) {
      * logits match the full forward's up to bf16 rounding */
     step_on(m, opt, 3, tok);
     lp_kv_cache *kv = lp_kv_cache_create(m, B, T);
-    CHECK(kv, "%s", lp_model_error(m));
+    ASSERT(kv, "%s", lp_model_error(m));
     int32_t lens[B];
     for (int b = 0; b < B; b++) lens[b] = T;
     float *pre = malloc((size_t)B * V * sizeof(float));
-    CHECK(pre, "out of memory");
-    CHECK(lp_model_prefill(m, kv, tok, lens, T, pre) == 0, "%s", lp_model_error(m));
-    CHECK(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
+    ASSERT(pre, "out of memory");
+    ASSERT(lp_model_prefill(m, kv, tok, lens, T, pre) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
     float *lg = fx_logits_host(m, (size_t)B * T * V);
     double worst = 0, top = 0;
     for (int b = 0; b < B; b++)
@@ -240,7 +240,7 @@ static void check_head_copy(void) {
             top = fabs(r) > top ? fabs(r) : top;
         }
     printf("bf16 prefill after a step vs full forward: relative %.3g\n", worst / top);
-    CHECK(worst <= 2e-2 * top, "bf16 decode reads a stale head: %.3g of max |logit|", worst / top);
+    ASSERT(worst <= 2e-2 * top, "bf16 decode reads a stale head: %.3g of max |logit|", worst / top);
     free(pre);
     free(lg);
     lp_kv_cache_destroy(kv);
@@ -262,9 +262,9 @@ int main(void) {
     train(LPK_PREC_FP32, 2, l32b, &p32b, &n);
     train(LPK_PREC_BF16, 2, l16a, &p16a, &n);
     train(LPK_PREC_BF16, 2, l16b, &p16b, &n);
-    CHECK(!memcmp(l32a, l32b, sizeof l32a) && !memcmp(p32a, p32b, n * sizeof(float)),
+    ASSERT(!memcmp(l32a, l32b, sizeof l32a) && !memcmp(p32a, p32b, n * sizeof(float)),
           "fp32 runs differ bitwise");
-    CHECK(!memcmp(l16a, l16b, sizeof l16a) && !memcmp(p16a, p16b, n * sizeof(float)),
+    ASSERT(!memcmp(l16a, l16b, sizeof l16a) && !memcmp(p16a, p16b, n * sizeof(float)),
           "bf16 runs differ bitwise");
     printf("bitwise identical reruns (fp32 and bf16, 2 threads, %d steps)\n", STEPS);
     double worst = 0, mean = 0;
@@ -276,11 +276,11 @@ int main(void) {
             printf("step %2d  loss fp32 %.4f  bf16 %.4f\n", s, l32a[s], l16a[s]);
     }
     printf("bf16 vs fp32 loss: worst relative gap %.3g, mean %.3g\n", worst, mean);
-    CHECK(l32a[STEPS - 1] < 0.6 * l32a[0], "fp32 did not learn: %.3f -> %.3f", l32a[0], l32a[STEPS - 1]);
-    CHECK(l16a[STEPS - 1] < 0.6 * l16a[0], "bf16 did not learn: %.3f -> %.3f", l16a[0], l16a[STEPS - 1]);
+    ASSERT(l32a[STEPS - 1] < 0.6 * l32a[0], "fp32 did not learn: %.3f -> %.3f", l32a[0], l32a[STEPS - 1]);
+    ASSERT(l16a[STEPS - 1] < 0.6 * l16a[0], "bf16 did not learn: %.3f -> %.3f", l16a[0], l16a[STEPS - 1]);
     /* the runs diverge slowly (different rounding, same data); the bound is
      * on the whole trajectory, not on chance step-to-step noise */
-    CHECK(worst < 0.1 && mean < 0.02, "bf16 loss drifted from fp32: worst %.3g mean %.3g", worst, mean);
+    ASSERT(worst < 0.1 && mean < 0.02, "bf16 loss drifted from fp32: worst %.3g mean %.3g", worst, mean);
     free(p32a); free(p32b); free(p16a); free(p16b);
     printf("PASS\n");
     return 0;

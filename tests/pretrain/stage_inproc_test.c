@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "llmpipe/fsutil.h"
 #include "llmpipe/data.h"
 #include "llmpipe/plugin.h"
 #include "llmpipe/tokenizer.h"
@@ -114,8 +115,6 @@ int main(void) {
           "%s", err);
     lp_fake_host_destroy(h);
 
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd)) fprintf(stderr, "cleanup failed\n");
+    if (lp_remove_tree(tmp)) fprintf(stderr, "cleanup failed\n");
     DONE();
 }

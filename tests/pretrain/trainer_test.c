@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "llmpipe/fsutil.h"
 #include "llmpipe/error.h"
 #include "llmpipe/train.h"
 #include "tests/support/check.h"
@@ -215,9 +216,7 @@ static void test_nonfinite(void) {
 }
 
 static void rm_rf(const char *p) {
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
-    if (system(cmd)) fprintf(stderr, "rm failed\n");
+    if (lp_remove_tree(p)) fprintf(stderr, "rm failed\n");
 }
 
 /* Runs 8 steps with checkpoints every 3; a fresh trainer (other init, other

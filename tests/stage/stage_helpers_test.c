@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "llmpipe/fsutil.h"
 #include "llmpipe/stage.h"
 #include "tests/support/check.h"
 #include "tests/support/fake_host.h"
@@ -182,8 +183,6 @@ int main(void) {
     lpk_ctx *c = lp_kernel_ctx_open("eval", "cuda", 1, "fp32", err, sizeof err);
     CHECK(!c && !strncmp(err, "eval: device \"cuda\": ", 21), "%s", err);
 
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd)) fprintf(stderr, "cleanup failed\n");
+    if (lp_remove_tree(tmp)) fprintf(stderr, "cleanup failed\n");
     DONE();
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llmpipe/fsutil.h"
 #include "llmpipe/ckpt.h"
 #include "llmpipe/error.h"
 #include "llmpipe/model.h"
@@ -172,8 +173,6 @@ int main(void) {
     free(sa);
     free(sb);
     lpk_ctx_destroy(ctx);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd)) fprintf(stderr, "cleanup failed\n");
+    if (lp_remove_tree(tmp)) fprintf(stderr, "cleanup failed\n");
     DONE();
 }

@@ -6,6 +6,8 @@
  *   REQUIRE(cond, fmt, ...) the same, then returns 1 from the enclosing
  *                          function: for checks the rest of a test stands on
  *                          (use it in main or in an int-returning helper);
+ *   ASSERT(cond, fmt, ...) the same, then exits with status 1: for helpers
+ *                          whose callers cannot go on after a failure;
  *   DONE()                 prints "N checks, M failures" and returns from
  *                          main: 0 when nothing failed.
  *
@@ -13,6 +15,7 @@
 #ifndef LLMPIPE_TESTS_SUPPORT_CHECK_H
 #define LLMPIPE_TESTS_SUPPORT_CHECK_H
 #include <stdio.h>
+#include <stdlib.h>
 
 static int lp_test_checks, lp_test_failures;
 
@@ -32,6 +35,13 @@ static int lp_test_checks, lp_test_failures;
         int lp_test_before_ = lp_test_failures;                          \
         CHECK(cond, __VA_ARGS__);                                        \
         if (lp_test_failures != lp_test_before_) return 1;               \
+    } while (0)
+
+#define ASSERT(cond, ...)                                                \
+    do {                                                                 \
+        int lp_test_before_ = lp_test_failures;                          \
+        CHECK(cond, __VA_ARGS__);                                        \
+        if (lp_test_failures != lp_test_before_) exit(1);                \
     } while (0)
 
 #define DONE()                                                           \

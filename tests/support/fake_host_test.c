@@ -188,8 +188,6 @@ int main(void) {
           "%zu metrics after cancel", lp_fake_host_count(h, LP_FAKE_METRIC, NULL));
     lp_fake_host_destroy(h);
 
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd)) fprintf(stderr, "cleanup failed\n");
+    if (lp_remove_tree(tmp)) fprintf(stderr, "cleanup failed\n");
     DONE();
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llmpipe/fsutil.h"
 #include "llmpipe/data.h"
 #include "llmpipe/tokenizer.h"
 #include "tests/support/check.h"
@@ -57,8 +58,6 @@ int main(void) {
               strstr(err, "cannot open"),
           "%s", err);
     lp_fake_host_destroy(h);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd)) fprintf(stderr, "cleanup failed\n");
+    if (lp_remove_tree(tmp)) fprintf(stderr, "cleanup failed\n");
     DONE();
 }
