@@ -8,6 +8,7 @@
 
 #include "host/cli.h"
 #include "llmpipe/ckpt.h"
+#include "llmpipe/clock.h"
 #include "llmpipe/eval.h"
 #include "llmpipe/stage.h"
 
@@ -181,8 +182,7 @@ int lp_cli_eval(int argc, char **argv) {
   }
   lp_eval_result res;
   memset(&res, 0, sizeof res);
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  double t0 = lp_mono_s();
   int rc = 0;
   lpk_ctx *ctx = NULL;
   lp_model *model = NULL;
@@ -231,10 +231,8 @@ int lp_cli_eval(int argc, char **argv) {
     goto done;
   }
 report:
-  clock_gettime(CLOCK_MONOTONIC, &t1);
   if (rc == 0) {
-    double secs = (double)(t1.tv_sec - t0.tv_sec) +
-                  1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double secs = lp_mono_s() - t0;
     if (as_json)
       print_json(&res, model_dir, tasks_path, secs);
     else

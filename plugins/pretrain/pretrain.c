@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "llmpipe/clock.h"
 #include "llmpipe/data.h"
 #include "llmpipe/fsutil.h"
 #include "llmpipe/tokenizer.h"
@@ -42,8 +43,7 @@ static int micro(void *user, lp_model *m, int k, int n_micro, double *loss, int6
     lp_loader_next(s->train, s->x, s->y);
     if (lp_model_forward(m, s->x, B, T) || lp_model_lm_loss(m, s->y, NULL, (double)B * T * n_micro, NULL, loss) ||
         lp_model_backward(m)) {
-        snprintf(err, errsz, "pretrain: %s", lp_model_error(m));
-        return -1;
+        return lp_errf(err, errsz, "pretrain: %s", lp_model_error(m));
     }
     if (s->p.debug_nan_step > 0 && lp_trainer_steps_done(s->tr) + 1 == s->p.debug_nan_step) *loss = NAN;
     *tokens = (int64_t)B * T;
@@ -60,8 +60,7 @@ static int evaluate(void *user, lp_model *m, double *val_loss, char *err, size_t
         double l;
         lp_loader_next(s->val, s->x, s->y);
         if (lp_model_forward(m, s->x, B, T) || lp_model_lm_loss(m, s->y, NULL, 0, NULL, &l)) {
-            snprintf(err, errsz, "pretrain validation: %s", lp_model_error(m));
-            return -1;
+            return lp_errf(err, errsz, "pretrain validation: %s", lp_model_error(m));
         }
         sum += l;
     }
@@ -80,10 +79,7 @@ static int save(void *user, lp_state_writer *w, const char *dir, char *err, size
     (void)dir;
     pretrain *s = user;
     uint8_t st[LP_LOADER_STATE_SIZE];
-    if (lp_loader_state_save(s->train, st)) {
-        snprintf(err, errsz, "pretrain: cannot save the loader position");
-        return -1;
-    }
+    if (lp_loader_state_save(s->train, st)) return lp_errf(err, errsz, "pretrain: cannot save the loader position");
     return lp_state_put(w, "loader.train", st, sizeof st);
 }
 
@@ -92,7 +88,7 @@ static int load(void *user, const lp_state *st, const char *dir, char *err, size
     pretrain *s = user;
     size_t n;
     const void *d = lp_state_get(st, "loader.train", &n);
-    if (!d) { snprintf(err, errsz, "%s: trainer state has no loader position", dir); return -1; }
+    if (!d) return lp_errf(err, errsz, "%s: trainer state has no loader position", dir);
     return lp_loader_state_restore(s->train, d, n, err, errsz);
 }
 
@@ -169,12 +165,6 @@ static int build(pretrain *s, char *err, size_t n) {
     return 0;
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static int run(void *state, char *err, size_t n) {
     pretrain *s = state;
     const lp_host_services *h = s->h;
@@ -196,10 +186,10 @@ static int run(void *state, char *err, size_t n) {
                   lp_model_numel(s->m), cfg->n_layer, cfg->n_embd, cfg->vocab_size, (long long)o.max_steps,
                   (long long)p->tokens_per_step, (long long)p->batch_size, (long long)p->seq_len, o.micro_steps,
                   lpk_ctx_threads(s->ctx), p->precision);
-    double t0 = now_s();
+    double t0 = lp_mono_s();
     int64_t tok0 = lp_trainer_tokens_seen(s->tr), steps;
-    if (lp_stage_trainer_run(h, s->tr, err, n)) return -1;
-    double secs = now_s() - t0;
+    if (lp_stage_trainer_run(s->tr, err, n)) return -1;
+    double secs = lp_mono_s() - t0;
     double tps = secs > 0 ? (double)(lp_trainer_tokens_seen(s->tr) - tok0) / secs : 0;
     steps = lp_trainer_steps_done(s->tr);
     if (p->n_prompts && (p->sample_every == 0 || steps % p->sample_every) && sample(s, s->m, steps, err, n)) return -1;

@@ -93,8 +93,7 @@ int lp_stage_trainer_start(const lp_host_services *h, lp_trainer *t, const char 
     return 0;
 }
 
-int lp_stage_trainer_run(const lp_host_services *h, lp_trainer *t, char *err, size_t errsz) {
-    (void)h;
+int lp_stage_trainer_run(lp_trainer *t, char *err, size_t errsz) {
     int rc = lp_trainer_run(t, err, errsz);
     if (rc <= 0) return rc;
     return lp_errf(err, errsz, "stopped on request at step %lld of %lld (checkpoint %s); `llmpipe run --resume` continues",

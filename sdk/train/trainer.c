@@ -3,15 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "llmpipe/clock.h"
 #include "train_internal.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int valid_name(const char *s) {
     if (!s || !*s || strlen(s) > 63) return 0;
@@ -116,7 +110,7 @@ static void event(lp_trainer *t, const char *kind, const char *msg) {
 }
 
 int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz) {
-    double t0 = now_s();
+    double t0 = lp_mono_s();
     memset(r, 0, sizeof *r);
     for (int k = 0; k < t->ng; k++) {
         r->group_lr[k] = lp_lr_at(&t->g[k].lr, t->step);
@@ -165,7 +159,7 @@ int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz) {
             snprintf(err, errsz, "stopping: %d steps in a row with non-finite loss or gradients (last at step %lld); "
                      "lower the learning rate or check the data",
                      t->bad_run, (long long)t->step);
-            r->seconds = now_s() - t0;
+            r->seconds = lp_mono_s() - t0;
             return -1;
         }
     } else {
@@ -177,7 +171,7 @@ int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz) {
             }
     }
     r->grad_norm = r->group_grad_norm[0];
-    r->seconds = now_s() - t0;
+    r->seconds = lp_mono_s() - t0;
     return 0;
 }
 
@@ -196,7 +190,7 @@ static int do_eval(lp_trainer *t, char *err, size_t errsz) {
 
 int lp_trainer_run(lp_trainer *t, char *err, size_t errsz) {
     const lp_trainer_opts *o = &t->o;
-    double rate_t0 = now_s();
+    double rate_t0 = lp_mono_s();
     int64_t rate_tok = 0;
     int stopped = 0;
     while (t->step < o->max_steps) {
@@ -208,7 +202,7 @@ int lp_trainer_run(lp_trainer *t, char *err, size_t errsz) {
         lp_step_result r;
         if (lp_trainer_step(t, &r, err, errsz)) return -1;
         rate_tok += r.tokens;
-        double el = now_s() - rate_t0;
+        double el = lp_mono_s() - rate_t0;
         double tps = el > 0 ? (double)rate_tok / el : 0;
         if (t->host) {
             lp_metric mv[6];

@@ -130,7 +130,7 @@ int lp_stage_trainer_start(const lp_host_services *h, lp_trainer *t, const char 
 /* lp_trainer_run; a stop on request becomes -1 with "stopped on request at
  * step N of M (checkpoint ...); `llmpipe run --resume` continues" (no
  * output, so the host keeps the stage resumable). */
-int lp_stage_trainer_run(const lp_host_services *h, lp_trainer *t, char *err, size_t errsz);
+int lp_stage_trainer_run(lp_trainer *t, char *err, size_t errsz);
 
 #ifdef __cplusplus
 }
