@@ -9,16 +9,16 @@
 #include "broker.h"
 
 typedef struct lp_broker_metrics {
-  void *xsub, *xpub, *ctl; /* ctl: inproc PAIR, any message = stop */
-  FILE *jsonl;
-  atomic_ullong captured;
-  unsigned long long invalid; /* bodies that were not JSON objects */
+    void *xsub, *xpub, *ctl; /* ctl: inproc PAIR, any message = stop */
+    FILE *jsonl;
+    atomic_ullong captured;
+    unsigned long long invalid; /* bodies that were not JSON objects */
 } lp_broker_metrics;
 
 typedef struct lp_broker_store {
-  void *router, *ctl;
-  char *artifacts_dir;
-  int timeout_ms;
+    void *router, *ctl;
+    char *artifacts_dir;
+    int timeout_ms;
 } lp_broker_store;
 
 void *lp_broker_metrics_main(void *arg); /* lp_broker_metrics* */

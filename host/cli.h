@@ -5,9 +5,9 @@
 #define LP_HOST_CLI_H
 
 typedef struct lp_cli_command {
-  const char *name;
-  int (*run)(int argc, char **argv);
-  const char *summary;
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
 } lp_cli_command;
 
 /* The dispatch table, terminated by a NULL name (host/cli_commands.c). */

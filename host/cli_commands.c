@@ -5,22 +5,30 @@
 #include "host/cli_watch.h"
 
 const lp_cli_command lp_cli_commands[] = {
-    {"run", lp_cli_run, "run a chain: run CONFIG [--resume] [--only STAGE] "
-                        "[--set KEY=VALUE]... [--quiet]"},
-    {"validate", lp_cli_validate, "check a chain without running it: "
-                                  "validate CONFIG [--set KEY=VALUE]..."},
-    {"plugins", lp_cli_plugins, "list the plugins found on the plugin path: "
-                                "plugins [CONFIG]"},
-    {"keygen", lp_cli_keygen, "print a CURVE key pair for a config's curve "
-                              "group"},
-    {"worker", lp_cli_worker, "run one stage of a running host's chain: "
-                              "worker --connect ENDPOINT --stage NAME"},
-    {"watch", lp_cli_watch, "live view of a run's metrics: watch "
-                            "ENDPOINT|RUN_DIR [--topic RUN[/STAGE]]"},
-    {"tokenizer", lp_cli_tokenizer, "byte-level BPE: tokenizer "
-                                    "train|encode|decode|info"},
+    {"run", lp_cli_run,
+     "run a chain: run CONFIG [--resume] [--only STAGE] "
+     "[--set KEY=VALUE]... [--quiet]"},
+    {"validate", lp_cli_validate,
+     "check a chain without running it: "
+     "validate CONFIG [--set KEY=VALUE]..."},
+    {"plugins", lp_cli_plugins,
+     "list the plugins found on the plugin path: "
+     "plugins [CONFIG]"},
+    {"keygen", lp_cli_keygen,
+     "print a CURVE key pair for a config's curve "
+     "group"},
+    {"worker", lp_cli_worker,
+     "run one stage of a running host's chain: "
+     "worker --connect ENDPOINT --stage NAME"},
+    {"watch", lp_cli_watch,
+     "live view of a run's metrics: watch "
+     "ENDPOINT|RUN_DIR [--topic RUN[/STAGE]]"},
+    {"tokenizer", lp_cli_tokenizer,
+     "byte-level BPE: tokenizer "
+     "train|encode|decode|info"},
     {"data", lp_cli_data, "datasets: data synth|shard|check"},
-    {"eval", lp_cli_eval, "exact match of a model on task files: eval "
-                          "--model DIR --tasks FILE"},
+    {"eval", lp_cli_eval,
+     "exact match of a model on task files: eval "
+     "--model DIR --tasks FILE"},
     {0, 0, 0},
 };

@@ -25,8 +25,7 @@ static const char USAGE[] =
 
 #define usage_error(...) lp_cli_usage_error("data", USAGE, __VA_ARGS__)
 
-static int parse_num(const char *s, long long lo, long long hi, long long *out)
-{
+static int parse_num(const char *s, long long lo, long long hi, long long *out) {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
@@ -35,17 +34,16 @@ static int parse_num(const char *s, long long lo, long long hi, long long *out)
     return 0;
 }
 
-static int ensure_dir(const char *d)
-{
+static int ensure_dir(const char *d) {
     char err[512];
     if (lp_mkdir_p(d, err, sizeof err) == 0) return 0;
     fprintf(stderr, "llmpipe data: %s\n", err);
     return 1;
 }
 
-static int cmd_synth(int argc, char **argv)
-{
-    lp_synth_opts o = {.seed = 1, .n_sft = 20000, .n_pref = 2000, .n_ranked = 500, .n_ppo = 500, .n_eval = 200};
+static int cmd_synth(int argc, char **argv) {
+    lp_synth_opts o = {
+        .seed = 1, .n_sft = 20000, .n_pref = 2000, .n_ranked = 500, .n_ppo = 500, .n_eval = 200};
     lp_synth_level knobs = {0};
     long long level = 1, v;
     const char *out = NULL;
@@ -57,7 +55,8 @@ static int cmd_synth(int argc, char **argv)
         int has = i + 1 < argc, done = 0;
         for (int k = 0; k < 5 && !done; k++) {
             if (strcmp(a, count_names[k]) || !has) continue;
-            if (parse_num(argv[++i], 0, 100000000, &v)) return usage_error("expected a count in 0..100000000, got '%s'", argv[i]);
+            if (parse_num(argv[++i], 0, 100000000, &v))
+                return usage_error("expected a count in 0..100000000, got '%s'", argv[i]);
             *counts[k] = (size_t)v;
             done = 1;
         }
@@ -65,10 +64,12 @@ static int cmd_synth(int argc, char **argv)
         if (!strcmp(a, "--out") && has) {
             out = argv[++i];
         } else if (!strcmp(a, "--seed") && has) {
-            if (parse_num(argv[++i], 0, INT64_MAX, &v)) return usage_error("--seed: expected a non-negative integer, got '%s'", argv[i]);
+            if (parse_num(argv[++i], 0, INT64_MAX, &v))
+                return usage_error("--seed: expected a non-negative integer, got '%s'", argv[i]);
             o.seed = (uint64_t)v;
         } else if (!strcmp(a, "--level") && has) {
-            if (parse_num(argv[++i], 1, 3, &level)) return usage_error("--level: expected 1, 2 or 3, got '%s'", argv[i]);
+            if (parse_num(argv[++i], 1, 3, &level))
+                return usage_error("--level: expected 1, 2 or 3, got '%s'", argv[i]);
         } else if (!strcmp(a, "--items") && has) {
             int lo, hi, n = 0;
             if (sscanf(argv[++i], "%d-%d%n", &lo, &hi, &n) != 2 || argv[i][n] || lo < 1 || hi < lo || hi > 64)
@@ -76,10 +77,12 @@ static int cmd_synth(int argc, char **argv)
             knobs.min_items = lo;
             knobs.max_items = hi;
         } else if (!strcmp(a, "--max-value") && has) {
-            if (parse_num(argv[++i], 1, 100000000, &v)) return usage_error("--max-value: expected 1..100000000, got '%s'", argv[i]);
+            if (parse_num(argv[++i], 1, 100000000, &v))
+                return usage_error("--max-value: expected 1..100000000, got '%s'", argv[i]);
             knobs.max_value = (int)v;
         } else if (!strcmp(a, "--pool") && has) {
-            if (parse_num(argv[++i], 1, 64, &v)) return usage_error("--pool: expected 1..64 words, got '%s'", argv[i]);
+            if (parse_num(argv[++i], 1, 64, &v))
+                return usage_error("--pool: expected 1..64 words, got '%s'", argv[i]);
             knobs.pool = (int)v;
         } else if (!strcmp(a, "--families") && has) {
             char *list = strdup(argv[++i]), *save = NULL;
@@ -87,7 +90,10 @@ static int cmd_synth(int argc, char **argv)
             for (char *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
                 int idx = lp_synth_family_find(f);
                 if (idx < 0 || nf == LP_SYNTH_FAMILIES) {
-                    int rc = usage_error("--families: unknown or repeated family '%s' (sort_en, sort_zh, reverse_en, reverse_zh, add_en, add_zh, count_en, count_zh, upper_en, upper_zh)", f);
+                    int rc = usage_error(
+                        "--families: unknown or repeated family '%s' (sort_en, sort_zh, reverse_en, "
+                        "reverse_zh, add_en, add_zh, count_en, count_zh, upper_en, upper_zh)",
+                        f);
                     free(list);
                     return rc;
                 }
@@ -100,7 +106,10 @@ static int cmd_synth(int argc, char **argv)
     }
     if (!out) return usage_error("synth: %s", "--out DIR is required");
     o.level = lp_synth_preset((int)level);
-    if (knobs.min_items) { o.level.min_items = knobs.min_items; o.level.max_items = knobs.max_items; }
+    if (knobs.min_items) {
+        o.level.min_items = knobs.min_items;
+        o.level.max_items = knobs.max_items;
+    }
     if (knobs.max_value) o.level.max_value = knobs.max_value;
     if (knobs.pool) o.level.pool = knobs.pool;
     o.families = nf ? fams : NULL;
@@ -111,14 +120,15 @@ static int cmd_synth(int argc, char **argv)
         fprintf(stderr, "llmpipe data: %s\n", err);
         return strstr(err, "too few distinct") ? 2 : 1;
     }
-    fprintf(stderr, "data synth: %zu sft, %zu pref, %zu ranked, %zu ppo, %zu eval -> %s (seed %llu, items %d-%d, max value %d, pool %d)\n",
-            o.n_sft, o.n_pref, o.n_ranked, o.n_ppo, o.n_eval, out, (unsigned long long)o.seed, o.level.min_items,
-            o.level.max_items, o.level.max_value, o.level.pool);
+    fprintf(stderr,
+            "data synth: %zu sft, %zu pref, %zu ranked, %zu ppo, %zu eval -> %s (seed %llu, items %d-%d, max "
+            "value %d, pool %d)\n",
+            o.n_sft, o.n_pref, o.n_ranked, o.n_ppo, o.n_eval, out, (unsigned long long)o.seed,
+            o.level.min_items, o.level.max_items, o.level.max_value, o.level.pool);
     return 0;
 }
 
-static int cmd_shard(int argc, char **argv)
-{
+static int cmd_shard(int argc, char **argv) {
     const char *tokp = NULL, *out = NULL;
     lp_shard_build_opts o = {.val_fraction = 0.05, .seed = 1};
     const char **files = calloc((size_t)argc, sizeof *files);
@@ -135,7 +145,10 @@ static int cmd_shard(int argc, char **argv)
         } else if (!strcmp(a, "--doc-sep") && has) {
             o.doc_sep_line = argv[++i];
         } else if (!strcmp(a, "--seed") && has) {
-            if (parse_num(argv[++i], 0, INT64_MAX, &v)) { free(files); return usage_error("--seed: expected a non-negative integer, got '%s'", argv[i]); }
+            if (parse_num(argv[++i], 0, INT64_MAX, &v)) {
+                free(files);
+                return usage_error("--seed: expected a non-negative integer, got '%s'", argv[i]);
+            }
             o.seed = (uint64_t)v;
         } else if (!strcmp(a, "--val-fraction") && has) {
             char *end;
@@ -164,36 +177,44 @@ static int cmd_shard(int argc, char **argv)
         return 2;
     }
     lp_shard_build_stats st;
-    if (ensure_dir(out)) rc = 1;
+    if (ensure_dir(out))
+        rc = 1;
     else if (lp_shard_build(t, files, nfiles, out, &o, &st, err, sizeof err)) {
         fprintf(stderr, "llmpipe data: %s\n", err);
         rc = 1;
     } else {
-        printf("data shard: %llu bytes -> train %llu tokens (%llu documents), val %llu tokens (%llu documents), "
-               "%.3f bytes/token -> %s/{train,val}.bin\n",
-               (unsigned long long)st.bytes, (unsigned long long)st.tokens[0], (unsigned long long)st.docs[0],
-               (unsigned long long)st.tokens[1], (unsigned long long)st.docs[1],
-               st.tokens[0] + st.tokens[1] ? (double)st.bytes / (double)(st.tokens[0] + st.tokens[1]) : 0.0, out);
+        printf(
+            "data shard: %llu bytes -> train %llu tokens (%llu documents), val %llu tokens (%llu documents), "
+            "%.3f bytes/token -> %s/{train,val}.bin\n",
+            (unsigned long long)st.bytes, (unsigned long long)st.tokens[0], (unsigned long long)st.docs[0],
+            (unsigned long long)st.tokens[1], (unsigned long long)st.docs[1],
+            st.tokens[0] + st.tokens[1] ? (double)st.bytes / (double)(st.tokens[0] + st.tokens[1]) : 0.0,
+            out);
     }
     lp_tokenizer_destroy(t);
     free(files);
     return rc;
 }
 
-static int cmd_check(int argc, char **argv)
-{
+static int cmd_check(int argc, char **argv) {
     const char *file = NULL, *kindname = NULL;
     int skip = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--kind") && i + 1 < argc) kindname = argv[++i];
-        else if (!strcmp(argv[i], "--skip-bad")) skip = 1;
-        else if (argv[i][0] == '-' && argv[i][1]) return usage_error("check: unknown option or missing value: %s", argv[i]);
-        else if (file) return usage_error("check: one FILE only (got also '%s')", argv[i]);
-        else file = argv[i];
+        if (!strcmp(argv[i], "--kind") && i + 1 < argc)
+            kindname = argv[++i];
+        else if (!strcmp(argv[i], "--skip-bad"))
+            skip = 1;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return usage_error("check: unknown option or missing value: %s", argv[i]);
+        else if (file)
+            return usage_error("check: one FILE only (got also '%s')", argv[i]);
+        else
+            file = argv[i];
     }
     lp_data_kind kind;
     if (!file || !kindname) return usage_error("check: %s", "FILE and --kind are required");
-    if (lp_data_kind_parse(kindname, &kind)) return usage_error("--kind: expected sft, pref, ranked or prompts, got '%s'", kindname);
+    if (lp_data_kind_parse(kindname, &kind))
+        return usage_error("--kind: expected sft, pref, ranked or prompts, got '%s'", kindname);
     lp_dataset *d;
     char err[600];
     if (lp_dataset_load(&d, file, kind, skip, err, sizeof err)) {
@@ -206,20 +227,22 @@ static int cmd_check(int argc, char **argv)
         const lp_record *r = lp_dataset_get(d, i);
         if (!r->family || !r->reference || lp_synth_family_find(r->family) < 0) continue;
         if (lp_synth_check(r->family, r->prompt, r->reference) != 1) {
-            if (!bad_refs) fprintf(stderr, "llmpipe data: %s:%d:1: reference fails the %s checker\n", file, r->line, r->family);
+            if (!bad_refs)
+                fprintf(stderr, "llmpipe data: %s:%d:1: reference fails the %s checker\n", file, r->line,
+                        r->family);
             bad_refs++;
         }
     }
     printf("%s: %zu %s records", file, lp_dataset_count(d), kindname);
-    if (lp_dataset_skipped(d)) printf(", %zu skipped (first: %s)", lp_dataset_skipped(d), lp_dataset_first_skip(d));
+    if (lp_dataset_skipped(d))
+        printf(", %zu skipped (first: %s)", lp_dataset_skipped(d), lp_dataset_first_skip(d));
     if (bad_refs) printf(", %zu references fail their checker", bad_refs);
     printf("\n");
     lp_dataset_destroy(d);
     return bad_refs ? 2 : 0;
 }
 
-int lp_cli_data(int argc, char **argv)
-{
+int lp_cli_data(int argc, char **argv) {
     int help = lp_cli_usage(argc, argv, USAGE);
     if (help >= 0) return help;
     if (!strcmp(argv[1], "synth")) return cmd_synth(argc - 1, argv + 1);

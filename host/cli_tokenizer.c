@@ -6,14 +6,15 @@
 #include <time.h>
 
 #include "cli_text.h"
+#include "llmpipe/clock.h"
 #include "llmpipe/fsutil.h"
 #include "llmpipe/tokenizer.h"
-#include "llmpipe/clock.h"
 
 static const char USAGE[] =
     "usage: llmpipe tokenizer train --vocab-size N --out tokenizer.json [--min-frequency N]\n"
     "                               [--special TOKEN]... [--gpt2-out DIR] [--quiet] FILES...\n"
-    "       llmpipe tokenizer encode --tokenizer PATH [--no-special] [--binary] [--count] [--out FILE] [INPUT]\n"
+    "       llmpipe tokenizer encode --tokenizer PATH [--no-special] [--binary] [--count] [--out FILE] "
+    "[INPUT]\n"
     "       llmpipe tokenizer decode --tokenizer PATH [--skip-special] [--binary] [--out FILE] [INPUT]\n"
     "       llmpipe tokenizer info --tokenizer PATH\n"
     "PATH is a tokenizer.json or a folder with tokenizer.json or vocab.json + merges.txt.\n"
@@ -24,8 +25,7 @@ static const char USAGE[] =
 #define usage_error(...) lp_cli_usage_error("tokenizer", USAGE, __VA_ARGS__)
 
 /* Reads a whole stream (stdin or a file) into memory. */
-static int slurp(const char *path, char **buf, size_t *len)
-{
+static int slurp(const char *path, char **buf, size_t *len) {
     FILE *f = path ? fopen(path, "rb") : stdin;
     if (!f) {
         fprintf(stderr, "llmpipe tokenizer: %s: cannot open: %s\n", path, strerror(errno));
@@ -42,8 +42,7 @@ static int slurp(const char *path, char **buf, size_t *len)
     return 0;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
+static int parse_int(const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -52,21 +51,29 @@ static int parse_int(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-static int cmd_train(int argc, char **argv)
-{
+static int cmd_train(int argc, char **argv) {
     long vocab = 0, minf = 2;
     const char *out = NULL, *gpt2 = NULL;
     const char **special = calloc((size_t)argc, sizeof *special);
     const char **files = calloc((size_t)argc, sizeof *files);
     int nspecial = 0, nfiles = 0, quiet = 0, rc = 2;
-    if (!special || !files) { rc = 1; goto out; }
+    if (!special || !files) {
+        rc = 1;
+        goto out;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
         if (!strcmp(a, "--vocab-size") && has) {
-            if (parse_int(argv[++i], 257, 1 << 24, &vocab)) { rc = usage_error("--vocab-size: expected an integer in 257..16777216, got '%s'", argv[i]); goto out; }
+            if (parse_int(argv[++i], 257, 1 << 24, &vocab)) {
+                rc = usage_error("--vocab-size: expected an integer in 257..16777216, got '%s'", argv[i]);
+                goto out;
+            }
         } else if (!strcmp(a, "--min-frequency") && has) {
-            if (parse_int(argv[++i], 1, 1L << 40, &minf)) { rc = usage_error("--min-frequency: expected a positive integer, got '%s'", argv[i]); goto out; }
+            if (parse_int(argv[++i], 1, 1L << 40, &minf)) {
+                rc = usage_error("--min-frequency: expected a positive integer, got '%s'", argv[i]);
+                goto out;
+            }
         } else if (!strcmp(a, "--out") && has) {
             out = argv[++i];
         } else if (!strcmp(a, "--gpt2-out") && has) {
@@ -82,9 +89,15 @@ static int cmd_train(int argc, char **argv)
             files[nfiles++] = a;
         }
     }
-    if (!vocab || !out || !nfiles) { rc = usage_error("train: %s", "--vocab-size, --out and at least one FILE are required"); goto out; }
-    lp_tok_train_opts o = {.vocab_size = (int)vocab, .min_frequency = (int)minf, .special = special,
-                           .n_special = nspecial, .verbose = !quiet};
+    if (!vocab || !out || !nfiles) {
+        rc = usage_error("train: %s", "--vocab-size, --out and at least one FILE are required");
+        goto out;
+    }
+    lp_tok_train_opts o = {.vocab_size = (int)vocab,
+                           .min_frequency = (int)minf,
+                           .special = special,
+                           .n_special = nspecial,
+                           .verbose = !quiet};
     char err[512];
     lp_tokenizer *t;
     double t0 = lp_mono_s();
@@ -113,7 +126,8 @@ static int cmd_train(int argc, char **argv)
     if (rc)
         fprintf(stderr, "llmpipe tokenizer: %s\n", err);
     else if (!quiet)
-        fprintf(stderr, "tokenizer train: vocabulary %d trained in %.2f s -> %s\n", lp_tokenizer_vocab_size(t), dt, out);
+        fprintf(stderr, "tokenizer train: vocabulary %d trained in %.2f s -> %s\n",
+                lp_tokenizer_vocab_size(t), dt, out);
     lp_tokenizer_destroy(t);
 out:
     free(special);
@@ -122,26 +136,32 @@ out:
 }
 
 static int common_opts(int argc, char **argv, const char **tok, const char **out, const char **in,
-                       int *binary, int *flag, const char *flag_name, int *count)
-{
+                       int *binary, int *flag, const char *flag_name, int *count) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
-        if (!strcmp(a, "--tokenizer") && has) *tok = argv[++i];
-        else if (!strcmp(a, "--out") && has) *out = argv[++i];
-        else if (!strcmp(a, "--binary")) *binary = 1;
-        else if (flag_name && !strcmp(a, flag_name)) *flag = 1;
-        else if (count && !strcmp(a, "--count")) *count = 1;
-        else if (a[0] == '-' && a[1]) return usage_error("unknown option or missing value: %s", a);
-        else if (*in) return usage_error("one INPUT at most (got also '%s')", a);
-        else *in = a;
+        if (!strcmp(a, "--tokenizer") && has)
+            *tok = argv[++i];
+        else if (!strcmp(a, "--out") && has)
+            *out = argv[++i];
+        else if (!strcmp(a, "--binary"))
+            *binary = 1;
+        else if (flag_name && !strcmp(a, flag_name))
+            *flag = 1;
+        else if (count && !strcmp(a, "--count"))
+            *count = 1;
+        else if (a[0] == '-' && a[1])
+            return usage_error("unknown option or missing value: %s", a);
+        else if (*in)
+            return usage_error("one INPUT at most (got also '%s')", a);
+        else
+            *in = a;
     }
     if (!*tok) return usage_error("%s", "--tokenizer PATH is required");
     return 0;
 }
 
-static int open_tok(const char *path, lp_tokenizer **t)
-{
+static int open_tok(const char *path, lp_tokenizer **t) {
     char err[512];
     if (lp_tokenizer_open(t, path, err, sizeof err)) {
         fprintf(stderr, "llmpipe tokenizer: %s\n", err);
@@ -150,24 +170,23 @@ static int open_tok(const char *path, lp_tokenizer **t)
     return 0;
 }
 
-static FILE *open_out(const char *out)
-{
+static FILE *open_out(const char *out) {
     FILE *f = out ? fopen(out, "wb") : stdout;
     if (!f) fprintf(stderr, "llmpipe tokenizer: %s: cannot create: %s\n", out, strerror(errno));
     return f;
 }
 
-static int close_out(FILE *f, const char *out)
-{
+static int close_out(FILE *f, const char *out) {
     int bad = ferror(f);
-    if (out) bad |= fclose(f) != 0;
-    else bad |= fflush(f) != 0;
+    if (out)
+        bad |= fclose(f) != 0;
+    else
+        bad |= fflush(f) != 0;
     if (bad) fprintf(stderr, "llmpipe tokenizer: %s: write failed\n", out ? out : "stdout");
     return bad ? 1 : 0;
 }
 
-static int cmd_encode(int argc, char **argv)
-{
+static int cmd_encode(int argc, char **argv) {
     const char *tokp = NULL, *out = NULL, *in = NULL;
     int binary = 0, nospecial = 0, count = 0;
     int rc = common_opts(argc, argv, &tokp, &out, &in, &binary, &nospecial, "--no-special", &count);
@@ -186,7 +205,10 @@ static int cmd_encode(int argc, char **argv)
     }
     double dt = lp_mono_s() - t0;
     FILE *f = open_out(out);
-    if (!f) { rc = 1; goto done; }
+    if (!f) {
+        rc = 1;
+        goto done;
+    }
     if (count) {
         fprintf(f, "%zu tokens, %zu bytes, %.3f bytes/token, %.2f MB/s\n", ids.n, len,
                 ids.n ? (double)len / (double)ids.n : 0.0, dt > 0 ? (double)len / dt / 1e6 : 0.0);
@@ -204,8 +226,7 @@ done:
     return rc;
 }
 
-static int cmd_decode(int argc, char **argv)
-{
+static int cmd_decode(int argc, char **argv) {
     const char *tokp = NULL, *out = NULL, *in = NULL;
     int binary = 0, skip = 0;
     int rc = common_opts(argc, argv, &tokp, &out, &in, &binary, &skip, "--skip-special", NULL);
@@ -218,14 +239,18 @@ static int cmd_decode(int argc, char **argv)
     if ((rc = slurp(in, &raw, &len))) goto done;
     if (binary) {
         if (len % 4) {
-            fprintf(stderr, "llmpipe tokenizer: %s: %zu bytes is not a whole number of int32 ids\n", in ? in : "stdin", len);
+            fprintf(stderr, "llmpipe tokenizer: %s: %zu bytes is not a whole number of int32 ids\n",
+                    in ? in : "stdin", len);
             rc = 2;
             goto done;
         }
         for (size_t i = 0; i < len; i += 4) {
             int32_t v;
             memcpy(&v, raw + i, 4);
-            if (lp_ids_push(&ids, v)) { rc = 1; goto done; }
+            if (lp_ids_push(&ids, v)) {
+                rc = 1;
+                goto done;
+            }
         }
     } else {
         char *p = raw;
@@ -241,7 +266,10 @@ static int cmd_decode(int argc, char **argv)
                 rc = 2;
                 goto done;
             }
-            if (lp_ids_push(&ids, (int32_t)v)) { rc = 1; goto done; }
+            if (lp_ids_push(&ids, (int32_t)v)) {
+                rc = 1;
+                goto done;
+            }
             p = end;
         }
     }
@@ -251,7 +279,10 @@ static int cmd_decode(int argc, char **argv)
         goto done;
     }
     FILE *f = open_out(out);
-    if (!f) { rc = 1; goto done; }
+    if (!f) {
+        rc = 1;
+        goto done;
+    }
     fwrite(text, 1, tlen, f);
     rc = close_out(f, out);
 done:
@@ -262,8 +293,7 @@ done:
     return rc;
 }
 
-static int cmd_info(int argc, char **argv)
-{
+static int cmd_info(int argc, char **argv) {
     const char *tokp = NULL, *out = NULL, *in = NULL;
     int binary = 0;
     int rc = common_opts(argc, argv, &tokp, &out, &in, &binary, NULL, NULL, NULL);
@@ -283,8 +313,7 @@ static int cmd_info(int argc, char **argv)
     return 0;
 }
 
-int lp_cli_tokenizer(int argc, char **argv)
-{
+int lp_cli_tokenizer(int argc, char **argv) {
     int help = lp_cli_usage(argc, argv, USAGE);
     if (help >= 0) return help;
     const char *sub = argv[1];

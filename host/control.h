@@ -16,12 +16,12 @@
 #include <stddef.h>
 
 #define LP_HEARTBEAT_MS 1000
-#define LP_MAX_FRAMES 8
+#define LP_MAX_FRAMES   8
 
 typedef struct lp_frames {
-  size_t count;
-  char *frame[LP_MAX_FRAMES]; /* NUL-terminated copies */
-  size_t len[LP_MAX_FRAMES];
+    size_t count;
+    char *frame[LP_MAX_FRAMES]; /* NUL-terminated copies */
+    size_t len[LP_MAX_FRAMES];
 } lp_frames;
 
 /* Receives one multipart message (non-blocking when `dontwait`); returns the
@@ -33,13 +33,12 @@ void lp_frames_free(lp_frames *m);
 int lp_frames_send(void *sock, size_t count, const char *const *frames);
 
 /* Sends with a leading identity frame (ROUTER side). */
-int lp_frames_send_to(void *sock, const char *id, size_t id_len, size_t count,
-                      const char *const *frames);
+int lp_frames_send_to(void *sock, const char *id, size_t id_len, size_t count, const char *const *frames);
 
 /* Applies ZMQ_LINGER and, when keys are given, CURVE. server_secret: make
  * `sock` a CURVE server; server_public: make it a client of that server with
  * a fresh key pair. */
-int lp_socket_setup(void *sock, const char *server_secret,
-                    const char *server_public, char *err, size_t err_size);
+int lp_socket_setup(void *sock, const char *server_secret, const char *server_public, char *err,
+                    size_t err_size);
 
 #endif

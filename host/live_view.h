@@ -15,15 +15,12 @@ typedef struct lp_live_view lp_live_view;
 /* topic_prefix: "" for everything; a full topic prefix starting with a kind
  * ("metrics/run1"); or "<run>[/<stage>]", meaning every kind of that run or
  * stage. */
-lp_live_view *lp_live_view_create(void *zmq_ctx, const char *endpoint,
-                                  const char *topic_prefix, int plain,
+lp_live_view *lp_live_view_create(void *zmq_ctx, const char *endpoint, const char *topic_prefix, int plain,
                                   char *err, size_t err_size);
 /* Same, with the broker's CURVE public key (tcp endpoints) and the stream to
  * draw on (NULL = stdout). */
-lp_live_view *lp_live_view_create_ex(void *zmq_ctx, const char *endpoint,
-                                     const char *topic_prefix, int plain,
-                                     const char *curve_server_key, FILE *out,
-                                     char *err, size_t err_size);
+lp_live_view *lp_live_view_create_ex(void *zmq_ctx, const char *endpoint, const char *topic_prefix, int plain,
+                                     const char *curve_server_key, FILE *out, char *err, size_t err_size);
 /* Stops the thread (bounded: it polls its stop pipe) and leaves the cursor
  * below the last drawing. */
 void lp_live_view_destroy(lp_live_view *v);

@@ -7,9 +7,9 @@
 #include "host/config.h"
 
 typedef struct lp_run_opts {
-  int resume;
-  const char *only; /* run just this stage, or NULL */
-  int quiet;        /* no live view */
+    int resume;
+    const char *only; /* run just this stage, or NULL */
+    int quiet;        /* no live view */
 } lp_run_opts;
 
 /* Returns the process exit status: 0 all stages done, 1 a stage failed or

@@ -7,8 +7,7 @@
 
 /* The candidate closest to `word` by edit distance, or NULL when none is close
  * enough to be a plausible typo. */
-const char *lp_did_you_mean(const char *word, const char *const *candidates,
-                            size_t count);
+const char *lp_did_you_mean(const char *word, const char *const *candidates, size_t count);
 
 /* Folder holding the running executable (from /proc/self/exe). */
 const char *lp_exe_dir(void);

@@ -11,15 +11,15 @@
 #include "sdk/comm/comm.h"
 
 struct lp_host {
-  json_t *cfg; /* the CONFIG document */
-  const char *run, *stage, *device, *work_dir, *output;
-  int threads, resume;
-  uint64_t seed;
-  lp_publisher *pub;
-  lp_store_client *store;
-  atomic_int cancelled;
-  json_t *fetched; /* artifact name -> local path */
-  char last_error[1024];
+    json_t *cfg; /* the CONFIG document */
+    const char *run, *stage, *device, *work_dir, *output;
+    int threads, resume;
+    uint64_t seed;
+    lp_publisher *pub;
+    lp_store_client *store;
+    atomic_int cancelled;
+    json_t *fetched; /* artifact name -> local path */
+    char last_error[1024];
 };
 
 /* Fills `table` with the worker's implementations, bound to `h`. */

@@ -26,11 +26,14 @@ int main(int argc, char **argv) {
     if (!strcmp(name, "124m")) cfg = (lp_model_config){12, 12, 768, 50257, 1024, 0, 0};
     if (!strcmp(name, "small")) cfg = (lp_model_config){6, 6, 384, 50257, 1024, 0, 0};
     char err[256];
-    lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = threads,
-                                                  .precision = bf16 ? LPK_PREC_BF16 : LPK_PREC_FP32},
-                                  err, sizeof err);
+    lpk_ctx *ctx = lpk_ctx_create(
+        &(lpk_ctx_opts){.num_threads = threads, .precision = bf16 ? LPK_PREC_BF16 : LPK_PREC_FP32}, err,
+        sizeof err);
     lp_model *m = ctx ? lp_model_create(&cfg, ctx, err, sizeof err) : NULL;
-    if (!m) { fprintf(stderr, "%s\n", err); return 1; }
+    if (!m) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     lp_model_init_gpt2(m, 1);
     int32_t *prompts = malloc(sizeof(int32_t) * B * P), *lens = malloc(sizeof(int32_t) * B);
     lp_rng r;
@@ -41,7 +44,10 @@ int main(int argc, char **argv) {
     lp_generate_opts go = {.sampling = {0}, .seed = 1, .max_new = NEW};
     lp_generate(m, prompts, lens, B, P, &go, out, olen); /* warm-up */
     double t0 = now();
-    if (lp_generate(m, prompts, lens, B, P, &go, out, olen)) { fprintf(stderr, "%s\n", lp_model_error(m)); return 1; }
+    if (lp_generate(m, prompts, lens, B, P, &go, out, olen)) {
+        fprintf(stderr, "%s\n", lp_model_error(m));
+        return 1;
+    }
     double t_kv = now() - t0;
 
     /* recompute: full forward over [B, len] for each new token */
@@ -62,7 +68,8 @@ int main(int argc, char **argv) {
         for (int b = 0; b < B; b++) {
             const float *z = lg + ((size_t)b * len + len - 1) * cfg.vocab_size;
             int best = 0;
-            for (int v = 1; v < cfg.vocab_size; v++) if (z[v] > z[best]) best = v;
+            for (int v = 1; v < cfg.vocab_size; v++)
+                if (z[v] > z[best]) best = v;
             rec[b * NEW + k] = best;
         }
     }
@@ -77,17 +84,25 @@ int main(int argc, char **argv) {
         same += k == NEW;
         if (k < first) first = k;
     }
-    printf("decode %s %s B=%d prompt=%d new=%d threads=%d\n", name, bf16 ? "bf16" : "fp32", B, P,
-           NEW, lpk_ctx_threads(ctx));
+    printf("decode %s %s B=%d prompt=%d new=%d threads=%d\n", name, bf16 ? "bf16" : "fp32", B, P, NEW,
+           lpk_ctx_threads(ctx));
     printf("  kv cache : %8.1f tokens/s (%.3f s)\n", B * NEW / t_kv, t_kv);
     printf("  recompute: %8.1f tokens/s (%.3f s)\n", B * NEW / t_full, t_full);
     if (same == B)
         printf("  speed-up %.1fx; greedy tokens identical: yes\n", t_full / t_kv);
     else
-        printf("  speed-up %.1fx; greedy tokens identical in %d of %d sequences, the first "
-               "difference at new token %d of %d%s\n", t_full / t_kv, same, B, first + 1, NEW,
-               bf16 ? " (bf16 rounding on near-ties)" : " (unexpected in fp32)");
-    free(seq); free(rec); free(lg); free(out); free(olen); free(prompts); free(lens);
+        printf(
+            "  speed-up %.1fx; greedy tokens identical in %d of %d sequences, the first "
+            "difference at new token %d of %d%s\n",
+            t_full / t_kv, same, B, first + 1, NEW,
+            bf16 ? " (bf16 rounding on near-ties)" : " (unexpected in fp32)");
+    free(seq);
+    free(rec);
+    free(lg);
+    free(out);
+    free(olen);
+    free(prompts);
+    free(lens);
     lp_model_destroy(m);
     lpk_ctx_destroy(ctx);
     return same ? 0 : 1;

@@ -15,7 +15,13 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct { const char *what; int ta, tb, M, N, K; float beta; int bias; int count; } shape;
+typedef struct {
+    const char *what;
+    int ta, tb, M, N, K;
+    float beta;
+    int bias;
+    int count;
+} shape;
 
 static double now(void) {
     struct timespec t;
@@ -71,10 +77,28 @@ int main(int argc, char **argv) {
         return 2;
     }
     int L, C, V, B, T;
-    if (!strcmp(argv[1], "124m")) { L = 12; C = 768; V = 50257; B = 4; T = 64; }
-    else if (!strcmp(argv[1], "small")) { L = 6; C = 384; V = 50257; B = 8; T = 256; }
-    else if (!strcmp(argv[1], "quick")) { L = 4; C = 256; V = 4096; B = 32; T = 256; }
-    else { fprintf(stderr, "gemm_bench: unknown config '%s'\n", argv[1]); return 2; }
+    if (!strcmp(argv[1], "124m")) {
+        L = 12;
+        C = 768;
+        V = 50257;
+        B = 4;
+        T = 64;
+    } else if (!strcmp(argv[1], "small")) {
+        L = 6;
+        C = 384;
+        V = 50257;
+        B = 8;
+        T = 256;
+    } else if (!strcmp(argv[1], "quick")) {
+        L = 4;
+        C = 256;
+        V = 4096;
+        B = 32;
+        T = 256;
+    } else {
+        fprintf(stderr, "gemm_bench: unknown config '%s'\n", argv[1]);
+        return 2;
+    }
     int bf16 = argc < 3 || strcmp(argv[2], "fp32") != 0;
     int reps = argc > 3 ? atoi(argv[3]) : 5;
     if (reps < 1) reps = 1;
@@ -105,9 +129,12 @@ int main(int argc, char **argv) {
         {"alt dX", 0, 0, N, C, V, 0, 0, 0},
     };
     char err[256];
-    lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.precision = bf16 ? LPK_PREC_BF16 : LPK_PREC_FP32},
-                                  err, sizeof err);
-    if (!ctx) { fprintf(stderr, "gemm_bench: %s\n", err); return 1; }
+    lpk_ctx *ctx =
+        lpk_ctx_create(&(lpk_ctx_opts){.precision = bf16 ? LPK_PREC_BF16 : LPK_PREC_FP32}, err, sizeof err);
+    if (!ctx) {
+        fprintf(stderr, "gemm_bench: %s\n", err);
+        return 1;
+    }
     /* best of three: the first run also wakes the second core up */
     double pk = 0.0;
     for (int r = 0; r < 3; r++) {
@@ -121,7 +148,10 @@ int main(int argc, char **argv) {
         size_t na = (size_t)g->M * g->K, nb = (size_t)g->K * g->N, nc = (size_t)g->M * g->N;
         float *a = malloc(na * 4), *b = malloc(nb * 4), *c = malloc(nc * 4), *bias = malloc((size_t)g->N * 4);
         lpk_bf16 *a16 = malloc(na * 2), *b16 = malloc(nb * 2);
-        if (!a || !b || !c || !bias || !a16 || !b16) { fprintf(stderr, "gemm_bench: out of memory\n"); return 1; }
+        if (!a || !b || !c || !bias || !a16 || !b16) {
+            fprintf(stderr, "gemm_bench: out of memory\n");
+            return 1;
+        }
         srand(1);
         for (size_t j = 0; j < na; j++) a[j] = (float)rand() / RAND_MAX - 0.5f;
         for (size_t j = 0; j < nb; j++) b[j] = (float)rand() / RAND_MAX - 0.5f;
@@ -136,21 +166,34 @@ int main(int argc, char **argv) {
         if (reps > 63) reps = 63;
         for (int r = 0; r <= reps; r++) {
             double t0 = now();
-            int rc = g->bias ? lpk_gemm_bias(ctx, g->ta, g->tb, g->M, g->N, g->K, dt, A, lda, Bm, ldb, bias, g->beta, c, g->N)
-                             : lpk_gemm(ctx, g->ta, g->tb, g->M, g->N, g->K, 1.0f, dt, A, lda, Bm, ldb, g->beta, c, g->N);
-            if (rc) { fprintf(stderr, "gemm_bench: %s\n", lpk_ctx_error(ctx)); return 1; }
+            int rc = g->bias ? lpk_gemm_bias(ctx, g->ta, g->tb, g->M, g->N, g->K, dt, A, lda, Bm, ldb, bias,
+                                             g->beta, c, g->N)
+                             : lpk_gemm(ctx, g->ta, g->tb, g->M, g->N, g->K, 1.0f, dt, A, lda, Bm, ldb,
+                                        g->beta, c, g->N);
+            if (rc) {
+                fprintf(stderr, "gemm_bench: %s\n", lpk_ctx_error(ctx));
+                return 1;
+            }
             t[r] = now() - t0;
         }
         qsort(t + 1, (size_t)reps, sizeof *t, cmp_d); /* t[0] is the warm-up */
         double ms = 1e3 * t[1 + reps / 2], gf = 2.0 * g->M * g->N * (double)g->K / 1e9;
-        printf("%-11s %2d %2d %6d %6d %6d  %9.2f %8.1f  x%d\n", g->what, g->ta, g->tb, g->M, g->N, g->K, ms, gf / ms * 1e3, g->count);
+        printf("%-11s %2d %2d %6d %6d %6d  %9.2f %8.1f  x%d\n", g->what, g->ta, g->tb, g->M, g->N, g->K, ms,
+               gf / ms * 1e3, g->count);
         total_ms += ms * g->count;
         total_gf += gf * g->count;
-        free(a); free(b); free(c); free(bias); free(a16); free(b16);
+        free(a);
+        free(b);
+        free(c);
+        free(bias);
+        free(a16);
+        free(b16);
     }
-    printf("TOTAL %s %s %.1f ms per step, %.1f GFLOP, %.1f GFLOP/s; instruction peak %.1f GFLOP/s on %d threads (%.0f%%)\n",
-           argv[1], bf16 ? "bf16" : "fp32", total_ms, total_gf, total_gf / total_ms * 1e3, pk,
-           omp_get_max_threads(), pk > 0 ? 100.0 * total_gf / total_ms * 1e3 / pk : 0.0);
+    printf(
+        "TOTAL %s %s %.1f ms per step, %.1f GFLOP, %.1f GFLOP/s; instruction peak %.1f GFLOP/s on %d threads "
+        "(%.0f%%)\n",
+        argv[1], bf16 ? "bf16" : "fp32", total_ms, total_gf, total_gf / total_ms * 1e3, pk,
+        omp_get_max_threads(), pk > 0 ? 100.0 * total_gf / total_ms * 1e3 / pk : 0.0);
     lpk_ctx_destroy(ctx);
     return 0;
 }

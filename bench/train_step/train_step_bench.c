@@ -11,7 +11,10 @@
 #include <llmpipe/optim.h>
 #include <llmpipe/sampler.h>
 
-typedef struct { const char *name; int L, H, C, V, B, T; } bench_cfg;
+typedef struct {
+    const char *name;
+    int L, H, C, V, B, T;
+} bench_cfg;
 static const bench_cfg cfgs[] = {
     {"124m", 12, 12, 768, 50257, 4, 64},
     {"small", 6, 6, 384, 50257, 8, 256},
@@ -36,25 +39,41 @@ static int cmpd(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) { fprintf(stderr, "usage: %s 124m|small|quick fp32|bf16 [steps] [threads]\n", argv[0]); return 2; }
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s 124m|small|quick fp32|bf16 [steps] [threads]\n", argv[0]);
+        return 2;
+    }
     const bench_cfg *bc = NULL;
     for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++)
         if (!strcmp(argv[1], cfgs[i].name)) bc = &cfgs[i];
-    if (!bc) { fprintf(stderr, "unknown config %s\n", argv[1]); return 2; }
+    if (!bc) {
+        fprintf(stderr, "unknown config %s\n", argv[1]);
+        return 2;
+    }
     int bf16 = !strcmp(argv[2], "bf16");
     int steps = argc > 3 ? atoi(argv[3]) : 5;
     int threads = argc > 4 ? atoi(argv[4]) : 0;
     char err[256];
     const char *fg = getenv("LPK_BENCH_FP32_GEMM");
-    lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = threads,
-                                                  .fp32_gemm = fg && !strcmp(fg, "openblas") ? LPK_GEMM_OPENBLAS : LPK_GEMM_AUTO,
-                                                  .precision = bf16 ? LPK_PREC_BF16 : LPK_PREC_FP32},
-                                  err, sizeof err);
-    if (!ctx) { fprintf(stderr, "%s\n", err); return 1; }
-    lp_model_config cfg = {.n_layer = bc->L, .n_head = bc->H, .n_embd = bc->C,
-                           .vocab_size = bc->V, .n_ctx = bc->T > 1024 ? bc->T : 1024};
+    lpk_ctx *ctx = lpk_ctx_create(
+        &(lpk_ctx_opts){.num_threads = threads,
+                        .fp32_gemm = fg && !strcmp(fg, "openblas") ? LPK_GEMM_OPENBLAS : LPK_GEMM_AUTO,
+                        .precision = bf16 ? LPK_PREC_BF16 : LPK_PREC_FP32},
+        err, sizeof err);
+    if (!ctx) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    lp_model_config cfg = {.n_layer = bc->L,
+                           .n_head = bc->H,
+                           .n_embd = bc->C,
+                           .vocab_size = bc->V,
+                           .n_ctx = bc->T > 1024 ? bc->T : 1024};
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
-    if (!m) { fprintf(stderr, "%s\n", err); return 1; }
+    if (!m) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     lp_model_init_gpt2(m, 1);
     lp_adamw *opt = lp_adamw_create(m, &(lp_adamw_config){.lr = 3e-4f, .beta2 = 0.95f, .weight_decay = 0.1f});
     const int N = bc->B * bc->T;
@@ -69,7 +88,10 @@ int main(int argc, char **argv) {
     double loss = 0, cpu0 = 0, phase[6] = {0};
     for (int s = -1; s < steps; s++) {
         if (s == 0) cpu0 = cpu_now();
-        if (s == 0) { lpk_profile_enable(ctx, 1); lpk_profile_reset(ctx); }
+        if (s == 0) {
+            lpk_profile_enable(ctx, 1);
+            lpk_profile_reset(ctx);
+        }
         double t0 = now(), tp[7];
         tp[0] = t0;
         lp_model_zero_grad(m);
@@ -95,12 +117,15 @@ int main(int argc, char **argv) {
     for (int s = 0; s < steps; s++) total += ms[s];
     qsort(ms, steps, sizeof *ms, cmpd);
     double med = ms[steps / 2];
-    printf("llmpipe %s %s threads=%d: %.1f ms/step (median of %d), %.0f tokens/s, %.1f GFLOP/s, loss %.4f; "
-           "CPU time/threads %.1f ms/step\n",
-           bc->name, bf16 ? "bf16" : "fp32", lpk_ctx_threads(ctx), med, steps, N / (med / 1e3),
-           flops / (med / 1e3) / 1e9, loss, cpu_ms);
-    printf("  phases (mean ms/step): zero_grad %.1f, forward %.1f, loss %.1f, backward %.1f, grad norm %.1f, adamw %.1f\n",
-           phase[0], phase[1], phase[2], phase[3], phase[4], phase[5]);
+    printf(
+        "llmpipe %s %s threads=%d: %.1f ms/step (median of %d), %.0f tokens/s, %.1f GFLOP/s, loss %.4f; "
+        "CPU time/threads %.1f ms/step\n",
+        bc->name, bf16 ? "bf16" : "fp32", lpk_ctx_threads(ctx), med, steps, N / (med / 1e3),
+        flops / (med / 1e3) / 1e9, loss, cpu_ms);
+    printf(
+        "  phases (mean ms/step): zero_grad %.1f, forward %.1f, loss %.1f, backward %.1f, grad norm %.1f, "
+        "adamw %.1f\n",
+        phase[0], phase[1], phase[2], phase[3], phase[4], phase[5]);
     const char *names[32];
     double sec[32];
     long calls[32];

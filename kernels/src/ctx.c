@@ -14,12 +14,23 @@
 #include "loader.h"
 
 enum {
-    P_GEMM, P_CVT, P_ELEM, P_BIAS, P_EMBED, P_LN, P_GELU, P_ATTN, P_XENT,
-    P_LOGPROB, P_ROWDOT, P_ADAMW, P_COUNT
+    P_GEMM,
+    P_CVT,
+    P_ELEM,
+    P_BIAS,
+    P_EMBED,
+    P_LN,
+    P_GELU,
+    P_ATTN,
+    P_XENT,
+    P_LOGPROB,
+    P_ROWDOT,
+    P_ADAMW,
+    P_COUNT
 };
-static const char *const prof_names[P_COUNT] = {
-    "gemm", "bf16_convert", "elementwise", "bias", "embedding", "layernorm",
-    "gelu", "attention", "softmax_xent", "logprob", "scalar_head", "adamw"};
+static const char *const prof_names[P_COUNT] = {"gemm",         "bf16_convert", "elementwise", "bias",
+                                                "embedding",    "layernorm",    "gelu",        "attention",
+                                                "softmax_xent", "logprob",      "scalar_head", "adamw"};
 
 struct lpk_ctx {
     const lpk_backend *be;
@@ -34,8 +45,7 @@ struct lpk_ctx {
     char err[256];
 };
 
-static void set_error(lpk_ctx *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void set_error(lpk_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static double now_s(void) {
     struct timespec ts;
@@ -44,12 +54,12 @@ static double now_s(void) {
 }
 
 #define PROF_BEGIN(ctx) double t0_ = (ctx)->profiling ? now_s() : 0.0
-#define PROF_END(ctx, k)                                                     \
-    do {                                                                     \
-        if ((ctx)->profiling) {                                              \
-            (ctx)->prof_s[k] += now_s() - t0_;                               \
-            (ctx)->prof_n[k]++;                                              \
-        }                                                                    \
+#define PROF_END(ctx, k)                       \
+    do {                                       \
+        if ((ctx)->profiling) {                \
+            (ctx)->prof_s[k] += now_s() - t0_; \
+            (ctx)->prof_n[k]++;                \
+        }                                      \
     } while (0)
 
 /* The argument every backend entry receives first. */
@@ -62,26 +72,29 @@ static int unsupported(lpk_ctx *c, const char *what) {
 
 /* Calls entry fn of the backend with profiling under kernel class k and
  * returns its status; a backend may leave an entry NULL (not implemented). */
-#define DISPATCH(c, k, fn, ...)                                              \
-    do {                                                                     \
-        if (!(c)->be->fn) return unsupported(c, #fn);                        \
-        PROF_BEGIN(c);                                                       \
-        int r_ = (c)->be->fn(BE_ARG(c), __VA_ARGS__);                        \
-        PROF_END(c, k);                                                      \
-        return r_;                                                           \
+#define DISPATCH(c, k, fn, ...)                       \
+    do {                                              \
+        if (!(c)->be->fn) return unsupported(c, #fn); \
+        PROF_BEGIN(c);                                \
+        int r_ = (c)->be->fn(BE_ARG(c), __VA_ARGS__); \
+        PROF_END(c, k);                               \
+        return r_;                                    \
     } while (0)
 
 /* The value-returning calls: NaN on failure, with the error set (cleared on
  * entry, so an error message after a NaN is this call's). */
-#define DISPATCH_VALUE(c, k, fn, ...)                                        \
-    do {                                                                     \
-        (c)->err[0] = 0;                                                     \
-        double v_ = NAN;                                                     \
-        if (!(c)->be->fn) { unsupported(c, #fn); return NAN; }               \
-        PROF_BEGIN(c);                                                       \
-        int r_ = (c)->be->fn(BE_ARG(c), __VA_ARGS__, &v_);                   \
-        PROF_END(c, k);                                                      \
-        return r_ == 0 ? v_ : NAN;                                           \
+#define DISPATCH_VALUE(c, k, fn, ...)                      \
+    do {                                                   \
+        (c)->err[0] = 0;                                   \
+        double v_ = NAN;                                   \
+        if (!(c)->be->fn) {                                \
+            unsupported(c, #fn);                           \
+            return NAN;                                    \
+        }                                                  \
+        PROF_BEGIN(c);                                     \
+        int r_ = (c)->be->fn(BE_ARG(c), __VA_ARGS__, &v_); \
+        PROF_END(c, k);                                    \
+        return r_ == 0 ? v_ : NAN;                         \
     } while (0)
 
 /* The services' error callback: the message of the call in progress. */
@@ -94,14 +107,19 @@ lpk_ctx *lpk_ctx_create(const lpk_ctx_opts *opts, char *err, size_t errlen) {
     lpk_ctx_opts o = {0};
     if (opts) o = *opts;
     char dummy[8];
-    if (!err) { err = dummy; errlen = sizeof dummy; }
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
     if (o.precision != LPK_PREC_FP32 && o.precision != LPK_PREC_BF16) {
-        snprintf(err, errlen, "kernel context: precision %d is not fp32 (0) or bf16 (1)",
-                 (int)o.precision);
+        snprintf(err, errlen, "kernel context: precision %d is not fp32 (0) or bf16 (1)", (int)o.precision);
         return NULL;
     }
     lpk_ctx *c = calloc(1, sizeof *c);
-    if (!c) { snprintf(err, errlen, "kernel context: out of memory"); return NULL; }
+    if (!c) {
+        snprintf(err, errlen, "kernel context: out of memory");
+        return NULL;
+    }
     c->prec = o.precision;
     c->fp32_gemm = o.fp32_gemm;
     c->threads = o.num_threads;
@@ -109,12 +127,14 @@ lpk_ctx *lpk_ctx_create(const lpk_ctx_opts *opts, char *err, size_t errlen) {
         const char *e = getenv("OMP_NUM_THREADS");
         c->threads = e ? atoi(e) : 0;
         cpu_set_t set;
-        if (c->threads <= 0 && sched_getaffinity(0, sizeof set, &set) == 0)
-            c->threads = CPU_COUNT(&set);
+        if (c->threads <= 0 && sched_getaffinity(0, sizeof set, &set) == 0) c->threads = CPU_COUNT(&set);
         if (c->threads <= 0) c->threads = 1;
     }
     c->be = lpk_load_backend(o.backend, err, errlen);
-    if (!c->be) { free(c); return NULL; }
+    if (!c->be) {
+        free(c);
+        return NULL;
+    }
     c->sv = (lpk_backend_services){.size = sizeof c->sv,
                                    .version = LPK_API_VERSION,
                                    .error = backend_error,
@@ -157,8 +177,7 @@ void lpk_profile_reset(lpk_ctx *c) {
     memset(c->prof_s, 0, sizeof c->prof_s);
     memset(c->prof_n, 0, sizeof c->prof_n);
 }
-int lpk_profile_get(const lpk_ctx *c, const char **names, double *seconds,
-                    long *calls, int n) {
+int lpk_profile_get(const lpk_ctx *c, const char **names, double *seconds, long *calls, int n) {
     int k = 0;
     for (int i = 0; i < P_COUNT; i++) {
         if (!c->prof_n[i]) continue;
@@ -180,10 +199,12 @@ void *lpk_alloc(lpk_ctx *c, size_t bytes) {
 int lpk_free(lpk_ctx *c, void *p) { return p ? c->be->free(BE_ARG(c), p) : 0; }
 
 typedef int (*copy_fn)(lpk_backend_state *, void *, const void *, size_t);
-static int checked_copy(lpk_ctx *c, const char *what, copy_fn fn, void *dst,
-                        const void *src, size_t bytes) {
+static int checked_copy(lpk_ctx *c, const char *what, copy_fn fn, void *dst, const void *src, size_t bytes) {
     if (!bytes) return 0;
-    if (!dst || !src) { set_error(c, "%s: NULL buffer", what); return -1; }
+    if (!dst || !src) {
+        set_error(c, "%s: NULL buffer", what);
+        return -1;
+    }
     return fn(BE_ARG(c), dst, src, bytes);
 }
 int lpk_copy_in(lpk_ctx *c, void *dst, const void *src, size_t bytes) {
@@ -197,186 +218,148 @@ int lpk_copy(lpk_ctx *c, void *dst, const void *src, size_t bytes) {
 }
 int lpk_memset(lpk_ctx *c, void *dst, int value, size_t bytes) {
     if (!bytes) return 0;
-    if (!dst) { set_error(c, "memset: NULL buffer"); return -1; }
+    if (!dst) {
+        set_error(c, "memset: NULL buffer");
+        return -1;
+    }
     return c->be->memset(BE_ARG(c), dst, value, bytes);
 }
 int lpk_sync(lpk_ctx *c) { return c->be->sync ? c->be->sync(BE_ARG(c)) : 0; }
 
-static int gemm_any(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N,
-                    int K, float alpha, lpk_dtype dt, const void *A, int lda,
-                    const void *B, int ldb, const float *bias, float beta,
-                    float *C, int ldc) {
-    if (M < 0 || N < 0 || K < 0 || ldc < N || lda < (ta ? M : K) ||
-        ldb < (tb ? K : N) || (dt != LPK_F32 && dt != LPK_BF16)) {
-        set_error(c, "gemm: bad shape M=%d N=%d K=%d lda=%d ldb=%d ldc=%d",
-                          M, N, K, lda, ldb, ldc);
+static int gemm_any(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N, int K, float alpha, lpk_dtype dt,
+                    const void *A, int lda, const void *B, int ldb, const float *bias, float beta, float *C,
+                    int ldc) {
+    if (M < 0 || N < 0 || K < 0 || ldc < N || lda < (ta ? M : K) || ldb < (tb ? K : N) ||
+        (dt != LPK_F32 && dt != LPK_BF16)) {
+        set_error(c, "gemm: bad shape M=%d N=%d K=%d lda=%d ldb=%d ldc=%d", M, N, K, lda, ldb, ldc);
         return -1;
     }
     if (M == 0 || N == 0) return 0;
     DISPATCH(c, P_GEMM, gemm, ta, tb, M, N, K, alpha, dt, A, lda, B, ldb, bias, beta, C, ldc);
 }
 
-int lpk_gemm(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N, int K,
-             float alpha, lpk_dtype dt, const void *A, int lda, const void *B,
-             int ldb, float beta, float *C, int ldc) {
-    return gemm_any(c, ta, tb, M, N, K, alpha, dt, A, lda, B, ldb, NULL, beta,
-                    C, ldc);
+int lpk_gemm(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N, int K, float alpha, lpk_dtype dt,
+             const void *A, int lda, const void *B, int ldb, float beta, float *C, int ldc) {
+    return gemm_any(c, ta, tb, M, N, K, alpha, dt, A, lda, B, ldb, NULL, beta, C, ldc);
 }
 
-int lpk_gemm_bias(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N, int K,
-                  lpk_dtype dt, const void *A, int lda, const void *B, int ldb,
-                  const float *bias, float beta, float *C, int ldc) {
-    return gemm_any(c, ta, tb, M, N, K, 1.0f, dt, A, lda, B, ldb, bias, beta,
-                    C, ldc);
+int lpk_gemm_bias(lpk_ctx *c, lpk_trans ta, lpk_trans tb, int M, int N, int K, lpk_dtype dt, const void *A,
+                  int lda, const void *B, int ldb, const float *bias, float beta, float *C, int ldc) {
+    return gemm_any(c, ta, tb, M, N, K, 1.0f, dt, A, lda, B, ldb, bias, beta, C, ldc);
 }
 
 int lpk_f32_to_bf16(lpk_ctx *c, const float *x, lpk_bf16 *y, size_t n) {
     DISPATCH(c, P_CVT, f32_to_bf16, x, y, n);
 }
-int lpk_fill(lpk_ctx *c, float *x, float v, size_t n) {
-    DISPATCH(c, P_ELEM, fill, x, v, n);
-}
-int lpk_scale(lpk_ctx *c, float *x, float s, size_t n) {
-    DISPATCH(c, P_ELEM, scale, x, s, n);
-}
+int lpk_fill(lpk_ctx *c, float *x, float v, size_t n) { DISPATCH(c, P_ELEM, fill, x, v, n); }
+int lpk_scale(lpk_ctx *c, float *x, float s, size_t n) { DISPATCH(c, P_ELEM, scale, x, s, n); }
 int lpk_add(lpk_ctx *c, float *y, const float *a, const float *b, size_t n) {
     DISPATCH(c, P_ELEM, add, y, a, b, n);
 }
-double lpk_sumsq(lpk_ctx *c, const float *x, size_t n) {
-    DISPATCH_VALUE(c, P_ELEM, sumsq, x, n);
-}
-int lpk_transpose_add(lpk_ctx *c, float *dst, int ldd, const float *src,
-                       int lds, int rows, int cols) {
+double lpk_sumsq(lpk_ctx *c, const float *x, size_t n) { DISPATCH_VALUE(c, P_ELEM, sumsq, x, n); }
+int lpk_transpose_add(lpk_ctx *c, float *dst, int ldd, const float *src, int lds, int rows, int cols) {
     DISPATCH(c, P_ELEM, transpose_add, dst, ldd, src, lds, rows, cols);
 }
-int lpk_transpose_copy(lpk_ctx *c, float *dst, int ldd, const float *src,
-                        int lds, int rows, int cols) {
+int lpk_transpose_copy(lpk_ctx *c, float *dst, int ldd, const float *src, int lds, int rows, int cols) {
     DISPATCH(c, P_ELEM, transpose_copy, dst, ldd, src, lds, rows, cols);
 }
-int lpk_transpose_bf16(lpk_ctx *c, lpk_bf16 *dst, int ldd, const float *src,
-                        int lds, int rows, int cols) {
+int lpk_transpose_bf16(lpk_ctx *c, lpk_bf16 *dst, int ldd, const float *src, int lds, int rows, int cols) {
     DISPATCH(c, P_CVT, transpose_bf16, dst, ldd, src, lds, rows, cols);
 }
 int lpk_bias_bwd(lpk_ctx *c, float *dbias, const float *dy, int N, int C) {
     DISPATCH(c, P_BIAS, bias_bwd, dbias, dy, N, C);
 }
-int lpk_bias_bwd_bf16(lpk_ctx *c, float *dbias, lpk_bf16 *y16, const float *dy,
-                       int N, int C) {
+int lpk_bias_bwd_bf16(lpk_ctx *c, float *dbias, lpk_bf16 *y16, const float *dy, int N, int C) {
     DISPATCH(c, P_BIAS, bias_bwd_bf16, dbias, y16, dy, N, C);
 }
-int lpk_gelu_bias_bwd_bf16(lpk_ctx *c, float *dbias, lpk_bf16 *y16, float *dy,
-                            const float *x, int N, int C) {
+int lpk_gelu_bias_bwd_bf16(lpk_ctx *c, float *dbias, lpk_bf16 *y16, float *dy, const float *x, int N, int C) {
     DISPATCH(c, P_GELU, gelu_bias_bwd_bf16, dbias, y16, dy, x, N, C);
 }
-int lpk_embed_fwd(lpk_ctx *c, float *out, const int32_t *tok,
-                  const int32_t *pos, int N, int T, int C, const float *wte,
-                  int V, const float *wpe, int maxT) {
+int lpk_embed_fwd(lpk_ctx *c, float *out, const int32_t *tok, const int32_t *pos, int N, int T, int C,
+                  const float *wte, int V, const float *wpe, int maxT) {
     DISPATCH(c, P_EMBED, embed_fwd, out, tok, pos, N, T, C, wte, V, wpe, maxT);
 }
-int lpk_embed_bwd(lpk_ctx *c, float *dwte, float *dwpe, const float *dout,
-                   const int32_t *tok, const int32_t *pos, int N, int T, int C,
-                   int V, int maxT) {
+int lpk_embed_bwd(lpk_ctx *c, float *dwte, float *dwpe, const float *dout, const int32_t *tok,
+                  const int32_t *pos, int N, int T, int C, int V, int maxT) {
     DISPATCH(c, P_EMBED, embed_bwd, dwte, dwpe, dout, tok, pos, N, T, C, V, maxT);
 }
-int lpk_layernorm_fwd(lpk_ctx *c, float *out, float *mean, float *rstd,
-                       const float *x, const float *w, const float *b, int N,
-                       int C, float eps) {
+int lpk_layernorm_fwd(lpk_ctx *c, float *out, float *mean, float *rstd, const float *x, const float *w,
+                      const float *b, int N, int C, float eps) {
     DISPATCH(c, P_LN, layernorm_fwd, out, NULL, mean, rstd, x, w, b, N, C, eps);
 }
-int lpk_layernorm_fwd_bf16(lpk_ctx *c, float *out, lpk_bf16 *out16,
-                            float *mean, float *rstd, const float *x,
-                            const float *w, const float *b, int N, int C,
-                            float eps) {
+int lpk_layernorm_fwd_bf16(lpk_ctx *c, float *out, lpk_bf16 *out16, float *mean, float *rstd, const float *x,
+                           const float *w, const float *b, int N, int C, float eps) {
     DISPATCH(c, P_LN, layernorm_fwd, out, out16, mean, rstd, x, w, b, N, C, eps);
 }
-int lpk_layernorm_bwd(lpk_ctx *c, float *dx, float *dw, float *db,
-                       const float *dout, const float *x, const float *w,
-                       const float *mean, const float *rstd, int N, int C) {
+int lpk_layernorm_bwd(lpk_ctx *c, float *dx, float *dw, float *db, const float *dout, const float *x,
+                      const float *w, const float *mean, const float *rstd, int N, int C) {
     DISPATCH(c, P_LN, layernorm_bwd, dx, dw, db, dout, x, w, mean, rstd, N, C);
 }
 int lpk_gelu_fwd(lpk_ctx *c, float *y, const float *x, size_t n) {
     DISPATCH(c, P_GELU, gelu_fwd, y, NULL, x, n);
 }
-int lpk_gelu_fwd_bf16(lpk_ctx *c, float *y, lpk_bf16 *y16, const float *x,
-                       size_t n) {
+int lpk_gelu_fwd_bf16(lpk_ctx *c, float *y, lpk_bf16 *y16, const float *x, size_t n) {
     DISPATCH(c, P_GELU, gelu_fwd, y, y16, x, n);
 }
-int lpk_gelu_bwd(lpk_ctx *c, float *dx, const float *dy, const float *x,
-                  size_t n) {
+int lpk_gelu_bwd(lpk_ctx *c, float *dx, const float *dy, const float *x, size_t n) {
     DISPATCH(c, P_GELU, gelu_bwd, dx, dy, x, n);
 }
-static int attn_shape_ok(lpk_ctx *c, const char *what, int B, int T, int C,
-                         int H) {
+static int attn_shape_ok(lpk_ctx *c, const char *what, int B, int T, int C, int H) {
     if (B <= 0 || T <= 0 || C <= 0 || H <= 0 || C % H) {
-        set_error(c, "%s: bad shape B=%d T=%d C=%d H=%d (C must be a multiple of H)",
-                          what, B, T, C, H);
+        set_error(c, "%s: bad shape B=%d T=%d C=%d H=%d (C must be a multiple of H)", what, B, T, C, H);
         return 0;
     }
     return 1;
 }
-int lpk_attn_fwd(lpk_ctx *c, float *out, float *lse, const float *qkv, int B,
-                 int T, int C, int H) {
+int lpk_attn_fwd(lpk_ctx *c, float *out, float *lse, const float *qkv, int B, int T, int C, int H) {
     if (!attn_shape_ok(c, "attention", B, T, C, H)) return -1;
     DISPATCH(c, P_ATTN, attn_fwd, out, lse, qkv, B, T, C, H);
 }
-int lpk_attn_bwd(lpk_ctx *c, float *dqkv, const float *dout, const float *qkv,
-                 const float *out, const float *lse, int B, int T, int C,
-                 int H) {
+int lpk_attn_bwd(lpk_ctx *c, float *dqkv, const float *dout, const float *qkv, const float *out,
+                 const float *lse, int B, int T, int C, int H) {
     if (!attn_shape_ok(c, "attention backward", B, T, C, H)) return -1;
     DISPATCH(c, P_ATTN, attn_bwd, dqkv, dout, qkv, out, lse, B, T, C, H);
 }
-int lpk_attn_decode(lpk_ctx *c, float *out, const float *q, int ldq,
-                    const float *kc, const float *vc, const int32_t *len,
-                    int B, int maxT, int C, int H) {
+int lpk_attn_decode(lpk_ctx *c, float *out, const float *q, int ldq, const float *kc, const float *vc,
+                    const int32_t *len, int B, int maxT, int C, int H) {
     if (!attn_shape_ok(c, "attention decode", B, maxT, C, H)) return -1;
     for (int b = 0; b < B; b++)
         if (len[b] < 1 || len[b] > maxT) {
-            set_error(c, "attention decode: sequence %d has length %d, expected 1..%d",
-                              b, len[b], maxT);
+            set_error(c, "attention decode: sequence %d has length %d, expected 1..%d", b, len[b], maxT);
             return -1;
         }
     DISPATCH(c, P_ATTN, attn_decode, out, q, ldq, kc, vc, len, B, maxT, C, H);
 }
-double lpk_xent(lpk_ctx *c, const float *logits, int ld, const int32_t *target,
-                const float *weight, int N, int V, double norm, float *nll,
-                float *dlogits, float dscale) {
-    DISPATCH_VALUE(c, P_XENT, xent, logits, ld, target, weight, N, V, norm, nll,
-                   dlogits, dscale);
+double lpk_xent(lpk_ctx *c, const float *logits, int ld, const int32_t *target, const float *weight, int N,
+                int V, double norm, float *nll, float *dlogits, float dscale) {
+    DISPATCH_VALUE(c, P_XENT, xent, logits, ld, target, weight, N, V, norm, nll, dlogits, dscale);
 }
-double lpk_xent_bf16(lpk_ctx *c, const float *logits, int ld,
-                     const int32_t *target, const float *weight, int N, int V,
-                     double norm, float *nll, lpk_bf16 *d16, int ld16,
-                     float dscale) {
-    DISPATCH_VALUE(c, P_XENT, xent_bf16, logits, ld, target, weight, N, V, norm,
-                   nll, d16, ld16, dscale);
+double lpk_xent_bf16(lpk_ctx *c, const float *logits, int ld, const int32_t *target, const float *weight,
+                     int N, int V, double norm, float *nll, lpk_bf16 *d16, int ld16, float dscale) {
+    DISPATCH_VALUE(c, P_XENT, xent_bf16, logits, ld, target, weight, N, V, norm, nll, d16, ld16, dscale);
 }
-int lpk_logprob_fwd(lpk_ctx *c, const float *logits, int ld,
-                     const int32_t *tok, int N, int V, float temp, float *logp,
-                     float *entropy) {
+int lpk_logprob_fwd(lpk_ctx *c, const float *logits, int ld, const int32_t *tok, int N, int V, float temp,
+                    float *logp, float *entropy) {
     DISPATCH(c, P_LOGPROB, logprob_fwd, logits, ld, tok, N, V, temp, logp, entropy);
 }
-int lpk_logprob_bwd(lpk_ctx *c, float *dlogits, const float *logits, int ld,
-                     const int32_t *tok, int N, int V, float temp,
-                     const float *dlogp, const float *dentropy) {
+int lpk_logprob_bwd(lpk_ctx *c, float *dlogits, const float *logits, int ld, const int32_t *tok, int N, int V,
+                    float temp, const float *dlogp, const float *dentropy) {
     DISPATCH(c, P_LOGPROB, logprob_bwd, dlogits, logits, ld, tok, N, V, temp, dlogp, dentropy);
 }
-int lpk_rowdot_fwd(lpk_ctx *c, float *out, const float *x, const float *w,
-                    float b, int N, int C) {
+int lpk_rowdot_fwd(lpk_ctx *c, float *out, const float *x, const float *w, float b, int N, int C) {
     DISPATCH(c, P_ROWDOT, rowdot_fwd, out, x, w, b, N, C);
 }
-int lpk_rowdot_bwd(lpk_ctx *c, float *dx, float *dw, float *db,
-                    const float *dout, const float *x, const float *w, int N,
-                    int C) {
+int lpk_rowdot_bwd(lpk_ctx *c, float *dx, float *dw, float *db, const float *dout, const float *x,
+                   const float *w, int N, int C) {
     DISPATCH(c, P_ROWDOT, rowdot_bwd, dx, dw, db, dout, x, w, N, C);
 }
-int lpk_adamw(lpk_ctx *c, float *p, const float *g, float *m, float *v,
-               size_t n, float lr, float beta1, float beta2, float eps,
-               float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16) {
+int lpk_adamw(lpk_ctx *c, float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+              float beta2, float eps, float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16) {
     DISPATCH(c, P_ADAMW, adamw, p, g, m, v, n, lr, beta1, beta2, eps, wd, bc1, bc2, gscale, p16);
 }
-int lpk_adamw_t16(lpk_ctx *c, float *p, const float *g, float *m, float *v,
-                   int rows, int cols, float lr, float beta1, float beta2,
-                   float eps, float wd, float bc1, float bc2, float gscale,
-                   lpk_bf16 *p16t, int ldt) {
-    DISPATCH(c, P_ADAMW, adamw_t16, p, g, m, v, rows, cols, lr, beta1, beta2, eps, wd, bc1, bc2, gscale, p16t, ldt);
+int lpk_adamw_t16(lpk_ctx *c, float *p, const float *g, float *m, float *v, int rows, int cols, float lr,
+                  float beta1, float beta2, float eps, float wd, float bc1, float bc2, float gscale,
+                  lpk_bf16 *p16t, int ldt) {
+    DISPATCH(c, P_ADAMW, adamw_t16, p, g, m, v, rows, cols, lr, beta1, beta2, eps, wd, bc1, bc2, gscale, p16t,
+             ldt);
 }

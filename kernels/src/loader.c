@@ -64,8 +64,7 @@ static void search_dirs(dirlist *d) {
     if (env) {
         char buf[4096];
         snprintf(buf, sizeof buf, "%s", env);
-        for (char *save = NULL, *p = strtok_r(buf, ":", &save); p;
-             p = strtok_r(NULL, ":", &save))
+        for (char *save = NULL, *p = strtok_r(buf, ":", &save); p; p = strtok_r(NULL, ":", &save))
             add_dir_as(d, p, 1);
     }
     char exe[PATH_MAX];
@@ -75,8 +74,7 @@ static void search_dirs(dirlist *d) {
         add_near(d, exe);
     }
     Dl_info info;
-    if (dladdr((void *)search_dirs, &info) && info.dli_fname)
-        add_near(d, info.dli_fname);
+    if (dladdr((void *)search_dirs, &info) && info.dli_fname) add_near(d, info.dli_fname);
     add_runfiles(d, getenv("RUNFILES_DIR"));
     add_runfiles(d, getenv("TEST_SRCDIR"));
     if (n > 0) {
@@ -134,9 +132,8 @@ typedef const lpk_backend *(*entry_fn)(void);
 
 /* Loads path and checks its table; *score gets its score (1 when it has
  * no score function). Returns the table or NULL with err filled. */
-static const lpk_backend *load_checked(const char *label, const char *path,
-                                       int *score, char *why, size_t whylen,
-                                       char *err, size_t errlen) {
+static const lpk_backend *load_checked(const char *label, const char *path, int *score, char *why,
+                                       size_t whylen, char *err, size_t errlen) {
     char e[PATH_MAX + 256];
     void *dl = open_lib(path, e, sizeof e);
     if (!dl) {
@@ -146,10 +143,8 @@ static const lpk_backend *load_checked(const char *label, const char *path,
     entry_fn entry = (entry_fn)dlsym(dl, "lpk_backend_entry");
     const lpk_backend *be = entry ? entry() : NULL;
     if (!be || be->api_version != LPK_API_VERSION || be->size < sizeof(lpk_backend)) {
-        snprintf(err, errlen,
-                 "kernel backend %s (%s): %s API version %u, this program needs %d",
-                 label, path, entry ? "table of" : "no lpk_backend_entry;",
-                 be ? be->api_version : 0u, LPK_API_VERSION);
+        snprintf(err, errlen, "kernel backend %s (%s): %s API version %u, this program needs %d", label, path,
+                 entry ? "table of" : "no lpk_backend_entry;", be ? be->api_version : 0u, LPK_API_VERSION);
         return NULL;
     }
     score_fn sf = (score_fn)dlsym(dl, "lpk_backend_score");
@@ -161,9 +156,7 @@ static const lpk_backend *load_checked(const char *label, const char *path,
 static int valid_name(const char *s) {
     if (!*s) return 0;
     for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' ||
-              *s == '_'))
-            return 0;
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_')) return 0;
     return 1;
 }
 
@@ -174,17 +167,16 @@ static int cpu_build_index(const char *build) {
 }
 
 /* One named CPU build, forced by name or (env != NULL) by the variable. */
-static const lpk_backend *load_cpu_build(const dirlist *d, const char *build,
-                                         const char *env, char *err, size_t errlen) {
+static const lpk_backend *load_cpu_build(const dirlist *d, const char *build, const char *env, char *err,
+                                         size_t errlen) {
     char file[64], path[PATH_MAX + 64], label[160], why[160], dirs[4096];
     if (cpu_build_index(build) < 0) {
         if (env)
             snprintf(label, sizeof label, "%s=%s", env, build);
         else
             snprintf(label, sizeof label, "kernel backend cpu:%s", build);
-        snprintf(err, errlen,
-                 "%s: unknown CPU build '%s' (expected auto, x86-64-v2, avx2 or avx512)",
-                 label, build);
+        snprintf(err, errlen, "%s: unknown CPU build '%s' (expected auto, x86-64-v2, avx2 or avx512)", label,
+                 build);
         return NULL;
     }
     snprintf(file, sizeof file, "liblpk_cpu_%s.so", build);
@@ -220,11 +212,11 @@ static const lpk_backend *load_cpu_auto(const dirlist *d, char *err, size_t errl
         int score;
         const lpk_backend *be = load_checked(label, path, &score, why, sizeof why, e, sizeof e);
         if (!be) {
-            at += (size_t)snprintf(reasons + at, at < sizeof reasons ? sizeof reasons - at : 0,
-                                   "%s%s", at ? "; " : "", e);
+            at += (size_t)snprintf(reasons + at, at < sizeof reasons ? sizeof reasons - at : 0, "%s%s",
+                                   at ? "; " : "", e);
         } else if (score <= 0) {
-            at += (size_t)snprintf(reasons + at, at < sizeof reasons ? sizeof reasons - at : 0,
-                                   "%s%s: %s", at ? "; " : "", label, why);
+            at += (size_t)snprintf(reasons + at, at < sizeof reasons ? sizeof reasons - at : 0, "%s%s: %s",
+                                   at ? "; " : "", label, why);
         } else if (score > best_score) {
             best = be;
             best_score = score;
@@ -256,8 +248,7 @@ const lpk_backend *lpk_load_backend(const char *name, char *err, size_t errlen) 
         return load_cpu_build(&d, name + 4, NULL, err, errlen);
     }
     if (!valid_name(name)) {
-        snprintf(err, errlen,
-                 "kernel backend '%s': not a backend name (expected cpu, cpu:<build>, cuda)",
+        snprintf(err, errlen, "kernel backend '%s': not a backend name (expected cpu, cpu:<build>, cuda)",
                  name);
         return NULL;
     }
@@ -266,19 +257,16 @@ const lpk_backend *lpk_load_backend(const char *name, char *err, size_t errlen) 
     if (!find_file(&d, file, path, sizeof path)) {
         join_dirs(&d, dirs, sizeof dirs);
         if (!strcmp(name, "cuda"))
-            snprintf(err, errlen,
-                     "device cuda: this build has no CUDA backend (%s not found in %s)",
-                     file, dirs);
-        else
-            snprintf(err, errlen, "kernel backend '%s': %s not found in %s", name, file,
+            snprintf(err, errlen, "device cuda: this build has no CUDA backend (%s not found in %s)", file,
                      dirs);
+        else
+            snprintf(err, errlen, "kernel backend '%s': %s not found in %s", name, file, dirs);
         return NULL;
     }
     int score;
     const lpk_backend *be = load_checked(name, path, &score, why, sizeof why, err, errlen);
     if (be && score <= 0) {
-        snprintf(err, errlen, "kernel backend %s: cannot run here (%s)", name,
-                 why[0] ? why : "unsupported");
+        snprintf(err, errlen, "kernel backend %s: cannot run here (%s)", name, why[0] ? why : "unsupported");
         return NULL;
     }
     return be;
@@ -286,7 +274,10 @@ const lpk_backend *lpk_load_backend(const char *name, char *err, size_t errlen) 
 
 int lpk_backend_available(const char *name, char *err, size_t errlen) {
     char dummy[8];
-    if (!err) { err = dummy; errlen = sizeof dummy; }
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
     err[0] = 0;
     return lpk_load_backend(name, err, errlen) != NULL;
 }

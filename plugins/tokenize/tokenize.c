@@ -16,12 +16,15 @@
 #define MAX_FILES 64
 
 static const lp_param_spec params[] = {
-    {"files", LP_PARAM_STRING_LIST, NULL, 1, "text files (the corpus; tools/corpus.sh builds the fortunes one)"},
+    {"files", LP_PARAM_STRING_LIST, NULL, 1,
+     "text files (the corpus; tools/corpus.sh builds the fortunes one)"},
     {"vocab_size", LP_PARAM_INT, "2048", 0, "vocabulary size of the trained tokenizer"},
     {"min_frequency", LP_PARAM_INT, "2", 0, "pairs seen fewer times are never merged"},
-    {"tokenizer", LP_PARAM_STRING, "\"\"", 0, "use this tokenizer.json (or GPT-2 folder) instead of training one"},
+    {"tokenizer", LP_PARAM_STRING, "\"\"", 0,
+     "use this tokenizer.json (or GPT-2 folder) instead of training one"},
     {"val_fraction", LP_PARAM_FLOAT, "0.02", 0, "share of documents held out in val.bin"},
-    {"doc_sep_line", LP_PARAM_STRING, "\"%\"", 0, "a line equal to this ends a document (\"\": one file = one document)"},
+    {"doc_sep_line", LP_PARAM_STRING, "\"%\"", 0,
+     "a line equal to this ends a document (\"\": one file = one document)"},
 };
 
 typedef struct tokenize {
@@ -41,15 +44,18 @@ static int create(const lp_host_services *h, void **state, char *err, size_t n) 
     if (h->param_list_size(h->host, "files", &nf) || h->param_int(h->host, "vocab_size", &s->vocab_size) ||
         h->param_int(h->host, "min_frequency", &s->min_frequency) ||
         h->param_float(h->host, "val_fraction", &s->val_fraction) ||
-        h->param_string(h->host, "tokenizer", &s->tokenizer) || h->param_string(h->host, "doc_sep_line", &s->sep)) {
+        h->param_string(h->host, "tokenizer", &s->tokenizer) ||
+        h->param_string(h->host, "doc_sep_line", &s->sep)) {
         lp_errf(err, n, "tokenize parameters: %s", h->last_error(h->host));
         free(s);
         return -1;
     }
     if (nf < 1 || nf > MAX_FILES || s->vocab_size < 257 || s->min_frequency < 1 || s->val_fraction < 0 ||
         s->val_fraction >= 1) {
-        lp_errf(err, n, "tokenize parameters: expected 1 to %d files, vocab_size >= 257, min_frequency >= 1, "
-                 "0 <= val_fraction < 1", MAX_FILES);
+        lp_errf(err, n,
+                "tokenize parameters: expected 1 to %d files, vocab_size >= 257, min_frequency >= 1, "
+                "0 <= val_fraction < 1",
+                MAX_FILES);
         free(s);
         return -1;
     }
@@ -63,9 +69,10 @@ static int create(const lp_host_services *h, void **state, char *err, size_t n) 
     for (int i = 0; i < s->nfiles; i++) {
         FILE *f = fopen(s->files[i], "rb");
         if (!f) {
-            lp_errf(err, n, "tokenize: files[%d] = \"%s\": cannot open: %s (relative paths start in the folder "
-                     "llmpipe runs in; tools/corpus.sh data/fortunes.txt builds the quickstart corpus)",
-                     i, s->files[i], strerror(errno));
+            lp_errf(err, n,
+                    "tokenize: files[%d] = \"%s\": cannot open: %s (relative paths start in the folder "
+                    "llmpipe runs in; tools/corpus.sh data/fortunes.txt builds the quickstart corpus)",
+                    i, s->files[i], strerror(errno));
             free(s);
             return -1;
         }
@@ -96,13 +103,16 @@ static int run(void *state, char *err, size_t n) {
     lp_shard_build_opts so = {s->val_fraction, s->sep[0] ? s->sep : NULL, h->seed(h->host)};
     if (!rc) rc = lp_shard_build(t, s->files, s->nfiles, out, &so, &st, err, n);
     if (!rc) {
-        snprintf(msg, sizeof msg, "tokenizer: vocabulary %d (%.1f s); shards: %llu bytes -> %llu train tokens (%llu docs), "
-                 "%llu validation tokens (%llu docs), %.2f bytes/token",
-                 lp_tokenizer_vocab_size(t), secs, (unsigned long long)st.bytes, (unsigned long long)st.tokens[0],
-                 (unsigned long long)st.docs[0], (unsigned long long)st.tokens[1], (unsigned long long)st.docs[1],
-                 st.tokens[0] + st.tokens[1] ? (double)st.bytes / (double)(st.tokens[0] + st.tokens[1]) : 0.0);
+        snprintf(
+            msg, sizeof msg,
+            "tokenizer: vocabulary %d (%.1f s); shards: %llu bytes -> %llu train tokens (%llu docs), "
+            "%llu validation tokens (%llu docs), %.2f bytes/token",
+            lp_tokenizer_vocab_size(t), secs, (unsigned long long)st.bytes, (unsigned long long)st.tokens[0],
+            (unsigned long long)st.docs[0], (unsigned long long)st.tokens[1], (unsigned long long)st.docs[1],
+            st.tokens[0] + st.tokens[1] ? (double)st.bytes / (double)(st.tokens[0] + st.tokens[1]) : 0.0);
         h->log(h->host, LP_LOG_INFO, msg);
-        lp_metric m[3] = {{"vocab_size", lp_tokenizer_vocab_size(t)}, {"train_tokens", (double)st.tokens[0]},
+        lp_metric m[3] = {{"vocab_size", lp_tokenizer_vocab_size(t)},
+                          {"train_tokens", (double)st.tokens[0]},
                           {"val_tokens", (double)st.tokens[1]}};
         h->emit_metrics(h->host, 0, m, 3);
     }

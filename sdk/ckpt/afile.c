@@ -53,8 +53,7 @@ void lp_afile_abort(lp_afile *f) {
 
 int lp_file_sha256(const char *path, char hex[LP_SHA256_HEX_SIZE], char *err, size_t errsz) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return lp_errf(err, errsz, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return lp_errf(err, errsz, "%s: cannot open: %s", path, strerror(errno));
     lp_sha256 s;
     lp_sha256_init(&s);
     static _Thread_local char buf[1 << 16];

@@ -26,8 +26,10 @@ static int rm_tree(const char *dir) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_tree(p);
-        else unlink(p);
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            rm_tree(p);
+        else
+            unlink(p);
     }
     closedir(d);
     return rmdir(dir);
@@ -69,7 +71,11 @@ static int64_t *list_steps(const char *parent, size_t *n) {
         if (s < 0) continue;
         if (*n == cap) {
             int64_t *nv = realloc(v, (cap *= 2) * sizeof *v);
-            if (!nv) { free(v); v = NULL; break; }
+            if (!nv) {
+                free(v);
+                v = NULL;
+                break;
+            }
             v = nv;
         }
         v[(*n)++] = s;
@@ -79,8 +85,8 @@ static int64_t *list_steps(const char *parent, size_t *n) {
     return v;
 }
 
-int lp_ckpt_commit(const char *parent, int64_t step, int keep_last, char *final_dir, size_t final_size, char *err,
-                   size_t errsz) {
+int lp_ckpt_commit(const char *parent, int64_t step, int keep_last, char *final_dir, size_t final_size,
+                   char *err, size_t errsz) {
     char tmp[4096], fin[4096];
     snprintf(tmp, sizeof tmp, "%s/step-%08" PRId64 ".tmp", parent, step);
     snprintf(fin, sizeof fin, "%s/step-%08" PRId64, parent, step);
@@ -137,10 +143,15 @@ static char **list_files(const char *dir, int with_sums, size_t *n, char *err, s
         v[(*n)++] = strdup(e->d_name);
     }
     closedir(d);
-    if (!v) { lp_errf(err, errsz, "%s: out of memory", dir); return NULL; }
+    if (!v) {
+        lp_errf(err, errsz, "%s: out of memory", dir);
+        return NULL;
+    }
     for (size_t i = 1; i < *n; i++) /* insertion sort: a handful of files */
         for (size_t j = i; j > 0 && strcmp(v[j - 1], v[j]) > 0; j--) {
-            char *t = v[j]; v[j] = v[j - 1]; v[j - 1] = t;
+            char *t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
         }
     return v;
 }
@@ -182,8 +193,7 @@ int lp_ckpt_verify(const char *dir, char *err, size_t errsz) {
     snprintf(p, sizeof p, "%s/%s", dir, CHECKSUMS);
     json_error_t je;
     json_t *doc = json_load_file(p, 0, &je);
-    if (!doc)
-        return lp_errf(err, errsz, "%s: missing or unreadable (%s)", p, je.text);
+    if (!doc) return lp_errf(err, errsz, "%s: missing or unreadable (%s)", p, je.text);
     json_t *files = json_object_get(doc, "files");
     int rc = 0;
     if (!json_is_object(files)) {
@@ -264,7 +274,10 @@ int lp_copy_dir_files(const char *src, const char *dst, char *err, size_t errsz)
         snprintf(b, sizeof b, "%s/%s", dst, files[i]);
         size_t len;
         char *data = lp_read_file(a, &len, err, errsz);
-        if (!data) { rc = -1; break; }
+        if (!data) {
+            rc = -1;
+            break;
+        }
         rc = lp_write_file_atomic(b, data, len, err, errsz);
         free(data);
     }

@@ -11,8 +11,9 @@
 
 int lp_hf_config_save(const char *path, const lp_model_config *c, int eot, char *err, size_t errsz) {
     json_t *o = json_object();
-    json_object_set_new(o, "architectures",
-                        json_pack("[s]", c->scalar_head ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel"));
+    json_object_set_new(
+        o, "architectures",
+        json_pack("[s]", c->scalar_head ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel"));
     json_object_set_new(o, "model_type", json_string("gpt2"));
     json_object_set_new(o, "vocab_size", json_integer(c->vocab_size));
     json_object_set_new(o, "n_positions", json_integer(c->n_ctx));
@@ -45,7 +46,10 @@ int lp_hf_config_save(const char *path, const lp_model_config *c, int eot, char 
     }
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(o);
-    if (!text) { snprintf(err, errsz, "%s: out of memory", path); return -1; }
+    if (!text) {
+        snprintf(err, errsz, "%s: out of memory", path);
+        return -1;
+    }
     size_t len = strlen(text);
     text[len] = '\n'; /* overwrites the NUL; length below excludes nothing */
     int rc = lp_write_file_atomic(path, text, len + 1, err, errsz);
@@ -53,8 +57,8 @@ int lp_hf_config_save(const char *path, const lp_model_config *c, int eot, char 
     return rc;
 }
 
-static int get_int(const char *path, json_t *o, const char *key, const char *alt, int required, int *out, char *err,
-                   size_t errsz) {
+static int get_int(const char *path, json_t *o, const char *key, const char *alt, int required, int *out,
+                   char *err, size_t errsz) {
     json_t *v = json_object_get(o, key);
     if (!v && alt) v = json_object_get(o, alt);
     if (!v || json_is_null(v)) {
@@ -79,7 +83,10 @@ int lp_hf_config_load(const char *path, lp_model_config *c, char *err, size_t er
     }
     int rc = -1;
     memset(c, 0, sizeof *c);
-    if (!json_is_object(o)) { snprintf(err, errsz, "%s: not a JSON object", path); goto out; }
+    if (!json_is_object(o)) {
+        snprintf(err, errsz, "%s: not a JSON object", path);
+        goto out;
+    }
     json_t *mt = json_object_get(o, "model_type");
     if (mt && (!json_is_string(mt) || strcmp(json_string_value(mt), "gpt2"))) {
         snprintf(err, errsz, "%s: model_type \"%s\" is not supported (expected \"gpt2\")", path,
@@ -99,7 +106,8 @@ int lp_hf_config_load(const char *path, lp_model_config *c, char *err, size_t er
     int inner = 4 * c->n_embd;
     if (get_int(path, o, "n_inner", NULL, 0, &inner, err, errsz)) goto out;
     if (inner != 4 * c->n_embd) {
-        snprintf(err, errsz, "%s: n_inner %d is not supported (only 4 * n_embd = %d)", path, inner, 4 * c->n_embd);
+        snprintf(err, errsz, "%s: n_inner %d is not supported (only 4 * n_embd = %d)", path, inner,
+                 4 * c->n_embd);
         goto out;
     }
     json_t *act = json_object_get(o, "activation_function");
@@ -109,9 +117,13 @@ int lp_hf_config_load(const char *path, lp_model_config *c, char *err, size_t er
                  json_is_string(act) ? json_string_value(act) : "?");
         goto out;
     }
-    static const struct { const char *key; int want; } flags[] = {
-        {"tie_word_embeddings", 1}, {"scale_attn_weights", 1},
-        {"scale_attn_by_inverse_layer_idx", 0}, {"add_cross_attention", 0}};
+    static const struct {
+        const char *key;
+        int want;
+    } flags[] = {{"tie_word_embeddings", 1},
+                 {"scale_attn_weights", 1},
+                 {"scale_attn_by_inverse_layer_idx", 0},
+                 {"add_cross_attention", 0}};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         json_t *v = json_object_get(o, flags[i].key);
         if (v && (!json_is_boolean(v) || json_is_true(v) != flags[i].want)) {
@@ -131,7 +143,8 @@ int lp_hf_config_load(const char *path, lp_model_config *c, char *err, size_t er
         c->ln_eps = 1e-5f;
     }
     json_t *arch = json_array_get(json_object_get(o, "architectures"), 0);
-    c->scalar_head = json_is_string(arch) && !strcmp(json_string_value(arch), "GPT2ForSequenceClassification");
+    c->scalar_head =
+        json_is_string(arch) && !strcmp(json_string_value(arch), "GPT2ForSequenceClassification");
     rc = 0;
 out:
     json_decref(o);

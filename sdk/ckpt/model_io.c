@@ -12,7 +12,10 @@
 /* Every parameter read into one host buffer, entries pointing into it. */
 static float *host_entries(lp_model *m, lp_st_entry *e, char *err, size_t errsz) {
     float *host = malloc(lp_model_numel(m) * sizeof *host);
-    if (!host) { snprintf(err, errsz, "model export: out of memory"); return NULL; }
+    if (!host) {
+        snprintf(err, errsz, "model export: out of memory");
+        return NULL;
+    }
     size_t off = 0;
     for (int i = 0; i < lp_model_num_params(m); i++) {
         const lp_param *p = lp_model_param(m, i);
@@ -21,8 +24,8 @@ static float *host_entries(lp_model *m, lp_st_entry *e, char *err, size_t errsz)
             free(host);
             return NULL;
         }
-        e[i] = (lp_st_entry){.name = p->name, .ndim = p->ndim, .shape = {p->shape[0], p->shape[1]},
-                             .data = host + off};
+        e[i] = (lp_st_entry){
+            .name = p->name, .ndim = p->ndim, .shape = {p->shape[0], p->shape[1]}, .data = host + off};
         off += p->numel;
     }
     return host;
@@ -36,7 +39,8 @@ int lp_model_export_as(const lp_model *cm, const char *dir, lp_export_kind kind,
     lp_model_config cfg = *lp_model_get_config(m);
     if (kind == LP_EXPORT_AUTO) kind = cfg.scalar_head ? LP_EXPORT_SEQ_CLS : LP_EXPORT_LM;
     if (kind == LP_EXPORT_SEQ_CLS && !cfg.scalar_head) {
-        return lp_errf(err, errsz, "%s: a GPT2ForSequenceClassification export needs a model with a scalar head", dir);
+        return lp_errf(err, errsz,
+                       "%s: a GPT2ForSequenceClassification export needs a model with a scalar head", dir);
     }
     int np = lp_model_num_params(m);
     lp_st_entry *e = calloc((size_t)np + 1, sizeof *e);
@@ -50,11 +54,14 @@ int lp_model_export_as(const lp_model *cm, const char *dir, lp_export_kind kind,
     int score = cfg.scalar_head ? np - 1 : -1; /* score.weight is enumerated last */
     lp_st_entry head = {0};
     if (kind == LP_EXPORT_LM) {
-        if (score >= 0) { head = e[score]; n--; }
+        if (score >= 0) {
+            head = e[score];
+            n--;
+        }
         /* GPT2LMHeadModel's state dict lists the tied head as its own entry */
         const lp_st_entry *wte = &e[0];
-        e[n++] = (lp_st_entry){.name = "lm_head.weight", .ndim = 2, .shape = {wte->shape[0], wte->shape[1]},
-                               .data = wte->data};
+        e[n++] = (lp_st_entry){
+            .name = "lm_head.weight", .ndim = 2, .shape = {wte->shape[0], wte->shape[1]}, .data = wte->data};
         cfg.scalar_head = 0;
     }
     char path[4096];
@@ -109,13 +116,14 @@ static void canonical(const char *name, char *out, size_t n) {
 
 static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
     size_t o = (size_t)snprintf(buf, n, "[");
-    for (int d = 0; d < ndim && o < n; d++) o += (size_t)snprintf(buf + o, n - o, d ? ", %lld" : "%lld", (long long)shape[d]);
+    for (int d = 0; d < ndim && o < n; d++)
+        o += (size_t)snprintf(buf + o, n - o, d ? ", %lld" : "%lld", (long long)shape[d]);
     if (o < n) snprintf(buf + o, n - o, "]");
 }
 
 /* Reads tensor t into parameter j through a host buffer of its size. */
-static int read_param(lp_model *m, lp_safetensors *st, const lp_st_tensor *t, int j, float *host, const char *path,
-                      char *err, size_t errsz) {
+static int read_param(lp_model *m, lp_safetensors *st, const lp_st_tensor *t, int j, float *host,
+                      const char *path, char *err, size_t errsz) {
     const lp_param *p = lp_model_param(m, j);
     if (lp_st_read_f32(st, t, host, p->numel, err, errsz)) return -1;
     if (lp_model_param_write(m, j, host)) {
@@ -134,27 +142,36 @@ static int load_file(lp_model *m, const char *path, int *score_found, char *err,
     const lp_st_tensor *head = NULL;
     float *tmp = NULL, *host = NULL;
     const lp_param *score = lp_model_find_param(m, "score.weight");
-    if (!src) { snprintf(err, errsz, "%s: out of memory", path); goto out; }
+    if (!src) {
+        snprintf(err, errsz, "%s: out of memory", path);
+        goto out;
+    }
     /* Match every tensor and check every shape before reading anything. */
     for (size_t i = 0; i < lp_st_count(st); i++) {
         const lp_st_tensor *t = lp_st_tensor_at(st, i);
         char name[512];
         canonical(t->name, name, sizeof name);
         if (ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias")) continue;
-        if (!strcmp(name, "lm_head.weight")) { head = t; continue; }
+        if (!strcmp(name, "lm_head.weight")) {
+            head = t;
+            continue;
+        }
         int k = -1;
         for (int j = 0; j < np; j++)
             if (!strcmp(lp_model_param(m, j)->name, name)) k = j;
         if (k < 0) {
-            snprintf(err, errsz, "%s: unexpected tensor '%s' (not a parameter of this GPT-2 config)", path, t->name);
+            snprintf(err, errsz, "%s: unexpected tensor '%s' (not a parameter of this GPT-2 config)", path,
+                     t->name);
             goto out;
         }
         if (src[k]) {
-            snprintf(err, errsz, "%s: tensor '%s' appears twice (as '%s' and '%s')", path, name, src[k]->name, t->name);
+            snprintf(err, errsz, "%s: tensor '%s' appears twice (as '%s' and '%s')", path, name, src[k]->name,
+                     t->name);
             goto out;
         }
         const lp_param *p = lp_model_param(m, k);
-        if (t->ndim != p->ndim || t->shape[0] != p->shape[0] || (p->ndim == 2 && t->shape[1] != p->shape[1])) {
+        if (t->ndim != p->ndim || t->shape[0] != p->shape[0] ||
+            (p->ndim == 2 && t->shape[1] != p->shape[1])) {
             char a[128], b[128];
             shape_str(a, sizeof a, t->ndim, t->shape);
             shape_str(b, sizeof b, p->ndim, p->shape);
@@ -180,22 +197,31 @@ static int load_file(lp_model *m, const char *path, int *score_found, char *err,
         goto out;
     }
     size_t most = 0;
-    for (int j = 0; j < np; j++) most = lp_model_param(m, j)->numel > most ? lp_model_param(m, j)->numel : most;
+    for (int j = 0; j < np; j++)
+        most = lp_model_param(m, j)->numel > most ? lp_model_param(m, j)->numel : most;
     host = malloc(most * sizeof *host);
-    if (!host) { snprintf(err, errsz, "%s: out of memory", path); goto out; }
+    if (!host) {
+        snprintf(err, errsz, "%s: out of memory", path);
+        goto out;
+    }
     for (int j = 0; j < np; j++)
         if (src[j] && read_param(m, st, src[j], j, host, path, err, errsz)) goto out;
     if (head) {
         tmp = malloc(wte->numel * sizeof *tmp);
-        if (!tmp) { snprintf(err, errsz, "%s: out of memory", path); goto out; }
+        if (!tmp) {
+            snprintf(err, errsz, "%s: out of memory", path);
+            goto out;
+        }
         if (lp_st_read_f32(st, head, tmp, wte->numel, err, errsz)) goto out;
         if (lp_model_param_read(m, 0, host)) {
             snprintf(err, errsz, "%s: %s", path, lp_model_error(m));
             goto out;
         }
         if (memcmp(tmp, host, wte->numel * sizeof *tmp)) {
-            snprintf(err, errsz, "%s: lm_head.weight differs from transformer.wte.weight (only tied LM heads are supported)",
-                     path);
+            snprintf(
+                err, errsz,
+                "%s: lm_head.weight differs from transformer.wte.weight (only tied LM heads are supported)",
+                path);
             goto out;
         }
     }

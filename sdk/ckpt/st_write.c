@@ -40,7 +40,10 @@ int lp_st_save(const char *path, const lp_st_entry *entries, size_t n, const cha
     if (!hdr) return lp_errf(err, errsz, "%s: out of memory", path);
     size_t hlen = strlen(hdr), padded = (hlen + 7) & ~(size_t)7;
     lp_afile f;
-    if (lp_afile_open(&f, path, err, errsz)) { free(hdr); return -1; }
+    if (lp_afile_open(&f, path, err, errsz)) {
+        free(hdr);
+        return -1;
+    }
     uint8_t lenb[8];
     for (int i = 0; i < 8; i++) lenb[i] = (uint8_t)((uint64_t)padded >> (8 * i));
     lp_afile_write(&f, lenb, 8);

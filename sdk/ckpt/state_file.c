@@ -29,8 +29,14 @@ static uint64_t get_le(const uint8_t *b, int n) {
  * count, unknown until the end, goes into the trailer under the hash. */
 int lp_state_writer_open(lp_state_writer **out, const char *path, char *err, size_t errsz) {
     lp_state_writer *w = calloc(1, sizeof *w);
-    if (!w) { snprintf(err, errsz, "%s: out of memory", path); return -1; }
-    if (lp_afile_open(&w->f, path, err, errsz)) { free(w); return -1; }
+    if (!w) {
+        snprintf(err, errsz, "%s: out of memory", path);
+        return -1;
+    }
+    if (lp_afile_open(&w->f, path, err, errsz)) {
+        free(w);
+        return -1;
+    }
     uint8_t h[16];
     memcpy(h, LP_STATE_MAGIC, 8);
     put_le(h + 8, LP_STATE_VERSION, 4);
@@ -54,7 +60,9 @@ int lp_state_put(lp_state_writer *w, const char *name, const void *data, size_t 
     return w->f.failed ? -1 : 0;
 }
 
-int lp_state_put_f64(lp_state_writer *w, const char *name, double v) { return lp_state_put(w, name, &v, sizeof v); }
+int lp_state_put_f64(lp_state_writer *w, const char *name, double v) {
+    return lp_state_put(w, name, &v, sizeof v);
+}
 
 int lp_state_put_i64(lp_state_writer *w, const char *name, int64_t v) {
     uint8_t b[8];
@@ -99,7 +107,11 @@ int lp_state_load(lp_state **out, const char *path, char *err, size_t errsz) {
     uint8_t *buf = (uint8_t *)lp_read_file(path, &len, err, errsz);
     if (!buf) return -1;
     lp_state *s = calloc(1, sizeof *s);
-    if (!s) { free(buf); snprintf(err, errsz, "%s: out of memory", path); return -1; }
+    if (!s) {
+        free(buf);
+        snprintf(err, errsz, "%s: out of memory", path);
+        return -1;
+    }
     s->buf = buf;
     if (len < 16 + 8 + 32 || memcmp(buf, LP_STATE_MAGIC, 8)) {
         snprintf(err, errsz, "%s: not a trainer-state file (magic \"%s\" expected)", path, LP_STATE_MAGIC);
@@ -107,7 +119,8 @@ int lp_state_load(lp_state **out, const char *path, char *err, size_t errsz) {
     }
     uint32_t ver = (uint32_t)get_le(buf + 8, 4);
     if (ver != LP_STATE_VERSION) {
-        snprintf(err, errsz, "%s: trainer-state version %u, this build reads version %d", path, ver, LP_STATE_VERSION);
+        snprintf(err, errsz, "%s: trainer-state version %u, this build reads version %d", path, ver,
+                 LP_STATE_VERSION);
         goto fail;
     }
     uint8_t digest[32];
@@ -121,9 +134,15 @@ int lp_state_load(lp_state **out, const char *path, char *err, size_t errsz) {
     }
     uint64_t count = get_le(buf + len - 40, 8);
     size_t end = len - 40, p = 16;
-    if (count > end) { snprintf(err, errsz, "%s: record count %" PRIu64 " is impossible", path, count); goto fail; }
+    if (count > end) {
+        snprintf(err, errsz, "%s: record count %" PRIu64 " is impossible", path, count);
+        goto fail;
+    }
     s->r = calloc(count ? count : 1, sizeof *s->r);
-    if (!s->r) { snprintf(err, errsz, "%s: out of memory", path); goto fail; }
+    if (!s->r) {
+        snprintf(err, errsz, "%s: out of memory", path);
+        goto fail;
+    }
     for (uint64_t i = 0; i < count; i++) {
         if (end - p < 2) goto trunc;
         size_t nl = (size_t)get_le(buf + p, 2);
@@ -169,9 +188,13 @@ const void *lp_state_get(const lp_state *s, const char *name, size_t *len) {
 int lp_state_read(const lp_state *s, const char *name, void *out, size_t len, char *err, size_t errsz) {
     size_t have;
     const void *d = lp_state_get(s, name, &have);
-    if (!d) { snprintf(err, errsz, "trainer state: no record '%s'", name); return -1; }
+    if (!d) {
+        snprintf(err, errsz, "trainer state: no record '%s'", name);
+        return -1;
+    }
     if (have != len) {
-        snprintf(err, errsz, "trainer state: record '%s' is %zu bytes, expected %zu (another model or setting?)", name,
+        snprintf(err, errsz,
+                 "trainer state: record '%s' is %zu bytes, expected %zu (another model or setting?)", name,
                  have, len);
         return -1;
     }

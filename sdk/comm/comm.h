@@ -26,13 +26,10 @@ typedef struct lp_publisher lp_publisher;
  * lost to the slow-joiner race; a broker that is not there yet is not an
  * error (messages are dropped until it is). curve_server_key: the broker's
  * Z85 public key for tcp endpoints, or NULL. */
-lp_publisher *lp_publisher_create(void *zmq_ctx, const char *endpoint,
-                                  const char *run, const char *stage,
-                                  const char *curve_server_key, char *err,
-                                  size_t err_size);
+lp_publisher *lp_publisher_create(void *zmq_ctx, const char *endpoint, const char *run, const char *stage,
+                                  const char *curve_server_key, char *err, size_t err_size);
 /* metrics/<run>/<stage>: {"run","stage","step","seq","time","values":{..}} */
-int lp_publisher_metrics(lp_publisher *p, int64_t step, const lp_metric *m,
-                         size_t n);
+int lp_publisher_metrics(lp_publisher *p, int64_t step, const lp_metric *m, size_t n);
 /* event/<run>/<stage>: {..,"event":kind,"message":message} */
 int lp_publisher_event(lp_publisher *p, const char *kind, const char *message);
 /* log/<run>/<stage>: {..,"label":label,"text":text} */
@@ -50,20 +47,18 @@ typedef struct lp_store_client lp_store_client;
 
 /* timeout_ms: the longest wait for any answer of the store (<= 0: 30000).
  * A store that vanishes mid-transfer fails the call after that long. */
-lp_store_client *lp_store_client_create(void *zmq_ctx, const char *endpoint,
-                                        const char *curve_server_key,
-                                        int timeout_ms, char *err,
-                                        size_t err_size);
+lp_store_client *lp_store_client_create(void *zmq_ctx, const char *endpoint, const char *curve_server_key,
+                                        int timeout_ms, char *err, size_t err_size);
 /* Publishes the regular files under local_dir (subfolders allowed) as
  * artifact `name`. Fails if the store already holds `name`. */
-int lp_store_client_put(lp_store_client *c, const char *name,
-                        const char *local_dir, char *err, size_t err_size);
+int lp_store_client_put(lp_store_client *c, const char *name, const char *local_dir, char *err,
+                        size_t err_size);
 /* Fetches artifact `name` into dest_dir, verified, atomically: dest_dir
  * appears complete or not at all. An existing dest_dir is replaced only if
  * it holds an earlier get (its .llmpipe-manifest.json); anything else there
  * is refused. Returns LP_ERR_NOTFOUND for an unknown name. */
-int lp_store_client_get(lp_store_client *c, const char *name,
-                        const char *dest_dir, char *err, size_t err_size);
+int lp_store_client_get(lp_store_client *c, const char *name, const char *dest_dir, char *err,
+                        size_t err_size);
 /* The artifact hash (hex SHA-256, see docs/dataplane.md) of the last
  * successful put or get. */
 const char *lp_store_client_last_hash(const lp_store_client *c);

@@ -19,12 +19,10 @@ int lp_comm_is_tcp(const char *endpoint);
 /* 1 when libzmq was built with CURVE. */
 int lp_comm_curve_available(void);
 /* Server side: `secret_key` is the 40-char Z85 secret key. */
-int lp_comm_curve_server(void *sock, const char *secret_key, char *err,
-                         size_t err_size);
+int lp_comm_curve_server(void *sock, const char *secret_key, char *err, size_t err_size);
 /* Client side: authenticates the server by its Z85 public key; the client's
  * own keypair is ephemeral (generated here). */
-int lp_comm_curve_client(void *sock, const char *server_public_key, char *err,
-                         size_t err_size);
+int lp_comm_curve_client(void *sock, const char *server_public_key, char *err, size_t err_size);
 /* Z85 public key for a Z85 secret key (41 bytes out). */
 int lp_comm_curve_public(const char *secret_key, char public_key[41]);
 

@@ -9,12 +9,12 @@
 struct lp_kv_cache {
     lp_model *m;
     int B, maxT;
-    int32_t *len, *pos, *alen;   /* host */
-    int32_t *rows;               /* host */
-    int32_t *dtok, *dpos, *dalen; /* device copies of tok, pos, alen [B] */
-    float *k, *v;            /* [L][B][maxT][C] */
+    int32_t *len, *pos, *alen;                /* host */
+    int32_t *rows;                            /* host */
+    int32_t *dtok, *dpos, *dalen;             /* device copies of tok, pos, alen [B] */
+    float *k, *v;                             /* [L][B][maxT][C] */
     float *x, *ln, *qkv, *att, *tmp, *fc, *h; /* step scratch, B rows */
-    float *logits;           /* [B, V], copied out to the caller */
+    float *logits;                            /* [B, V], copied out to the caller */
     /* prefill's hook arguments */
     const int32_t *plens;
     int pwidth;
@@ -26,8 +26,7 @@ static int head_logits(lp_model *m, int n, const float *h, float *logits) {
     const int C = m->cfg.n_embd, V = m->cfg.vocab_size;
     const lpk_bf16 *w16 = NULL;
     if (m->bf16 && !(w16 = lp_model_wte16(m))) return -1;
-    return lp_mm(m, LPK_NOTRANS, LPK_TRANS, n, V, C, h, NULL, C, P(m, m->p_wte), w16, C,
-                 0.0f, logits, V);
+    return lp_mm(m, LPK_NOTRANS, LPK_TRANS, n, V, C, h, NULL, C, P(m, m->p_wte), w16, C, 0.0f, logits, V);
 }
 
 static size_t kv_off(const lp_kv_cache *c, int l, int b) {
@@ -37,7 +36,8 @@ static size_t kv_off(const lp_kv_cache *c, int l, int b) {
 lp_kv_cache *lp_kv_cache_create(lp_model *m, int batch, int max_len) {
     lp_model_begin(m);
     if (batch < 1 || max_len < 1 || max_len > m->cfg.n_ctx) {
-        lp_model_set_error(m, "kv cache: batch %d, length %d: expected batch >= 1 and 1 <= length <= n_ctx (%d)",
+        lp_model_set_error(m,
+                           "kv cache: batch %d, length %d: expected batch >= 1 and 1 <= length <= n_ctx (%d)",
                            batch, max_len, m->cfg.n_ctx);
         return NULL;
     }
@@ -65,7 +65,7 @@ lp_kv_cache *lp_kv_cache_create(lp_model *m, int batch, int max_len) {
     c->att = c->qkv + 3 * batch * C;
     c->tmp = c->att + batch * C;
     c->h = c->tmp + batch * C;
-    c->fc = c->h + batch * C;     /* 4 * batch * C */
+    c->fc = c->h + batch * C; /* 4 * batch * C */
     return c;
 oom:
     lp_model_set_error(m, "kv cache: out of memory for batch %d, length %d", batch, max_len);
@@ -85,9 +85,7 @@ void lp_kv_cache_destroy(lp_kv_cache *c) {
     free(c);
 }
 
-int lp_kv_cache_len(const lp_kv_cache *c, int b) {
-    return (b >= 0 && b < c->B) ? c->len[b] : -1;
-}
+int lp_kv_cache_len(const lp_kv_cache *c, int b) { return (b >= 0 && b < c->B) ? c->len[b] : -1; }
 
 /* After block l: its keys and values of the real prompt positions into the
  * cache (a frozen model's next block overwrites them). */
@@ -99,13 +97,14 @@ static int prefill_kv(void *user, lp_model *m, int l) {
         for (int t = 0; t < c->plens[b]; t++) {
             const float *r = qkv + ((size_t)b * c->pwidth + t) * 3 * C;
             LPK_CHECK(m, lpk_copy(m->ctx, c->k + kv_off(c, l, b) + (size_t)t * C, r + C, C * sizeof(float)));
-            LPK_CHECK(m, lpk_copy(m->ctx, c->v + kv_off(c, l, b) + (size_t)t * C, r + 2 * C, C * sizeof(float)));
+            LPK_CHECK(m,
+                      lpk_copy(m->ctx, c->v + kv_off(c, l, b) + (size_t)t * C, r + 2 * C, C * sizeof(float)));
         }
     return 0;
 }
 
-int lp_model_prefill(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
-                     const int32_t *lens, int max_prompt, float *logits) {
+int lp_model_prefill(lp_model *m, lp_kv_cache *c, const int32_t *tokens, const int32_t *lens, int max_prompt,
+                     float *logits) {
     lp_model_begin(m);
     const int B = c->B, C = m->cfg.n_embd, V = m->cfg.vocab_size;
     if (max_prompt < 1 || max_prompt > c->maxT) {
@@ -131,8 +130,8 @@ int lp_model_prefill(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
     return 0;
 }
 
-int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
-                         const uint8_t *active, float *logits) {
+int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens, const uint8_t *active,
+                         float *logits) {
     lp_model_begin(m);
     lpk_ctx *k = m->ctx;
     const int C = m->cfg.n_embd, V = m->cfg.vocab_size, H = m->cfg.n_head;
@@ -144,7 +143,9 @@ int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
     for (int b = 0; b < c->B; b++) {
         if (active && !active[b]) continue;
         if (c->len[b] < 1 || c->len[b] >= maxT) {
-            lp_model_set_error(m, "decode: sequence %d is at length %d; a cache of %d positions needs 1 <= length < %d (prefill first, stop at the end)",
+            lp_model_set_error(m,
+                               "decode: sequence %d is at length %d; a cache of %d positions needs 1 <= "
+                               "length < %d (prefill first, stop at the end)",
                                b, c->len[b], maxT, maxT);
             return -1;
         }
@@ -159,43 +160,42 @@ int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
     LPK_CHECK(m, lpk_copy_in(k, c->dtok, tok, (size_t)n * sizeof(int32_t)));
     LPK_CHECK(m, lpk_copy_in(k, c->dpos, c->pos, (size_t)n * sizeof(int32_t)));
     LPK_CHECK(m, lpk_copy_in(k, c->dalen, c->alen, (size_t)n * sizeof(int32_t)));
-    LPK_CHECK(m, lpk_embed_fwd(k, c->x, c->dtok, c->dpos, n, 1, C, P(m, m->p_wte), V,
-                               P(m, m->p_wpe), m->cfg.n_ctx));
+    LPK_CHECK(m, lpk_embed_fwd(k, c->x, c->dtok, c->dpos, n, 1, C, P(m, m->p_wte), V, P(m, m->p_wpe),
+                               m->cfg.n_ctx));
     for (int l = 0; l < m->cfg.n_layer; l++) {
         LPK_CHECK(m, lpk_layernorm_fwd(k, c->ln, NULL, NULL, c->x, P(m, LP(m, l, LW_LN1W)),
-                          P(m, LP(m, l, LW_LN1B)), n, C, eps));
-        TRY(lp_mm_bias(m, n, 3 * C, C, c->ln, NULL, P(m, LP(m, l, LW_QKVW)),
-                       W16(m, LP(m, l, LW_QKVW)), P(m, LP(m, l, LW_QKVB)), c->qkv));
+                                       P(m, LP(m, l, LW_LN1B)), n, C, eps));
+        TRY(lp_mm_bias(m, n, 3 * C, C, c->ln, NULL, P(m, LP(m, l, LW_QKVW)), W16(m, LP(m, l, LW_QKVW)),
+                       P(m, LP(m, l, LW_QKVB)), c->qkv));
         /* the attention kernel reads caches laid out per batch row, so the
          * compacted rows index through their own cache slice */
         for (int i = 0; i < n; i++) {
             int b = c->rows[i];
             const float *r = c->qkv + (size_t)i * 3 * C;
-            LPK_CHECK(m, lpk_copy(k, c->k + kv_off(c, l, b) + (size_t)c->pos[i] * C, r + C,
-                                  C * sizeof(float)));
-            LPK_CHECK(m, lpk_copy(k, c->v + kv_off(c, l, b) + (size_t)c->pos[i] * C, r + 2 * C,
-                                  C * sizeof(float)));
+            LPK_CHECK(m,
+                      lpk_copy(k, c->k + kv_off(c, l, b) + (size_t)c->pos[i] * C, r + C, C * sizeof(float)));
+            LPK_CHECK(
+                m, lpk_copy(k, c->v + kv_off(c, l, b) + (size_t)c->pos[i] * C, r + 2 * C, C * sizeof(float)));
         }
         for (int i = 0; i < n; i++) {
             int b = c->rows[i];
             LPK_CHECK(m, lpk_attn_decode(k, c->att + (size_t)i * C, c->qkv + (size_t)i * 3 * C, 3 * C,
-                                         c->k + kv_off(c, l, b), c->v + kv_off(c, l, b),
-                                         &c->dalen[i], 1, maxT, C, H));
+                                         c->k + kv_off(c, l, b), c->v + kv_off(c, l, b), &c->dalen[i], 1,
+                                         maxT, C, H));
         }
-        TRY(lp_mm_bias(m, n, C, C, c->att, NULL, P(m, LP(m, l, LW_PROJW)),
-                       W16(m, LP(m, l, LW_PROJW)), P(m, LP(m, l, LW_PROJB)), c->tmp));
+        TRY(lp_mm_bias(m, n, C, C, c->att, NULL, P(m, LP(m, l, LW_PROJW)), W16(m, LP(m, l, LW_PROJW)),
+                       P(m, LP(m, l, LW_PROJB)), c->tmp));
         LPK_CHECK(m, lpk_add(k, c->x, c->x, c->tmp, (size_t)n * C));
         LPK_CHECK(m, lpk_layernorm_fwd(k, c->ln, NULL, NULL, c->x, P(m, LP(m, l, LW_LN2W)),
-                          P(m, LP(m, l, LW_LN2B)), n, C, eps));
-        TRY(lp_mm_bias(m, n, 4 * C, C, c->ln, NULL, P(m, LP(m, l, LW_FCW)),
-                       W16(m, LP(m, l, LW_FCW)), P(m, LP(m, l, LW_FCB)), c->fc));
+                                       P(m, LP(m, l, LW_LN2B)), n, C, eps));
+        TRY(lp_mm_bias(m, n, 4 * C, C, c->ln, NULL, P(m, LP(m, l, LW_FCW)), W16(m, LP(m, l, LW_FCW)),
+                       P(m, LP(m, l, LW_FCB)), c->fc));
         LPK_CHECK(m, lpk_gelu_fwd(k, c->fc, c->fc, (size_t)n * 4 * C));
-        TRY(lp_mm_bias(m, n, C, 4 * C, c->fc, NULL, P(m, LP(m, l, LW_FPW)),
-                       W16(m, LP(m, l, LW_FPW)), P(m, LP(m, l, LW_FPB)), c->tmp));
+        TRY(lp_mm_bias(m, n, C, 4 * C, c->fc, NULL, P(m, LP(m, l, LW_FPW)), W16(m, LP(m, l, LW_FPW)),
+                       P(m, LP(m, l, LW_FPB)), c->tmp));
         LPK_CHECK(m, lpk_add(k, c->x, c->x, c->tmp, (size_t)n * C));
     }
-    LPK_CHECK(m, lpk_layernorm_fwd(k, c->h, NULL, NULL, c->x, P(m, m->p_lnfw), P(m, m->p_lnfb),
-                      n, C, eps));
+    LPK_CHECK(m, lpk_layernorm_fwd(k, c->h, NULL, NULL, c->x, P(m, m->p_lnfw), P(m, m->p_lnfb), n, C, eps));
     /* logits of the compacted rows, copied out to their batch slots (one
      * copy when no row is finished) */
     TRY(head_logits(m, n, c->h, c->logits));

@@ -5,7 +5,6 @@
 
 #include "internal.h"
 
-
 int lp_block_forward(lp_model *m, int l, const float *x, int B, int T) {
     lpk_ctx *c = m->ctx;
     const int C = m->cfg.n_embd, H = m->cfg.n_head, N = B * T;
@@ -14,27 +13,26 @@ int lp_block_forward(lp_model *m, int l, const float *x, int B, int T) {
     layer_acts *a = &m->la[l];
     /* in bf16 mode the producers also write the bf16 copy each GEMM reads */
     LPK_CHECK(m, lpk_layernorm_fwd_bf16(c, a->ln1, a->ln1_16, a->ln1_mean, a->ln1_rstd, x,
-                           P(m, LP(m, l, LW_LN1W)), P(m, LP(m, l, LW_LN1B)), N, C, eps));
-    TRY(lp_mm_bias(m, N, 3 * C, C, a->ln1, a->ln1_16, P(m, LP(m, l, LW_QKVW)),
-                   W16(m, LP(m, l, LW_QKVW)), P(m, LP(m, l, LW_QKVB)), a->qkv));
+                                        P(m, LP(m, l, LW_LN1W)), P(m, LP(m, l, LW_LN1B)), N, C, eps));
+    TRY(lp_mm_bias(m, N, 3 * C, C, a->ln1, a->ln1_16, P(m, LP(m, l, LW_QKVW)), W16(m, LP(m, l, LW_QKVW)),
+                   P(m, LP(m, l, LW_QKVB)), a->qkv));
     LPK_CHECK(m, lpk_attn_fwd(c, a->att, a->lse, a->qkv, B, T, C, H));
     const lpk_bf16 *h16 = to16(m, a->att_16, a->att, NC);
-    TRY(lp_mm_bias(m, N, C, C, a->att, h16, P(m, LP(m, l, LW_PROJW)),
-                   W16(m, LP(m, l, LW_PROJW)), P(m, LP(m, l, LW_PROJB)), a->mid));
+    TRY(lp_mm_bias(m, N, C, C, a->att, h16, P(m, LP(m, l, LW_PROJW)), W16(m, LP(m, l, LW_PROJW)),
+                   P(m, LP(m, l, LW_PROJB)), a->mid));
     LPK_CHECK(m, lpk_add(c, a->mid, a->mid, x, NC));
     LPK_CHECK(m, lpk_layernorm_fwd_bf16(c, a->ln2, a->ln2_16, a->ln2_mean, a->ln2_rstd, a->mid,
-                           P(m, LP(m, l, LW_LN2W)), P(m, LP(m, l, LW_LN2B)), N, C, eps));
-    TRY(lp_mm_bias(m, N, 4 * C, C, a->ln2, a->ln2_16, P(m, LP(m, l, LW_FCW)),
-                   W16(m, LP(m, l, LW_FCW)), P(m, LP(m, l, LW_FCB)), a->fc));
+                                        P(m, LP(m, l, LW_LN2W)), P(m, LP(m, l, LW_LN2B)), N, C, eps));
+    TRY(lp_mm_bias(m, N, 4 * C, C, a->ln2, a->ln2_16, P(m, LP(m, l, LW_FCW)), W16(m, LP(m, l, LW_FCW)),
+                   P(m, LP(m, l, LW_FCB)), a->fc));
     LPK_CHECK(m, lpk_gelu_fwd_bf16(c, a->gelu, a->gelu_16, a->fc, 4 * NC));
-    TRY(lp_mm_bias(m, N, C, 4 * C, a->gelu, a->gelu_16, P(m, LP(m, l, LW_FPW)),
-                   W16(m, LP(m, l, LW_FPW)), P(m, LP(m, l, LW_FPB)), a->out));
+    TRY(lp_mm_bias(m, N, C, 4 * C, a->gelu, a->gelu_16, P(m, LP(m, l, LW_FPW)), W16(m, LP(m, l, LW_FPW)),
+                   P(m, LP(m, l, LW_FPB)), a->out));
     LPK_CHECK(m, lpk_add(c, a->out, a->out, a->mid, NC));
     return 0;
 }
 
-int lp_model_forward_hook(lp_model *m, const int32_t *tokens, int B, int T,
-                          lp_block_hook hook, void *user) {
+int lp_model_forward_hook(lp_model *m, const int32_t *tokens, int B, int T, lp_block_hook hook, void *user) {
     if (B < 1 || T < 1 || T > m->cfg.n_ctx) {
         lp_model_set_error(m, "model forward: batch %d x length %d, expected B >= 1 and 1 <= T <= n_ctx (%d)",
                            B, T, m->cfg.n_ctx);
@@ -48,8 +46,8 @@ int lp_model_forward_hook(lp_model *m, const int32_t *tokens, int B, int T,
     m->logits_state = 0;
     m->dvalues_pending = 0;
     LPK_CHECK(m, lpk_copy_in(m->ctx, m->tokens, tokens, (size_t)N * sizeof(int32_t)));
-    LPK_CHECK(m, lpk_embed_fwd(m->ctx, m->emb, m->tokens, NULL, N, T, C, P(m, m->p_wte),
-                          m->cfg.vocab_size, P(m, m->p_wpe), m->cfg.n_ctx));
+    LPK_CHECK(m, lpk_embed_fwd(m->ctx, m->emb, m->tokens, NULL, N, T, C, P(m, m->p_wte), m->cfg.vocab_size,
+                               P(m, m->p_wpe), m->cfg.n_ctx));
     const float *x = m->emb;
     for (int l = 0; l < m->cfg.n_layer; l++) {
         TRY(lp_block_forward(m, l, x, B, T));
@@ -57,7 +55,7 @@ int lp_model_forward_hook(lp_model *m, const int32_t *tokens, int B, int T,
         x = m->la[l].out;
     }
     LPK_CHECK(m, lpk_layernorm_fwd_bf16(m->ctx, m->lnf, m->lnf_16, m->lnf_mean, m->lnf_rstd, x,
-                           P(m, m->p_lnfw), P(m, m->p_lnfb), N, C, m->cfg.ln_eps));
+                                        P(m, m->p_lnfw), P(m, m->p_lnfb), N, C, m->cfg.ln_eps));
     return 0;
 }
 
@@ -72,8 +70,7 @@ int lp_model_hidden_copy(lp_model *m, float *host) {
         lp_model_set_error(m, "model hidden: call lp_model_forward first");
         return -1;
     }
-    LPK_CHECK(m, lpk_copy_out(m->ctx, host, m->lnf,
-                              (size_t)m->B * m->T * m->cfg.n_embd * sizeof(float)));
+    LPK_CHECK(m, lpk_copy_out(m->ctx, host, m->lnf, (size_t)m->B * m->T * m->cfg.n_embd * sizeof(float)));
     return 0;
 }
 
@@ -106,18 +103,19 @@ static const float *logits(lp_model *m) {
     if (need_forward(m, "logits")) return NULL;
     if (m->logits_state == 1 || m->logits_state == 3) return m->logits;
     if (m->logits_state == 2) {
-        lp_model_set_error(m, "model logits: the logits buffer holds a pending gradient; run lp_model_backward and forward again");
+        lp_model_set_error(m,
+                           "model logits: the logits buffer holds a pending gradient; run lp_model_backward "
+                           "and forward again");
         return NULL;
     }
     const int N = m->B * m->T, C = m->cfg.n_embd, V = m->cfg.vocab_size;
     if (lp_model_reserve_logits(m, (size_t)N)) return NULL;
     if (m->bf16) {
-        if (!lp_model_head16(m) ||
-            lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, V, C, m->lnf, m->lnf_16, C, NULL,
-                  m->head16, V, 0.0f, m->logits, V))
+        if (!lp_model_head16(m) || lp_mm(m, LPK_NOTRANS, LPK_NOTRANS, N, V, C, m->lnf, m->lnf_16, C, NULL,
+                                         m->head16, V, 0.0f, m->logits, V))
             return NULL;
-    } else if (lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, V, C, m->lnf, NULL, C, P(m, m->p_wte),
-                     NULL, C, 0.0f, m->logits, V)) {
+    } else if (lp_mm(m, LPK_NOTRANS, LPK_TRANS, N, V, C, m->lnf, NULL, C, P(m, m->p_wte), NULL, C, 0.0f,
+                     m->logits, V)) {
         return NULL;
     }
     m->logits_state = 1;
@@ -132,14 +130,14 @@ const float *lp_model_logits(lp_model *m) {
 int lp_model_logits_copy(lp_model *m, float *host) {
     lp_model_begin(m);
     if (!logits(m)) return -1;
-    LPK_CHECK(m, lpk_copy_out(m->ctx, host, m->logits,
-                              (size_t)m->B * m->T * m->cfg.vocab_size * sizeof(float)));
+    LPK_CHECK(m,
+              lpk_copy_out(m->ctx, host, m->logits, (size_t)m->B * m->T * m->cfg.vocab_size * sizeof(float)));
     return 0;
 }
 
 /* Host arrays of a head's inputs into the staging buffers (NULL stays NULL). */
-static int stage_in(lp_model *m, const int32_t *tok, const float *a, const float *b,
-                    const int32_t **dtok, const float **da, const float **db) {
+static int stage_in(lp_model *m, const int32_t *tok, const float *a, const float *b, const int32_t **dtok,
+                    const float **da, const float **db) {
     const size_t N = (size_t)m->B * m->T;
     if (dtok) {
         *dtok = NULL;
@@ -155,8 +153,8 @@ static int stage_in(lp_model *m, const int32_t *tok, const float *a, const float
     return 0;
 }
 
-int lp_model_lm_loss(lp_model *m, const int32_t *targets, const float *weights,
-                     double norm, float *per_token, double *loss) {
+int lp_model_lm_loss(lp_model *m, const int32_t *targets, const float *weights, double norm, float *per_token,
+                     double *loss) {
     lp_model_begin(m);
     if (m->logits_state >= 2) {
         lp_model_set_error(m, "model loss: a head gradient is already pending; run lp_model_backward first");
@@ -200,8 +198,7 @@ int lp_model_lm_loss(lp_model *m, const int32_t *targets, const float *weights,
     return 0;
 }
 
-int lp_model_logprobs(lp_model *m, const int32_t *tokens, float temp,
-                      float *logp, float *entropy) {
+int lp_model_logprobs(lp_model *m, const int32_t *tokens, float temp, float *logp, float *entropy) {
     lp_model_begin(m);
     if (!(temp > 0.0f)) {
         lp_model_set_error(m, "model logprobs: temperature %g must be > 0", temp);
@@ -219,8 +216,8 @@ int lp_model_logprobs(lp_model *m, const int32_t *tokens, float temp,
     return 0;
 }
 
-int lp_model_logprobs_grad(lp_model *m, const int32_t *tokens, float temp,
-                           const float *dlogp, const float *dentropy) {
+int lp_model_logprobs_grad(lp_model *m, const int32_t *tokens, float temp, const float *dlogp,
+                           const float *dentropy) {
     lp_model_begin(m);
     TRY(lp_model_need_trainable(m, "logprobs grad"));
     if (!(temp > 0.0f)) {
@@ -281,8 +278,8 @@ int lp_model_values_grad(lp_model *m, const float *dvalues) {
 static int check_lengths(lp_model *m, const int32_t *len) {
     for (int b = 0; b < m->B; b++)
         if (len[b] < 1 || len[b] > m->T) {
-            lp_model_set_error(m, "model scalar head: sequence %d has length %d, expected 1..%d",
-                               b, len[b], m->T);
+            lp_model_set_error(m, "model scalar head: sequence %d has length %d, expected 1..%d", b, len[b],
+                               m->T);
             return -1;
         }
     return 0;
@@ -301,8 +298,7 @@ int lp_model_scalar_last(lp_model *m, const int32_t *lengths, float *out) {
     return 0;
 }
 
-int lp_model_scalar_last_grad(lp_model *m, const int32_t *lengths,
-                              const float *dout) {
+int lp_model_scalar_last_grad(lp_model *m, const int32_t *lengths, const float *dout) {
     lp_model_begin(m);
     TRY(lp_model_need_trainable(m, "scalar grad"));
     TRY(need_scalar(m, "scalar grad"));

@@ -40,7 +40,8 @@ int lp_model_is_frozen(const lp_model *m) { return m->frozen; }
 
 int lp_model_need_trainable(lp_model *m, const char *what) {
     if (!m->frozen) return 0;
-    lp_model_set_error(m, "model %s: the model is frozen (created by lp_model_create_frozen: no gradients)", what);
+    lp_model_set_error(m, "model %s: the model is frozen (created by lp_model_create_frozen: no gradients)",
+                       what);
     return -1;
 }
 
@@ -94,8 +95,8 @@ const lp_param *lp_model_find_param(const lp_model *m, const char *name) {
 
 #define NAME_LEN 64
 
-static void add_param(lp_model *m, const char *name, int ndim, int64_t d0,
-                      int64_t d1, int decay, size_t *off) {
+static void add_param(lp_model *m, const char *name, int ndim, int64_t d0, int64_t d1, int decay,
+                      size_t *off) {
     lp_param *p = &m->params[m->nparams];
     char *nm = m->names + (size_t)m->nparams * NAME_LEN;
     snprintf(nm, NAME_LEN, "%s", name);
@@ -113,29 +114,42 @@ static void add_param(lp_model *m, const char *name, int ndim, int64_t d0,
 
 static int check_config(const lp_model_config *c, char *err, size_t errlen) {
     const char *bad = NULL;
-    if (c->n_layer < 1) bad = "n_layer must be >= 1";
-    else if (c->n_head < 1) bad = "n_head must be >= 1";
-    else if (c->n_embd < 1 || c->n_embd % c->n_head) bad = "n_embd must be a positive multiple of n_head";
-    else if (c->vocab_size < 2) bad = "vocab_size must be >= 2";
-    else if (c->n_ctx < 1) bad = "n_ctx must be >= 1";
-    else if (c->ln_eps < 0) bad = "ln_eps must be >= 0";
+    if (c->n_layer < 1)
+        bad = "n_layer must be >= 1";
+    else if (c->n_head < 1)
+        bad = "n_head must be >= 1";
+    else if (c->n_embd < 1 || c->n_embd % c->n_head)
+        bad = "n_embd must be a positive multiple of n_head";
+    else if (c->vocab_size < 2)
+        bad = "vocab_size must be >= 2";
+    else if (c->n_ctx < 1)
+        bad = "n_ctx must be >= 1";
+    else if (c->ln_eps < 0)
+        bad = "ln_eps must be >= 0";
     if (bad) {
-        snprintf(err, errlen,
-                 "model config (n_layer=%d n_head=%d n_embd=%d vocab_size=%d n_ctx=%d): %s",
+        snprintf(err, errlen, "model config (n_layer=%d n_head=%d n_embd=%d vocab_size=%d n_ctx=%d): %s",
                  c->n_layer, c->n_head, c->n_embd, c->vocab_size, c->n_ctx, bad);
         return -1;
     }
     return 0;
 }
 
-static lp_model *create(const lp_model_config *cfg, lpk_ctx *ctx, int frozen, char *err,
-                        size_t errlen) {
+static lp_model *create(const lp_model_config *cfg, lpk_ctx *ctx, int frozen, char *err, size_t errlen) {
     char dummy[8];
-    if (!err) { err = dummy; errlen = sizeof dummy; }
-    if (!cfg || !ctx) { snprintf(err, errlen, "model: config and kernel context are required"); return NULL; }
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    if (!cfg || !ctx) {
+        snprintf(err, errlen, "model: config and kernel context are required");
+        return NULL;
+    }
     if (check_config(cfg, err, errlen)) return NULL;
     lp_model *m = calloc(1, sizeof *m);
-    if (!m) { snprintf(err, errlen, "model: out of memory"); return NULL; }
+    if (!m) {
+        snprintf(err, errlen, "model: out of memory");
+        return NULL;
+    }
     m->cfg = *cfg;
     if (m->cfg.ln_eps == 0.0f) m->cfg.ln_eps = 1e-5f;
     m->ctx = ctx;
@@ -156,20 +170,20 @@ static lp_model *create(const lp_model_config *cfg, lpk_ctx *ctx, int frozen, ch
     add_param(m, "transformer.wpe.weight", 2, cfg->n_ctx, C, 0, &off);
     m->p_layer0 = m->nparams;
     static const char *const lname[LW_COUNT] = {
-        "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
-        "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
-        "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
+        "ln_1.weight",        "ln_1.bias",        "attn.c_attn.weight", "attn.c_attn.bias",
+        "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight",        "ln_2.bias",
+        "mlp.c_fc.weight",    "mlp.c_fc.bias",    "mlp.c_proj.weight",  "mlp.c_proj.bias"};
     for (int l = 0; l < L; l++) {
         for (int k = 0; k < LW_COUNT; k++) {
             snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, lname[k]);
             switch (k) {
-            case LW_QKVW: add_param(m, nm, 2, C, 3 * C, 1, &off); break;
-            case LW_QKVB: add_param(m, nm, 1, 3 * C, 0, 0, &off); break;
-            case LW_PROJW: add_param(m, nm, 2, C, C, 1, &off); break;
-            case LW_FCW: add_param(m, nm, 2, C, 4 * C, 1, &off); break;
-            case LW_FCB: add_param(m, nm, 1, 4 * C, 0, 0, &off); break;
-            case LW_FPW: add_param(m, nm, 2, 4 * C, C, 1, &off); break;
-            default: add_param(m, nm, 1, C, 0, 0, &off); break;
+                case LW_QKVW: add_param(m, nm, 2, C, 3 * C, 1, &off); break;
+                case LW_QKVB: add_param(m, nm, 1, 3 * C, 0, 0, &off); break;
+                case LW_PROJW: add_param(m, nm, 2, C, C, 1, &off); break;
+                case LW_FCW: add_param(m, nm, 2, C, 4 * C, 1, &off); break;
+                case LW_FCB: add_param(m, nm, 1, 4 * C, 0, 0, &off); break;
+                case LW_FPW: add_param(m, nm, 2, 4 * C, C, 1, &off); break;
+                default: add_param(m, nm, 1, C, 0, 0, &off); break;
             }
         }
     }
@@ -220,8 +234,7 @@ kerr:
     lp_model_destroy(m);
     return NULL;
 oom:
-    snprintf(err, errlen, "model: out of memory for %d layers, width %d, vocabulary %d",
-             L, C, V);
+    snprintf(err, errlen, "model: out of memory for %d layers, width %d, vocabulary %d", L, C, V);
     lp_model_destroy(m);
     return NULL;
 }
@@ -230,8 +243,7 @@ lp_model *lp_model_create(const lp_model_config *cfg, lpk_ctx *ctx, char *err, s
     return create(cfg, ctx, 0, err, errlen);
 }
 
-lp_model *lp_model_create_frozen(const lp_model_config *cfg, lpk_ctx *ctx, char *err,
-                                 size_t errlen) {
+lp_model *lp_model_create_frozen(const lp_model_config *cfg, lpk_ctx *ctx, char *err, size_t errlen) {
     return create(cfg, ctx, 1, err, errlen);
 }
 
@@ -293,14 +305,12 @@ int lp_model_reserve(lp_model *m, size_t N) {
     if (N <= m->cap_tokens) return 0;
     /* grow by half again so growing sequences (generation, PPO) do not
      * reallocate on every call */
-    if (m->cap_tokens && N < m->cap_tokens + m->cap_tokens / 2)
-        N = m->cap_tokens + m->cap_tokens / 2;
+    if (m->cap_tokens && N < m->cap_tokens + m->cap_tokens / 2) N = m->cap_tokens + m->cap_tokens / 2;
     free_acts(m);
     const size_t C = (size_t)m->cfg.n_embd, H = (size_t)m->cfg.n_head;
     size_t per = 0;
     /* ln1, mean, rstd, qkv, att, lse, mid, ln2, mean, rstd, fc, gelu, out */
-    size_t sz[] = {N * C, N, N, 3 * N * C, N * C, N * H, N * C, N * C, N, N,
-                   4 * N * C, 4 * N * C, N * C};
+    size_t sz[] = {N * C, N, N, 3 * N * C, N * C, N * H, N * C, N * C, N, N, 4 * N * C, 4 * N * C, N * C};
     for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) per += (sz[i] + 15) & ~(size_t)15;
     size_t bytes = 0;
     for (int l = 0; l < m->cfg.n_layer; l++) {
@@ -384,8 +394,7 @@ oom:
 int lp_model_reserve_logits(lp_model *m, size_t N) {
     size_t need = N * (size_t)m->cfg.vocab_size;
     if (need <= m->logits_cap) return 0;
-    if (m->logits_cap && need < m->logits_cap + m->logits_cap / 2)
-        need = m->logits_cap + m->logits_cap / 2;
+    if (m->logits_cap && need < m->logits_cap + m->logits_cap / 2) need = m->logits_cap + m->logits_cap / 2;
     lpk_free(m->ctx, m->logits);
     m->logits = lpk_alloc(m->ctx, need * sizeof(float));
     if (!m->logits) {
@@ -440,42 +449,43 @@ static int ensure_cvt(lp_model *m, size_t n) {
     return 0;
 }
 
-int lp_mm(lp_model *m, lpk_trans ta, lpk_trans tb, int M, int N, int K,
-          const float *A, const lpk_bf16 *A16, int lda, const float *B,
-          const lpk_bf16 *B16, int ldb, float beta, float *C, int ldc) {
+int lp_mm(lp_model *m, lpk_trans ta, lpk_trans tb, int M, int N, int K, const float *A, const lpk_bf16 *A16,
+          int lda, const float *B, const lpk_bf16 *B16, int ldb, float beta, float *C, int ldc) {
     int r;
     if (!m->bf16) {
-        r = lpk_gemm(m->ctx, ta, tb, M, N, K, 1.0f, LPK_F32, A, lda, B, ldb,
-                     beta, C, ldc);
+        r = lpk_gemm(m->ctx, ta, tb, M, N, K, 1.0f, LPK_F32, A, lda, B, ldb, beta, C, ldc);
     } else {
         /* operands are contiguous: rows*ld elements */
         size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb;
         const lpk_bf16 *a16 = A16, *b16 = B16;
         if ((!a16 || !b16) && ensure_cvt(m, na > nb ? na : nb)) return -1;
-        if (!a16) { LPK_CHECK(m, lpk_f32_to_bf16(m->ctx, A, m->cvt[0], na)); a16 = m->cvt[0]; }
-        if (!b16) { LPK_CHECK(m, lpk_f32_to_bf16(m->ctx, B, m->cvt[1], nb)); b16 = m->cvt[1]; }
-        r = lpk_gemm(m->ctx, ta, tb, M, N, K, 1.0f, LPK_BF16, a16, lda, b16,
-                     ldb, beta, C, ldc);
+        if (!a16) {
+            LPK_CHECK(m, lpk_f32_to_bf16(m->ctx, A, m->cvt[0], na));
+            a16 = m->cvt[0];
+        }
+        if (!b16) {
+            LPK_CHECK(m, lpk_f32_to_bf16(m->ctx, B, m->cvt[1], nb));
+            b16 = m->cvt[1];
+        }
+        r = lpk_gemm(m->ctx, ta, tb, M, N, K, 1.0f, LPK_BF16, a16, lda, b16, ldb, beta, C, ldc);
     }
     if (r) lp_model_set_error(m, "model: %s", lpk_ctx_error(m->ctx));
     return r;
 }
 
-int lp_mm_bias(lp_model *m, int M, int N, int K, const float *A,
-               const lpk_bf16 *A16, const float *W, const lpk_bf16 *W16,
-               const float *bias, float *C) {
+int lp_mm_bias(lp_model *m, int M, int N, int K, const float *A, const lpk_bf16 *A16, const float *W,
+               const lpk_bf16 *W16, const float *bias, float *C) {
     int r;
     if (!m->bf16) {
-        r = lpk_gemm_bias(m->ctx, LPK_NOTRANS, LPK_NOTRANS, M, N, K, LPK_F32, A, K,
-                          W, N, bias, 0.0f, C, N);
+        r = lpk_gemm_bias(m->ctx, LPK_NOTRANS, LPK_NOTRANS, M, N, K, LPK_F32, A, K, W, N, bias, 0.0f, C, N);
     } else {
         if (!A16) {
             if (ensure_cvt(m, (size_t)M * K)) return -1;
             LPK_CHECK(m, lpk_f32_to_bf16(m->ctx, A, m->cvt[0], (size_t)M * K));
             A16 = m->cvt[0];
         }
-        r = lpk_gemm_bias(m->ctx, LPK_NOTRANS, LPK_NOTRANS, M, N, K, LPK_BF16, A16, K,
-                          W16, N, bias, 0.0f, C, N);
+        r = lpk_gemm_bias(m->ctx, LPK_NOTRANS, LPK_NOTRANS, M, N, K, LPK_BF16, A16, K, W16, N, bias, 0.0f, C,
+                          N);
     }
     if (r) lp_model_set_error(m, "model: %s", lpk_ctx_error(m->ctx));
     return r;
@@ -515,7 +525,8 @@ int lp_model_init_gpt2(lp_model *m, uint64_t seed) {
 int lp_model_init_scalar_head(lp_model *m, float std, uint64_t seed) {
     lp_model_begin(m);
     if (m->p_score < 0) {
-        lp_model_set_error(m, "model init scalar head: this model has no scalar head (config scalar_head = 0)");
+        lp_model_set_error(m,
+                           "model init scalar head: this model has no scalar head (config scalar_head = 0)");
         return -1;
     }
     if (!(std > 0.0f)) std = 1.0f / sqrtf((float)m->cfg.n_embd + 1.0f);
@@ -550,7 +561,8 @@ double lp_model_grad_norm(lp_model *m) {
     double ss = lpk_sumsq(m->ctx, g, m->flat);
     /* NaN with a message is a kernel failure (the call cleared the
      * context's error), NaN without one non-finite gradients */
-    if (isnan(ss) && lpk_ctx_error(m->ctx)[0]) lp_model_set_error(m, "model grad norm: %s", lpk_ctx_error(m->ctx));
+    if (isnan(ss) && lpk_ctx_error(m->ctx)[0])
+        lp_model_set_error(m, "model grad norm: %s", lpk_ctx_error(m->ctx));
     return sqrt(ss);
 }
 

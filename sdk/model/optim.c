@@ -36,7 +36,8 @@ lp_adamw *lp_adamw_create(lp_model *m, const lp_adamw_config *cfg) {
     o->vel = lpk_alloc(c, n * sizeof(float));
     if (!o->mom || !o->vel || lpk_memset(c, o->mom, 0, n * sizeof(float)) ||
         lpk_memset(c, o->vel, 0, n * sizeof(float))) {
-        lp_model_set_error(m, "adamw: %s", o->mom && o->vel ? lpk_ctx_error(c) : "out of memory for the moments");
+        lp_model_set_error(m, "adamw: %s",
+                           o->mom && o->vel ? lpk_ctx_error(c) : "out of memory for the moments");
         lp_adamw_destroy(o);
         return NULL;
     }
@@ -64,8 +65,8 @@ int lp_adamw_step(lp_adamw *o, float lr, float grad_scale) {
     lpk_bf16 *p16;
     size_t n, dend;
     float *p = lp_model_flat(o->m, &g, &p16, &n, &dend);
-    LPK_CHECK(o->m, lpk_adamw(c, p, g, o->mom, o->vel, dend, lr, b1, b2, o->cfg.eps,
-              o->cfg.weight_decay, bc1, bc2, grad_scale, p16));
+    LPK_CHECK(o->m, lpk_adamw(c, p, g, o->mom, o->vel, dend, lr, b1, b2, o->cfg.eps, o->cfg.weight_decay, bc1,
+                              bc2, grad_scale, p16));
     /* wte (not decayed) writes the transposed bf16 head the LM head's
      * GEMMs read, instead of a [V, C] copy nothing reads */
     size_t hoff = 0;
@@ -74,13 +75,13 @@ int lp_adamw_step(lp_adamw *o, float lr, float grad_scale) {
     size_t hend = hoff + (size_t)rows * cols;
     if (head && (hoff < dend || hend > n)) head = NULL;
     size_t a = dend, b = head ? hoff : n; /* the plain range(s) around it */
-    LPK_CHECK(o->m, lpk_adamw(c, p + a, g + a, o->mom + a, o->vel + a, b - a, lr, b1, b2, o->cfg.eps,
-              0.0f, bc1, bc2, grad_scale, p16 ? p16 + a : NULL));
+    LPK_CHECK(o->m, lpk_adamw(c, p + a, g + a, o->mom + a, o->vel + a, b - a, lr, b1, b2, o->cfg.eps, 0.0f,
+                              bc1, bc2, grad_scale, p16 ? p16 + a : NULL));
     if (head) {
-        LPK_CHECK(o->m, lpk_adamw_t16(c, p + hoff, g + hoff, o->mom + hoff, o->vel + hoff, rows, cols, lr,
-                      b1, b2, o->cfg.eps, 0.0f, bc1, bc2, grad_scale, head, rows));
-        LPK_CHECK(o->m, lpk_adamw(c, p + hend, g + hend, o->mom + hend, o->vel + hend, n - hend, lr, b1,
-                  b2, o->cfg.eps, 0.0f, bc1, bc2, grad_scale, p16 ? p16 + hend : NULL));
+        LPK_CHECK(o->m, lpk_adamw_t16(c, p + hoff, g + hoff, o->mom + hoff, o->vel + hoff, rows, cols, lr, b1,
+                                      b2, o->cfg.eps, 0.0f, bc1, bc2, grad_scale, head, rows));
+        LPK_CHECK(o->m, lpk_adamw(c, p + hend, g + hend, o->mom + hend, o->vel + hend, n - hend, lr, b1, b2,
+                                  o->cfg.eps, 0.0f, bc1, bc2, grad_scale, p16 ? p16 + hend : NULL));
     }
     /* every tensor's bf16 copy was written by the update itself */
     lp_model_bf16_synced(o->m, head != NULL);
@@ -93,8 +94,8 @@ static float *state(lp_adamw *o, int which, int i, const char *what) {
     lp_model *m = o->m;
     lp_model_begin(m);
     if (i < 0 || i >= m->nparams || (which != 0 && which != 1)) {
-        lp_model_set_error(m, "adamw %s: moment %d of parameter %d, expected 0 or 1 and 0..%d", what, which, i,
-                           m->nparams - 1);
+        lp_model_set_error(m, "adamw %s: moment %d of parameter %d, expected 0 or 1 and 0..%d", what, which,
+                           i, m->nparams - 1);
         return NULL;
     }
     return (which ? o->vel : o->mom) + (m->params[i].data - m->data);

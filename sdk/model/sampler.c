@@ -21,7 +21,10 @@ lp_sampler *lp_sampler_create(int vocab) {
     s->V = vocab;
     s->idx = malloc((size_t)vocab * sizeof *s->idx);
     s->prob = malloc((size_t)vocab * sizeof *s->prob);
-    if (!s->idx || !s->prob) { lp_sampler_destroy(s); return NULL; }
+    if (!s->idx || !s->prob) {
+        lp_sampler_destroy(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -78,7 +81,10 @@ int lp_sample(lp_sampler *s, const float *z, const lp_sampling *cfg, lp_rng *rng
         int keep = n;
         for (int i = 0; i < n; i++) {
             acc += s->prob[i] / sum;
-            if (acc >= cfg->top_p) { keep = i + 1; break; }
+            if (acc >= cfg->top_p) {
+                keep = i + 1;
+                break;
+            }
         }
         n = keep;
         sum = 0.0;
@@ -92,9 +98,8 @@ int lp_sample(lp_sampler *s, const float *z, const lp_sampling *cfg, lp_rng *rng
     return s->idx[n - 1];
 }
 
-int lp_generate(lp_model *m, const int32_t *prompts, const int32_t *lens,
-                int B, int max_prompt, const lp_generate_opts *o, int32_t *out,
-                int32_t *out_lens) {
+int lp_generate(lp_model *m, const int32_t *prompts, const int32_t *lens, int B, int max_prompt,
+                const lp_generate_opts *o, int32_t *out, int32_t *out_lens) {
     lp_model_begin(m);
     const lp_model_config *cfg = lp_model_get_config(m);
     const int V = cfg->vocab_size;
@@ -137,8 +142,7 @@ int lp_generate(lp_model *m, const int32_t *prompts, const int32_t *lens,
             next[b] = t;
             for (int i = 0; i < o->n_stop; i++)
                 if (o->stop[i] == t) active[b] = 0;
-            if (out_lens[b] >= o->max_new || lp_kv_cache_len(kv, b) >= total)
-                active[b] = 0;
+            if (out_lens[b] >= o->max_new || lp_kv_cache_len(kv, b) >= total) active[b] = 0;
             any |= active[b];
         }
         if (!any) break;

@@ -36,5 +36,6 @@ lpk_ctx *lp_kernel_ctx_open(const char *who, const char *dev, int threads, const
 lpk_ctx *lp_stage_kernel_ctx(const lp_host_services *h, const char *precision, char *err, size_t errsz) {
     char who[160];
     snprintf(who, sizeof who, "stage '%s'", lp_stage_name(h));
-    return lp_kernel_ctx_open(who, h->device ? h->device(h->host) : NULL, h->threads(h->host), precision, err, errsz);
+    return lp_kernel_ctx_open(who, h->device ? h->device(h->host) : NULL, h->threads(h->host), precision, err,
+                              errsz);
 }

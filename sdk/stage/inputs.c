@@ -22,7 +22,8 @@ static int has_scalar_head(const char *dir) {
     lp_safetensors *st;
     if (lp_st_open(&st, p, err, sizeof err)) return 0;
     int found = 0;
-    for (size_t i = 0; i < lp_st_count(st) && !found; i++) found = !strcmp(lp_st_tensor_at(st, i)->name, "score.weight");
+    for (size_t i = 0; i < lp_st_count(st) && !found; i++)
+        found = !strcmp(lp_st_tensor_at(st, i)->name, "score.weight");
     lp_st_close(st);
     return found;
 }
@@ -36,10 +37,10 @@ lp_input_kind lp_stage_classify(const char *dir) {
 
 static const char *what(unsigned k) {
     switch (k) {
-    case LP_INPUT_DATA: return "a data folder (train.bin)";
-    case LP_INPUT_MODEL: return "a model folder (model.safetensors + config.json)";
-    case LP_INPUT_REWARD_MODEL: return "a reward-model folder (a model with score.weight)";
-    default: return "?";
+        case LP_INPUT_DATA: return "a data folder (train.bin)";
+        case LP_INPUT_MODEL: return "a model folder (model.safetensors + config.json)";
+        case LP_INPUT_REWARD_MODEL: return "a reward-model folder (a model with score.weight)";
+        default: return "?";
     }
 }
 
@@ -70,21 +71,23 @@ int lp_stage_find_inputs(const lp_host_services *h, unsigned required, unsigned 
             return lp_errf(err, errsz, "stage '%s': input '%s': %s", stage, name, h->last_error(h->host));
         unsigned k = lp_stage_classify(dir);
         if (!k)
-            return lp_errf(err, errsz, "stage '%s': input '%s' (%s) is none of the folders this stage takes: expected %s",
+            return lp_errf(err, errsz,
+                           "stage '%s': input '%s' (%s) is none of the folders this stage takes: expected %s",
                            stage, name, dir, exp);
         if (!(k & allowed))
-            return lp_errf(err, errsz, "stage '%s': input '%s' (%s) is %s; this stage takes %s", stage, name, dir,
-                           what(k), exp);
+            return lp_errf(err, errsz, "stage '%s': input '%s' (%s) is %s; this stage takes %s", stage, name,
+                           dir, what(k), exp);
         char *s = slot(in, k);
         if (s[0])
-            return lp_errf(err, errsz, "stage '%s': inputs '%s' and '%s' are both %s; give one", stage, names[k], name,
-                           what(k));
+            return lp_errf(err, errsz, "stage '%s': inputs '%s' and '%s' are both %s; give one", stage,
+                           names[k], name, what(k));
         snprintf(s, sizeof in->data, "%s", dir);
         names[k] = name;
     }
     for (unsigned k = 1; k <= LP_INPUT_REWARD_MODEL; k <<= 1)
         if ((required & k) && !slot(in, k)[0])
-            return lp_errf(err, errsz, "stage '%s': no input is %s; add one to the stage's inputs", stage, what(k));
+            return lp_errf(err, errsz, "stage '%s': no input is %s; add one to the stage's inputs", stage,
+                           what(k));
     return 0;
 }
 
@@ -106,10 +109,12 @@ int lp_stage_find_tokenizer(const lp_host_services *h, const char *override, con
             snprintf(out, outsz, "%s", dirs[i]); /* GPT-2 vocab + merges */
             return 0;
         }
-        if (o < sizeof looked) o += (size_t)snprintf(looked + o, sizeof looked - o, "%s%s", o ? ", " : "", dirs[i]);
+        if (o < sizeof looked)
+            o += (size_t)snprintf(looked + o, sizeof looked - o, "%s%s", o ? ", " : "", dirs[i]);
     }
-    return lp_errf(err, errsz,
-                   "stage '%s': no tokenizer.json (or GPT-2 vocab.json + merges.txt) in %s and parameter tokenizer "
-                   "is empty",
-                   lp_stage_name(h), o ? looked : "any input");
+    return lp_errf(
+        err, errsz,
+        "stage '%s': no tokenizer.json (or GPT-2 vocab.json + merges.txt) in %s and parameter tokenizer "
+        "is empty",
+        lp_stage_name(h), o ? looked : "any input");
 }

@@ -9,7 +9,8 @@ int lp_stage_publish_model(const lp_host_services *h, const lp_model *m, lp_expo
     if (!h->output_name(h->host)) return 0;
     char out[4200], why[1024];
     snprintf(out, sizeof out, "%s/output", h->work_dir(h->host));
-    if (lp_mkdir_p(out, why, sizeof why) || lp_model_export_as(m, out, kind, eot, tokenizer_json, why, sizeof why))
+    if (lp_mkdir_p(out, why, sizeof why) ||
+        lp_model_export_as(m, out, kind, eot, tokenizer_json, why, sizeof why))
         return lp_errf(err, errsz, "stage '%s': output: %s", lp_stage_name(h), why);
     if (h->artifact_put(h->host, out))
         return lp_errf(err, errsz, "stage '%s': output: %s", lp_stage_name(h), h->last_error(h->host));

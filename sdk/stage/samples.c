@@ -26,7 +26,9 @@ static char *one(const lp_host_services *h, lp_model *m, lp_tokenizer *tok, cons
     int32_t len = (int32_t)ids.n, out_len = 0, stop = o->bos;
     lp_generate_opts go = {.sampling = {o->temperature, o->top_k, 0},
                            .seed = h->seed(h->host) ^ (uint64_t)step * 0x9E3779B97F4A7C15ull,
-                           .max_new = max_new, .stop = o->bos >= 0 ? &stop : NULL, .n_stop = o->bos >= 0};
+                           .max_new = max_new,
+                           .stop = o->bos >= 0 ? &stop : NULL,
+                           .n_stop = o->bos >= 0};
     out = malloc((size_t)max_new * sizeof *out);
     if (!out || lp_generate(m, ids.v, &len, 1, len, &go, out, &out_len)) {
         lp_errf(err, errsz, "stage '%s': sample: generation failed: %s", lp_stage_name(h),
@@ -52,8 +54,8 @@ done:
     return msg;
 }
 
-int lp_stage_emit_samples(const lp_host_services *h, lp_model *m, lp_tokenizer *tok, const lp_stage_sample_opts *o,
-                          int64_t step, char *err, size_t errsz) {
+int lp_stage_emit_samples(const lp_host_services *h, lp_model *m, lp_tokenizer *tok,
+                          const lp_stage_sample_opts *o, int64_t step, char *err, size_t errsz) {
     for (size_t i = 0; i < o->n_prompts; i++) {
         int rc;
         char *msg = one(h, m, tok, o, o->prompts[i], step, &rc, err, errsz);

@@ -31,7 +31,8 @@ size_t lp_stage_schema(const lp_param_spec *own, size_t n_own, lp_param_spec *ou
     }
     for (size_t j = 0; j < lp_trainer_param_count; j++) {
         int listed = 0;
-        for (size_t i = 0; i < n_own && !listed; i++) listed = !strcmp(own[i].name, lp_trainer_param_specs[j].name);
+        for (size_t i = 0; i < n_own && !listed; i++)
+            listed = !strcmp(own[i].name, lp_trainer_param_specs[j].name);
         if (listed) continue;
         if (n == cap) return 0;
         out[n++] = lp_trainer_param_specs[j];
@@ -54,12 +55,16 @@ int lp_stage_trainer_opts(const lp_host_services *h, lp_trainer_opts *o, const c
         h->param_string(H, "precision", &prec))
         return lp_errf(err, errsz, "stage '%s': parameters: %s", lp_stage_name(h), h->last_error(H));
     const char *bad = NULL;
-    if (max_steps < 0) bad = "max_steps >= 0";
-    else if (!(lr > 0) || min_lr < 0 || min_lr > lr) bad = "lr > 0 and 0 <= min_lr <= lr";
+    if (max_steps < 0)
+        bad = "max_steps >= 0";
+    else if (!(lr > 0) || min_lr < 0 || min_lr > lr)
+        bad = "lr > 0 and 0 <= min_lr <= lr";
     else if (warmup < 0 || eval_every < 0 || ckpt_every < 0 || max_bad < 1)
         bad = "warmup_steps, eval_every, ckpt_every >= 0 and max_bad_steps >= 1";
-    else if (!(b1 >= 0 && b1 < 1) || !(b2 >= 0 && b2 < 1) || wd < 0) bad = "0 <= beta1, beta2 < 1 and weight_decay >= 0";
-    else if (strcmp(prec, "fp32") && strcmp(prec, "bf16")) bad = "precision \"fp32\" or \"bf16\"";
+    else if (!(b1 >= 0 && b1 < 1) || !(b2 >= 0 && b2 < 1) || wd < 0)
+        bad = "0 <= beta1, beta2 < 1 and weight_decay >= 0";
+    else if (strcmp(prec, "fp32") && strcmp(prec, "bf16"))
+        bad = "precision \"fp32\" or \"bf16\"";
     if (bad) return lp_errf(err, errsz, "stage '%s': parameters: expected %s", lp_stage_name(h), bad);
     memset(o, 0, sizeof *o);
     o->lr = (lp_lr_schedule){lr, min_lr, warmup, max_steps};
@@ -96,7 +101,9 @@ int lp_stage_trainer_start(const lp_host_services *h, lp_trainer *t, const char 
 int lp_stage_trainer_run(lp_trainer *t, char *err, size_t errsz) {
     int rc = lp_trainer_run(t, err, errsz);
     if (rc <= 0) return rc;
-    return lp_errf(err, errsz, "stopped on request at step %lld of %lld (checkpoint %s); `llmpipe run --resume` continues",
-                   (long long)lp_trainer_steps_done(t), (long long)lp_trainer_max_steps(t),
-                   lp_trainer_last_checkpoint(t));
+    return lp_errf(
+        err, errsz,
+        "stopped on request at step %lld of %lld (checkpoint %s); `llmpipe run --resume` continues",
+        (long long)lp_trainer_steps_done(t), (long long)lp_trainer_max_steps(t),
+        lp_trainer_last_checkpoint(t));
 }

@@ -6,8 +6,7 @@
 
 #define CACHE_MAX_WORDS 400000 /* bounded memory on endless input */
 
-int lp_ids_push(lp_ids *ids, int32_t id)
-{
+int lp_ids_push(lp_ids *ids, int32_t id) {
     if (ids->n == ids->cap) {
         size_t nc = ids->cap ? ids->cap * 2 : 256;
         int32_t *nv = realloc(ids->v, nc * sizeof *nv);
@@ -19,17 +18,18 @@ int lp_ids_push(lp_ids *ids, int32_t id)
     return 0;
 }
 
-void lp_ids_free(lp_ids *ids)
-{
+void lp_ids_free(lp_ids *ids) {
     free(ids->v);
     ids->v = NULL;
     ids->n = ids->cap = 0;
 }
 
-lp_tokenizer *lpt_tokenizer_new(char *err, size_t errsz)
-{
+lp_tokenizer *lpt_tokenizer_new(char *err, size_t errsz) {
     lp_tokenizer *t = calloc(1, sizeof *t);
-    if (!t) { lp_errf(err, errsz, "tokenizer: out of memory"); return NULL; }
+    if (!t) {
+        lp_errf(err, errsz, "tokenizer: out of memory");
+        return NULL;
+    }
     t->eot = -1;
     for (int i = 0; i < 256; i++) t->byte_id[i] = -1;
     t->by_bytes = lpt_strmap_create(1024);
@@ -40,12 +40,14 @@ lp_tokenizer *lpt_tokenizer_new(char *err, size_t errsz)
         return NULL;
     }
     t->pre = lpt_pretok_create(err, errsz);
-    if (!t->pre) { lp_tokenizer_destroy(t); return NULL; }
+    if (!t->pre) {
+        lp_tokenizer_destroy(t);
+        return NULL;
+    }
     return t;
 }
 
-void lp_tokenizer_destroy(lp_tokenizer *t)
-{
+void lp_tokenizer_destroy(lp_tokenizer *t) {
     if (!t) return;
     for (int32_t i = 0; i < t->ntok; i++) free(t->tok[i].bytes);
     free(t->tok);
@@ -64,15 +66,13 @@ void lp_tokenizer_destroy(lp_tokenizer *t)
     free(t);
 }
 
-void lpt_cache_clear(lp_tokenizer *t)
-{
+void lpt_cache_clear(lp_tokenizer *t) {
     if (!lpt_strmap_size(t->cache)) return; /* loading adds tokens one by one */
     lpt_strmap_clear(t->cache);
     t->cache_n = 0;
 }
 
-int32_t lpt_add_token(lp_tokenizer *t, const char *bytes, size_t len, int special)
-{
+int32_t lpt_add_token(lp_tokenizer *t, const char *bytes, size_t len, int special) {
     if (len == 0 || len > UINT32_MAX) return -1;
     int ins;
     int32_t *slot = lpt_strmap_upsert(t->by_bytes, bytes, len, t->ntok, &ins);
@@ -93,14 +93,12 @@ int32_t lpt_add_token(lp_tokenizer *t, const char *bytes, size_t len, int specia
     k->special = (uint8_t)(special != 0);
     if (len == 1 && !special && t->byte_id[(unsigned char)bytes[0]] < 0)
         t->byte_id[(unsigned char)bytes[0]] = t->ntok;
-    if (special && len == strlen(LP_EOT_TOKEN) && memcmp(bytes, LP_EOT_TOKEN, len) == 0)
-        t->eot = t->ntok;
+    if (special && len == strlen(LP_EOT_TOKEN) && memcmp(bytes, LP_EOT_TOKEN, len) == 0) t->eot = t->ntok;
     lpt_cache_clear(t);
     return t->ntok++;
 }
 
-int lpt_add_merge(lp_tokenizer *t, int32_t a, int32_t b, int32_t result)
-{
+int lpt_add_merge(lp_tokenizer *t, int32_t a, int32_t b, int32_t result) {
     if (t->nmerges == t->capmerges) {
         int32_t nc = t->capmerges ? t->capmerges * 2 : 1024;
         int32_t *na = realloc(t->merge_a, (size_t)nc * sizeof *na);
@@ -124,15 +122,13 @@ int lpt_add_merge(lp_tokenizer *t, int32_t a, int32_t b, int32_t result)
     return 0;
 }
 
-static int cmp_special_len(const void *x, const void *y, void *ctx)
-{
+static int cmp_special_len(const void *x, const void *y, void *ctx) {
     const lp_tokenizer *t = ctx;
     uint32_t a = t->tok[*(const int32_t *)x].len, b = t->tok[*(const int32_t *)y].len;
     return a < b ? 1 : a > b ? -1 : 0;
 }
 
-int lpt_refresh_specials(lp_tokenizer *t)
-{
+int lpt_refresh_specials(lp_tokenizer *t) {
     int n = 0;
     for (int32_t i = 0; i < t->ntok; i++) n += t->tok[i].special;
     int32_t *s = malloc((size_t)(n ? n : 1) * sizeof *s);
@@ -147,8 +143,7 @@ int lpt_refresh_specials(lp_tokenizer *t)
     return 0;
 }
 
-int32_t lp_tokenizer_add_special(lp_tokenizer *t, const char *text, char *err, size_t errsz)
-{
+int32_t lp_tokenizer_add_special(lp_tokenizer *t, const char *text, char *err, size_t errsz) {
     size_t len = strlen(text);
     if (!len) return lp_errf(err, errsz, "special token: empty string");
     int32_t *have = lpt_strmap_find(t->by_bytes, text, len);
@@ -168,28 +163,24 @@ int32_t lp_tokenizer_add_special(lp_tokenizer *t, const char *text, char *err, s
 int lp_tokenizer_vocab_size(const lp_tokenizer *t) { return t->ntok; }
 int32_t lp_tokenizer_eot(const lp_tokenizer *t) { return t->eot; }
 
-int32_t lp_tokenizer_token_id(const lp_tokenizer *t, const char *bytes, size_t len)
-{
+int32_t lp_tokenizer_token_id(const lp_tokenizer *t, const char *bytes, size_t len) {
     int32_t *v = lpt_strmap_find(t->by_bytes, bytes, len);
     return v ? *v : -1;
 }
 
-const char *lp_tokenizer_token_bytes(const lp_tokenizer *t, int32_t id, size_t *len)
-{
+const char *lp_tokenizer_token_bytes(const lp_tokenizer *t, int32_t id, size_t *len) {
     if (id < 0 || id >= t->ntok) return NULL;
     if (len) *len = t->tok[id].len;
     return t->tok[id].bytes;
 }
 
-int lp_tokenizer_is_special(const lp_tokenizer *t, int32_t id)
-{
+int lp_tokenizer_is_special(const lp_tokenizer *t, int32_t id) {
     return id >= 0 && id < t->ntok && t->tok[id].special;
 }
 
 /* ---- encode ---- */
 
-static int scratch(lp_tokenizer *t, size_t n)
-{
+static int scratch(lp_tokenizer *t, size_t n) {
     if (n <= t->w_cap) return 0;
     size_t c = t->w_cap ? t->w_cap : 64;
     while (c < n) c *= 2;
@@ -210,8 +201,7 @@ static int scratch(lp_tokenizer *t, size_t n)
     return 0;
 }
 
-static void heap_push(uint64_t *h, size_t *n, uint64_t v)
-{
+static void heap_push(uint64_t *h, size_t *n, uint64_t v) {
     size_t i = (*n)++;
     while (i) {
         size_t p = (i - 1) / 2;
@@ -222,8 +212,7 @@ static void heap_push(uint64_t *h, size_t *n, uint64_t v)
     h[i] = v;
 }
 
-static uint64_t heap_pop(uint64_t *h, size_t *n)
-{
+static uint64_t heap_pop(uint64_t *h, size_t *n) {
     uint64_t top = h[0], v = h[--(*n)];
     size_t i = 0;
     for (;;) {
@@ -238,14 +227,12 @@ static uint64_t heap_pop(uint64_t *h, size_t *n)
     return top;
 }
 
-static inline const int64_t *find_merge(const lp_tokenizer *t, int32_t a, int32_t b)
-{
+static inline const int64_t *find_merge(const lp_tokenizer *t, int32_t a, int32_t b) {
     return lpt_u64map_find(&t->merges, (uint64_t)(uint32_t)a << 32 | (uint32_t)b);
 }
 
 /* Lowest-rank pair first, leftmost among equals: the GPT-2 / HF order. */
-static int bpe_word(lp_tokenizer *t, const char *w, size_t len, lp_ids *out)
-{
+static int bpe_word(lp_tokenizer *t, const char *w, size_t len, lp_ids *out) {
     if (scratch(t, len)) return -1;
     int32_t *id = t->w_id, *prev = t->w_prev, *next = t->w_next;
     uint64_t *heap = t->w_heap;
@@ -296,8 +283,7 @@ typedef struct {
     int failed;
 } enc_ctx;
 
-static int encode_piece(void *vctx, const char *w, size_t len)
-{
+static int encode_piece(void *vctx, const char *w, size_t len) {
     enc_ctx *c = vctx;
     lp_tokenizer *t = c->t;
     int32_t *hit = lpt_strmap_find(t->cache, w, len);
@@ -335,17 +321,15 @@ static int encode_piece(void *vctx, const char *w, size_t len)
     return 0;
 }
 
-static int encode_plain(lp_tokenizer *t, const char *text, size_t len, lp_ids *out, char *err, size_t errsz)
-{
+static int encode_plain(lp_tokenizer *t, const char *text, size_t len, lp_ids *out, char *err, size_t errsz) {
     enc_ctx c = {t, out, 0};
     if (lpt_pretok_split(t->pre, text, len, encode_piece, &c, err, errsz)) return -1;
     if (c.failed) return lp_errf(err, errsz, "encode: out of memory");
     return 0;
 }
 
-int lp_tokenizer_encode(lp_tokenizer *t, const char *text, size_t len, int allow_special,
-                        lp_ids *out, char *err, size_t errsz)
-{
+int lp_tokenizer_encode(lp_tokenizer *t, const char *text, size_t len, int allow_special, lp_ids *out,
+                        char *err, size_t errsz) {
     if (!allow_special || !t->nspecials) return encode_plain(t, text, len, out, err, errsz);
     /* next[i]: next occurrence of special i at or after pos (SIZE_MAX: none) */
     size_t *nextpos = malloc((size_t)t->nspecials * sizeof *nextpos);
@@ -364,27 +348,32 @@ int lp_tokenizer_encode(lp_tokenizer *t, const char *text, size_t len, int allow
                 nextpos[i] = f ? (size_t)(f - text) : SIZE_MAX;
             }
             /* specials are sorted longest first: ties go to the longest */
-            if (nextpos[i] < best) { best = nextpos[i]; bi = i; }
+            if (nextpos[i] < best) {
+                best = nextpos[i];
+                bi = i;
+            }
         }
         need_scan = 0;
         size_t stop = bi < 0 ? len : best;
         if (stop > pos) rc = encode_plain(t, text + pos, stop - pos, out, err, errsz);
         if (rc || bi < 0) break;
-        if (lp_ids_push(out, t->specials[bi])) { lp_errf(err, errsz, "encode: out of memory"); rc = -1; }
+        if (lp_ids_push(out, t->specials[bi])) {
+            lp_errf(err, errsz, "encode: out of memory");
+            rc = -1;
+        }
         pos = best + t->tok[t->specials[bi]].len;
     }
     free(nextpos);
     return rc;
 }
 
-int lp_tokenizer_decode(const lp_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
-                        char **out, size_t *len, char *err, size_t errsz)
-{
+int lp_tokenizer_decode(const lp_tokenizer *t, const int32_t *ids, size_t n, int skip_special, char **out,
+                        size_t *len, char *err, size_t errsz) {
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->ntok)
             return lp_errf(err, errsz, "decode: id %d at position %zu is outside the vocabulary (size %d)",
-                    ids[i], i, t->ntok);
+                           ids[i], i, t->ntok);
         if (!(skip_special && t->tok[ids[i]].special)) total += t->tok[ids[i]].len;
     }
     char *o = malloc(total + 1), *p = o;

@@ -43,8 +43,7 @@ typedef struct {
     int oom;
 } trainer;
 
-static int count_piece(void *ctx, const char *w, size_t len)
-{
+static int count_piece(void *ctx, const char *w, size_t len) {
     trainer *tr = ctx;
     int ins;
     int32_t *v = lpt_strmap_upsert(tr->wmap, w, len, (int32_t)tr->nw, &ins);
@@ -72,8 +71,7 @@ static int hless(const hentry *x, const hentry *y) /* x has priority over y */
  * are smaller first, with bytes numbered in the order of their byte-level
  * code points and merged tokens after them in creation order. On the same
  * corpus the two trainers then produce the same merges. */
-static uint64_t tie_key(uint64_t key)
-{
+static uint64_t tie_key(uint64_t key) {
     const uint32_t *cp; /* byte-level code points are all < 512 */
     lpt_bytelevel_tables(&cp);
     uint32_t a = (uint32_t)(key >> 32), b = (uint32_t)key;
@@ -82,8 +80,7 @@ static uint64_t tie_key(uint64_t key)
     return (uint64_t)a << 32 | b;
 }
 
-static int hpush(trainer *tr, int64_t count, uint64_t key)
-{
+static int hpush(trainer *tr, int64_t count, uint64_t key) {
     if (tr->hn == tr->hcap) {
         size_t nc = tr->hcap ? tr->hcap * 2 : 65536;
         hentry *n = realloc(tr->heap, nc * sizeof *n);
@@ -103,8 +100,7 @@ static int hpush(trainer *tr, int64_t count, uint64_t key)
     return 0;
 }
 
-static hentry hpop(trainer *tr)
-{
+static hentry hpop(trainer *tr) {
     hentry top = tr->heap[0], v = tr->heap[--tr->hn];
     size_t i = 0, n = tr->hn;
     for (;;) {
@@ -119,17 +115,22 @@ static hentry hpop(trainer *tr)
     return top;
 }
 
-static pairinfo *pair_get(trainer *tr, int32_t a, int32_t b)
-{
+static pairinfo *pair_get(trainer *tr, int32_t a, int32_t b) {
     uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
     int ins;
     int64_t *v = lpt_u64map_upsert(&tr->pmap, key, (int64_t)tr->np, &ins);
-    if (!v) { tr->oom = 1; return NULL; }
+    if (!v) {
+        tr->oom = 1;
+        return NULL;
+    }
     if (ins) {
         if (tr->np == tr->capp) {
             size_t nc = tr->capp ? tr->capp * 2 : 65536;
             pairinfo *n = realloc(tr->pairs, nc * sizeof *n);
-            if (!n) { tr->oom = 1; return NULL; }
+            if (!n) {
+                tr->oom = 1;
+                return NULL;
+            }
             tr->pairs = n;
             tr->capp = nc;
         }
@@ -141,8 +142,7 @@ static pairinfo *pair_get(trainer *tr, int32_t a, int32_t b)
 }
 
 /* Adds delta occurrences of (a, b) in word w; remembers touched pairs. */
-static void pair_add(trainer *tr, int32_t a, int32_t b, int32_t w, int64_t delta)
-{
+static void pair_add(trainer *tr, int32_t a, int32_t b, int32_t w, int64_t delta) {
     pairinfo *p = pair_get(tr, a, b);
     if (!p) return;
     if (!p->touched) {
@@ -151,7 +151,10 @@ static void pair_add(trainer *tr, int32_t a, int32_t b, int32_t w, int64_t delta
         if (tr->ntouched == tr->captouched) {
             size_t nc = tr->captouched ? tr->captouched * 2 : 4096;
             int32_t *n = realloc(tr->touched, nc * sizeof *n);
-            if (!n) { tr->oom = 1; return; }
+            if (!n) {
+                tr->oom = 1;
+                return;
+            }
             tr->touched = n;
             tr->captouched = nc;
         }
@@ -162,7 +165,10 @@ static void pair_add(trainer *tr, int32_t a, int32_t b, int32_t w, int64_t delta
         if (p->n == p->cap) {
             int32_t nc = p->cap ? p->cap * 2 : 4;
             int32_t *n = realloc(p->words, (size_t)nc * sizeof *n);
-            if (!n) { tr->oom = 1; return; }
+            if (!n) {
+                tr->oom = 1;
+                return;
+            }
             p->words = n;
             p->cap = nc;
         }
@@ -170,8 +176,7 @@ static void pair_add(trainer *tr, int32_t a, int32_t b, int32_t w, int64_t delta
     }
 }
 
-static void free_trainer(trainer *tr)
-{
+static void free_trainer(trainer *tr) {
     lpt_strmap_destroy(tr->wmap);
     free(tr->wcount);
     free(tr->sym);
@@ -187,8 +192,7 @@ static void free_trainer(trainer *tr)
 
 /* Pairs whose count grew during a merge get a fresh heap entry; entries for
  * pairs that shrank are caught as stale when popped. */
-static void flush_touched(trainer *tr)
-{
+static void flush_touched(trainer *tr) {
     for (size_t i = 0; i < tr->ntouched; i++) {
         pairinfo *p = &tr->pairs[tr->touched[i]];
         p->touched = 0;
@@ -197,11 +201,12 @@ static void flush_touched(trainer *tr)
     tr->ntouched = 0;
 }
 
-static int build_words(trainer *tr)
-{
+static int build_words(trainer *tr) {
     size_t total = 0;
     for (size_t i = 0, ns = lpt_strmap_slots(tr->wmap); i < ns; i++) {
-        const char *k; size_t l; int32_t v;
+        const char *k;
+        size_t l;
+        int32_t v;
         if (lpt_strmap_at(tr->wmap, i, &k, &l, &v)) total += l;
     }
     tr->sym = malloc((total ? total : 1) * sizeof *tr->sym);
@@ -214,12 +219,19 @@ static int build_words(trainer *tr)
     size_t *start = malloc((tr->nw ? tr->nw : 1) * sizeof *start);
     if (!start) return -1;
     for (size_t i = 0, ns = lpt_strmap_slots(tr->wmap); i < ns; i++) {
-        const char *k; size_t l; int32_t v;
+        const char *k;
+        size_t l;
+        int32_t v;
         if (lpt_strmap_at(tr->wmap, i, &k, &l, &v)) tr->len[v] = (int32_t)l;
     }
-    for (size_t w = 0; w < tr->nw; w++) { start[w] = pos; pos += (size_t)tr->len[w]; }
+    for (size_t w = 0; w < tr->nw; w++) {
+        start[w] = pos;
+        pos += (size_t)tr->len[w];
+    }
     for (size_t i = 0, ns = lpt_strmap_slots(tr->wmap); i < ns; i++) {
-        const char *k; size_t l; int32_t v;
+        const char *k;
+        size_t l;
+        int32_t v;
         if (!lpt_strmap_at(tr->wmap, i, &k, &l, &v)) continue;
         tr->off[v] = start[v];
         for (size_t j = 0; j < l; j++) tr->sym[start[v] + j] = (unsigned char)k[j];
@@ -238,8 +250,7 @@ static int build_words(trainer *tr)
 }
 
 /* Replaces every (a, b) in word w by c, moving the neighbouring pair counts. */
-static void merge_word(trainer *tr, int32_t w, int32_t a, int32_t b, int32_t c)
-{
+static void merge_word(trainer *tr, int32_t w, int32_t a, int32_t b, int32_t c) {
     int32_t *s = tr->sym + tr->off[w];
     int32_t n = tr->len[w], o = 0;
     int64_t wc = tr->wcount[w];
@@ -270,12 +281,12 @@ static void merge_word(trainer *tr, int32_t w, int32_t a, int32_t b, int32_t c)
     tr->len[w] = o;
 }
 
-static int train(lp_tokenizer **out, trainer *tr, const lp_tok_train_opts *opts, char *err, size_t errsz)
-{
+static int train(lp_tokenizer **out, trainer *tr, const lp_tok_train_opts *opts, char *err, size_t errsz) {
     int nspecial = 1 + (opts->n_special > 0 ? opts->n_special : 0);
     if (opts->vocab_size < 256 + nspecial)
-        return lp_errf(err, errsz, "tokenizer train: --vocab-size %d is below the minimum %d (256 bytes + %d special)",
-                opts->vocab_size, 256 + nspecial, nspecial);
+        return lp_errf(err, errsz,
+                       "tokenizer train: --vocab-size %d is below the minimum %d (256 bytes + %d special)",
+                       opts->vocab_size, 256 + nspecial, nspecial);
     int64_t minf = opts->min_frequency > 0 ? opts->min_frequency : 1;
     lp_tokenizer *t = lpt_tokenizer_new(err, errsz);
     if (!t) return -1;
@@ -301,14 +312,20 @@ static int train(lp_tokenizer **out, trainer *tr, const lp_tok_train_opts *opts,
         if (la + lb > bufcap) {
             bufcap = 2 * (la + lb);
             char *nb = realloc(buf, bufcap);
-            if (!nb) { free(buf); goto oom; }
+            if (!nb) {
+                free(buf);
+                goto oom;
+            }
             buf = nb;
         }
         memcpy(buf, t->tok[a].bytes, la);
         memcpy(buf + la, t->tok[b].bytes, lb);
         int32_t *have = lpt_strmap_find(t->by_bytes, buf, la + lb);
         int32_t c = have ? *have : lpt_add_token(t, buf, la + lb, 0);
-        if (c < 0 || lpt_add_merge(t, a, b, c)) { free(buf); goto oom; }
+        if (c < 0 || lpt_add_merge(t, a, b, c)) {
+            free(buf);
+            goto oom;
+        }
         int32_t stamp = t->nmerges;
         const int32_t *wl = p->words;
         int32_t nwl = p->n;
@@ -324,7 +341,10 @@ static int train(lp_tokenizer **out, trainer *tr, const lp_tok_train_opts *opts,
         p->words = NULL;
         p->n = p->cap = 0;
         flush_touched(tr);
-        if (tr->oom) { free(buf); goto oom; }
+        if (tr->oom) {
+            free(buf);
+            goto oom;
+        }
         if (opts->verbose && t->nmerges % 500 == 0)
             fprintf(stderr, "tokenizer train: %d merges, vocabulary %d, last pair seen %lld times\n",
                     t->nmerges, t->ntok, (long long)e.count);
@@ -345,8 +365,7 @@ oom:
     return lp_errf(err, errsz, "tokenizer train: out of memory");
 }
 
-static int trainer_init(trainer *tr, char *err, size_t errsz)
-{
+static int trainer_init(trainer *tr, char *err, size_t errsz) {
     memset(tr, 0, sizeof *tr);
     tr->wmap = lpt_strmap_create(1 << 16);
     if (!tr->wmap || lpt_u64map_init(&tr->pmap, 1 << 16)) {
@@ -356,16 +375,14 @@ static int trainer_init(trainer *tr, char *err, size_t errsz)
     return 0;
 }
 
-static int count_text(trainer *tr, lpt_pretok *pre, const char *text, size_t len, char *err, size_t errsz)
-{
+static int count_text(trainer *tr, lpt_pretok *pre, const char *text, size_t len, char *err, size_t errsz) {
     if (lpt_pretok_split(pre, text, len, count_piece, tr, err, errsz)) return -1;
     if (tr->oom) return lp_errf(err, errsz, "tokenizer train: out of memory");
     return 0;
 }
 
-int lp_tokenizer_train_texts(lp_tokenizer **out, const char *const *texts, const size_t *lens,
-                             int ntexts, const lp_tok_train_opts *opts, char *err, size_t errsz)
-{
+int lp_tokenizer_train_texts(lp_tokenizer **out, const char *const *texts, const size_t *lens, int ntexts,
+                             const lp_tok_train_opts *opts, char *err, size_t errsz) {
     trainer tr;
     if (trainer_init(&tr, err, errsz)) return -1;
     lpt_pretok *pre = lpt_pretok_create(err, errsz);
@@ -378,8 +395,7 @@ int lp_tokenizer_train_texts(lp_tokenizer **out, const char *const *texts, const
 }
 
 int lp_tokenizer_train(lp_tokenizer **out, const char *const *files, int nfiles,
-                       const lp_tok_train_opts *opts, char *err, size_t errsz)
-{
+                       const lp_tok_train_opts *opts, char *err, size_t errsz) {
     trainer tr;
     if (trainer_init(&tr, err, errsz)) return -1;
     lpt_pretok *pre = lpt_pretok_create(err, errsz);
@@ -394,8 +410,7 @@ int lp_tokenizer_train(lp_tokenizer **out, const char *const *files, int nfiles,
         }
     }
     lpt_pretok_destroy(pre);
-    if (rc == 0 && opts->verbose)
-        fprintf(stderr, "tokenizer train: %zu distinct words\n", tr.nw);
+    if (rc == 0 && opts->verbose) fprintf(stderr, "tokenizer train: %zu distinct words\n", tr.nw);
     if (rc == 0) rc = train(out, &tr, opts, err, errsz);
     free_trainer(&tr);
     return rc;

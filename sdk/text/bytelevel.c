@@ -10,8 +10,7 @@ static uint32_t g_b2c[256];
 static int16_t g_c2b[512]; /* every mapped code point is < 512 */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-static void init_tables(void)
-{
+static void init_tables(void) {
     int n = 0;
     for (int b = 0; b < 256; b++) {
         int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
@@ -21,14 +20,12 @@ static void init_tables(void)
     for (int b = 0; b < 256; b++) g_c2b[g_b2c[b]] = (int16_t)b;
 }
 
-void lpt_bytelevel_tables(const uint32_t **byte_to_cp)
-{
+void lpt_bytelevel_tables(const uint32_t **byte_to_cp) {
     pthread_once(&g_once, init_tables);
     *byte_to_cp = g_b2c;
 }
 
-char *lpt_bytelevel_encode(const char *s, size_t n, size_t *outlen)
-{
+char *lpt_bytelevel_encode(const char *s, size_t n, size_t *outlen) {
     pthread_once(&g_once, init_tables);
     char *o = malloc(2 * n + 1), *p = o; /* all code points < 0x800: <= 2 bytes */
     if (!o) return NULL;
@@ -46,8 +43,7 @@ char *lpt_bytelevel_encode(const char *s, size_t n, size_t *outlen)
     return o;
 }
 
-int lpt_bytelevel_decode(const char *s, size_t n, char **out, size_t *outlen)
-{
+int lpt_bytelevel_decode(const char *s, size_t n, char **out, size_t *outlen) {
     pthread_once(&g_once, init_tables);
     char *o = malloc(n + 1), *p = o;
     if (!o) return -1;
@@ -64,7 +60,10 @@ int lpt_bytelevel_decode(const char *s, size_t n, char **out, size_t *outlen)
             free(o);
             return -1;
         }
-        if (c >= 512 || g_c2b[c] < 0) { free(o); return -1; }
+        if (c >= 512 || g_c2b[c] < 0) {
+            free(o);
+            return -1;
+        }
         *p++ = (char)g_c2b[c];
     }
     *p = 0;

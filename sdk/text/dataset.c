@@ -20,20 +20,18 @@ struct lp_dataset {
 
 static const char *KIND_NAMES[] = {"sft", "pref", "ranked", "prompts"};
 
-int lp_data_kind_parse(const char *name, lp_data_kind *kind)
-{
+int lp_data_kind_parse(const char *name, lp_data_kind *kind) {
     for (int i = 0; i < 4; i++)
-        if (!strcmp(name, KIND_NAMES[i])) { *kind = (lp_data_kind)i; return 0; }
+        if (!strcmp(name, KIND_NAMES[i])) {
+            *kind = (lp_data_kind)i;
+            return 0;
+        }
     return -1;
 }
 
-const char *lp_data_kind_name(lp_data_kind kind)
-{
-    return (unsigned)kind < 4 ? KIND_NAMES[kind] : "?";
-}
+const char *lp_data_kind_name(lp_data_kind kind) { return (unsigned)kind < 4 ? KIND_NAMES[kind] : "?"; }
 
-void lp_dataset_destroy(lp_dataset *d)
-{
+void lp_dataset_destroy(lp_dataset *d) {
     if (!d) return;
     for (size_t i = 0; i < d->nstrs; i++) free(d->strs[i]);
     free(d->strs);
@@ -47,8 +45,7 @@ const lp_record *lp_dataset_get(const lp_dataset *d, size_t i) { return i < d->n
 size_t lp_dataset_skipped(const lp_dataset *d) { return d->skipped; }
 const char *lp_dataset_first_skip(const lp_dataset *d) { return d->first_skip; }
 
-static char *keep(lp_dataset *d, const char *s)
-{
+static char *keep(lp_dataset *d, const char *s) {
     if (d->nstrs == d->capstrs) {
         size_t nc = d->capstrs ? d->capstrs * 2 : 1024;
         char **n = realloc(d->strs, nc * sizeof *n);
@@ -61,21 +58,22 @@ static char *keep(lp_dataset *d, const char *s)
     return c;
 }
 
-static const char *type_name(const json_t *v)
-{
+static const char *type_name(const json_t *v) {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: case JSON_REAL: return "a number";
-    case JSON_TRUE: case JSON_FALSE: return "a boolean";
-    default: return "null";
+        case JSON_OBJECT: return "an object";
+        case JSON_ARRAY: return "an array";
+        case JSON_STRING: return "a string";
+        case JSON_INTEGER:
+        case JSON_REAL: return "a number";
+        case JSON_TRUE:
+        case JSON_FALSE: return "a boolean";
+        default: return "null";
     }
 }
 
 /* A string field; *out stays NULL when absent and optional. */
-static int get_str(lp_dataset *d, json_t *o, const char *key, int required, const char **out, char *why, size_t wsz)
-{
+static int get_str(lp_dataset *d, json_t *o, const char *key, int required, const char **out, char *why,
+                   size_t wsz) {
     json_t *v = json_object_get(o, key);
     *out = NULL;
     if (!v) {
@@ -87,12 +85,14 @@ static int get_str(lp_dataset *d, json_t *o, const char *key, int required, cons
         return -1;
     }
     *out = keep(d, json_string_value(v));
-    if (!*out) { snprintf(why, wsz, "out of memory"); return -1; }
+    if (!*out) {
+        snprintf(why, wsz, "out of memory");
+        return -1;
+    }
     return 0;
 }
 
-static int nonempty(const char *s, const char *key, char *why, size_t wsz)
-{
+static int nonempty(const char *s, const char *key, char *why, size_t wsz) {
     for (const char *p = s; *p; p++)
         if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r') return 0;
     snprintf(why, wsz, "field \"%s\" is empty", key);
@@ -100,74 +100,86 @@ static int nonempty(const char *s, const char *key, char *why, size_t wsz)
 }
 
 /* Validates one object into r; why gets the reason on failure. */
-static int convert(lp_dataset *d, lp_data_kind kind, json_t *o, lp_record *r, char *why, size_t wsz)
-{
+static int convert(lp_dataset *d, lp_data_kind kind, json_t *o, lp_record *r, char *why, size_t wsz) {
     memset(r, 0, sizeof *r);
     if (!json_is_object(o)) {
         snprintf(why, wsz, "expected a JSON object, got %s", type_name(o));
         return -1;
     }
     switch (kind) {
-    case LP_DATA_SFT:
-        if (get_str(d, o, "instruction", 1, &r->instruction, why, wsz) || nonempty(r->instruction, "instruction", why, wsz) ||
-            get_str(d, o, "input", 0, &r->input, why, wsz) || get_str(d, o, "output", 1, &r->output, why, wsz) ||
-            nonempty(r->output, "output", why, wsz))
-            return -1;
-        if (!r->input && !(r->input = keep(d, ""))) {
-            snprintf(why, wsz, "out of memory");
-            return -1;
-        }
-        return 0;
-    case LP_DATA_PREF: {
-        if (get_str(d, o, "prompt", 1, &r->prompt, why, wsz) || nonempty(r->prompt, "prompt", why, wsz) ||
-            get_str(d, o, "chosen", 1, &r->chosen, why, wsz) || get_str(d, o, "rejected", 1, &r->rejected, why, wsz))
-            return -1;
-        if (!strcmp(r->chosen, r->rejected)) {
-            snprintf(why, wsz, "\"chosen\" and \"rejected\" are the same text");
-            return -1;
-        }
-        json_t *m = json_object_get(o, "margin");
-        if (m && !json_is_null(m)) {
-            if (!json_is_number(m)) {
-                snprintf(why, wsz, "field \"margin\": expected a number, got %s", type_name(m));
+        case LP_DATA_SFT:
+            if (get_str(d, o, "instruction", 1, &r->instruction, why, wsz) ||
+                nonempty(r->instruction, "instruction", why, wsz) ||
+                get_str(d, o, "input", 0, &r->input, why, wsz) ||
+                get_str(d, o, "output", 1, &r->output, why, wsz) || nonempty(r->output, "output", why, wsz))
+                return -1;
+            if (!r->input && !(r->input = keep(d, ""))) {
+                snprintf(why, wsz, "out of memory");
                 return -1;
             }
-            r->margin = json_number_value(m);
-            r->has_margin = 1;
-        }
-        return 0;
-    }
-    case LP_DATA_RANKED: {
-        if (get_str(d, o, "prompt", 1, &r->prompt, why, wsz) || nonempty(r->prompt, "prompt", why, wsz)) return -1;
-        json_t *a = json_object_get(o, "responses");
-        if (!json_is_array(a) || json_array_size(a) < 2) {
-            snprintf(why, wsz, "field \"responses\": expected an array of at least 2 strings (best first), got %s",
-                     a ? (json_is_array(a) ? "fewer" : type_name(a)) : "nothing");
-            return -1;
-        }
-        size_t k = json_array_size(a);
-        const char **resp = calloc(k, sizeof *resp);
-        if (!resp) { snprintf(why, wsz, "out of memory"); return -1; }
-        for (size_t i = 0; i < k; i++) {
-            json_t *s = json_array_get(a, i);
-            if (!json_is_string(s)) {
-                snprintf(why, wsz, "field \"responses\"[%zu]: expected a string, got %s", i, type_name(s));
-                free(resp);
+            return 0;
+        case LP_DATA_PREF: {
+            if (get_str(d, o, "prompt", 1, &r->prompt, why, wsz) || nonempty(r->prompt, "prompt", why, wsz) ||
+                get_str(d, o, "chosen", 1, &r->chosen, why, wsz) ||
+                get_str(d, o, "rejected", 1, &r->rejected, why, wsz))
+                return -1;
+            if (!strcmp(r->chosen, r->rejected)) {
+                snprintf(why, wsz, "\"chosen\" and \"rejected\" are the same text");
                 return -1;
             }
-            resp[i] = keep(d, json_string_value(s));
-            if (!resp[i]) { free(resp); snprintf(why, wsz, "out of memory"); return -1; }
+            json_t *m = json_object_get(o, "margin");
+            if (m && !json_is_null(m)) {
+                if (!json_is_number(m)) {
+                    snprintf(why, wsz, "field \"margin\": expected a number, got %s", type_name(m));
+                    return -1;
+                }
+                r->margin = json_number_value(m);
+                r->has_margin = 1;
+            }
+            return 0;
         }
-        r->responses = resp;
-        r->k = (int)k;
-        return 0;
-    }
-    case LP_DATA_PROMPTS:
-        return get_str(d, o, "prompt", 1, &r->prompt, why, wsz) || nonempty(r->prompt, "prompt", why, wsz) ||
-                       get_str(d, o, "reference", 0, &r->reference, why, wsz) ||
-                       get_str(d, o, "family", 0, &r->family, why, wsz)
-                   ? -1
-                   : 0;
+        case LP_DATA_RANKED: {
+            if (get_str(d, o, "prompt", 1, &r->prompt, why, wsz) || nonempty(r->prompt, "prompt", why, wsz))
+                return -1;
+            json_t *a = json_object_get(o, "responses");
+            if (!json_is_array(a) || json_array_size(a) < 2) {
+                snprintf(why, wsz,
+                         "field \"responses\": expected an array of at least 2 strings (best first), got %s",
+                         a ? (json_is_array(a) ? "fewer" : type_name(a)) : "nothing");
+                return -1;
+            }
+            size_t k = json_array_size(a);
+            const char **resp = calloc(k, sizeof *resp);
+            if (!resp) {
+                snprintf(why, wsz, "out of memory");
+                return -1;
+            }
+            for (size_t i = 0; i < k; i++) {
+                json_t *s = json_array_get(a, i);
+                if (!json_is_string(s)) {
+                    snprintf(why, wsz, "field \"responses\"[%zu]: expected a string, got %s", i,
+                             type_name(s));
+                    free(resp);
+                    return -1;
+                }
+                resp[i] = keep(d, json_string_value(s));
+                if (!resp[i]) {
+                    free(resp);
+                    snprintf(why, wsz, "out of memory");
+                    return -1;
+                }
+            }
+            r->responses = resp;
+            r->k = (int)k;
+            return 0;
+        }
+        case LP_DATA_PROMPTS:
+            return get_str(d, o, "prompt", 1, &r->prompt, why, wsz) ||
+                           nonempty(r->prompt, "prompt", why, wsz) ||
+                           get_str(d, o, "reference", 0, &r->reference, why, wsz) ||
+                           get_str(d, o, "family", 0, &r->family, why, wsz)
+                       ? -1
+                       : 0;
     }
     snprintf(why, wsz, "unknown data kind");
     return -1;
@@ -183,18 +195,15 @@ typedef struct {
 } reader;
 
 /* A bad record: fail, or count it and go on. Returns -1 to stop. */
-static int bad(reader *rd, int line, int col, const char *why)
-{
+static int bad(reader *rd, int line, int col, const char *why) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s:%d:%d: %s", rd->path, line, col, why);
-    if (!rd->skip_bad)
-        return lp_errf(rd->err, rd->errsz, "%s", msg);
+    if (!rd->skip_bad) return lp_errf(rd->err, rd->errsz, "%s", msg);
     if (!rd->d->skipped++) snprintf(rd->d->first_skip, sizeof rd->d->first_skip, "%s", msg);
     return 0;
 }
 
-static int add(reader *rd, json_t *o, int line, int col)
-{
+static int add(reader *rd, json_t *o, int line, int col) {
     lp_dataset *d = rd->d;
     if (d->n == d->cap) {
         size_t nc = d->cap ? d->cap * 2 : 256;
@@ -211,8 +220,7 @@ static int add(reader *rd, json_t *o, int line, int col)
     return 0;
 }
 
-static int read_jsonl(reader *rd, const char *buf, size_t len)
-{
+static int read_jsonl(reader *rd, const char *buf, size_t len) {
     int line = 0;
     for (size_t pos = 0; pos < len;) {
         line++;
@@ -223,7 +231,8 @@ static int read_jsonl(reader *rd, const char *buf, size_t len)
         if (s < end) {
             json_error_t je;
             json_t *o = json_loadb(buf + pos, end - pos, 0, &je);
-            int rc = o ? add(rd, o, line, (int)(s - pos) + 1) : bad(rd, line, je.column > 0 ? je.column : 1, je.text);
+            int rc = o ? add(rd, o, line, (int)(s - pos) + 1)
+                       : bad(rd, line, je.column > 0 ? je.column : 1, je.text);
             json_decref(o);
             if (rc) return -1;
         }
@@ -232,14 +241,16 @@ static int read_jsonl(reader *rd, const char *buf, size_t len)
     return 0;
 }
 
-static int read_array(reader *rd, const char *buf, size_t len, size_t pos)
-{
+static int read_array(reader *rd, const char *buf, size_t len, size_t pos) {
     int line = 1;
     size_t line_start = 0, scanned = 0;
-#define ADVANCE_TO(p)                                                  \
-    for (; scanned < (p); scanned++)                                   \
-        if (buf[scanned] == '\n') { line++; line_start = scanned + 1; }
-#define SKIP_WS()                                                      \
+#define ADVANCE_TO(p)                 \
+    for (; scanned < (p); scanned++)  \
+        if (buf[scanned] == '\n') {   \
+            line++;                   \
+            line_start = scanned + 1; \
+        }
+#define SKIP_WS() \
     while (pos < len && (buf[pos] == ' ' || buf[pos] == '\n' || buf[pos] == '\t' || buf[pos] == '\r')) pos++
     pos++; /* '[' */
     SKIP_WS();
@@ -270,24 +281,28 @@ static int read_array(reader *rd, const char *buf, size_t len, size_t pos)
             SKIP_WS();
             ADVANCE_TO(pos);
             if (pos < len)
-                return lp_errf(rd->err, rd->errsz, "%s:%d:%d: unexpected text after the closing ']'", rd->path, line,
-                        (int)(pos - line_start) + 1);
+                return lp_errf(rd->err, rd->errsz, "%s:%d:%d: unexpected text after the closing ']'",
+                               rd->path, line, (int)(pos - line_start) + 1);
             return 0;
         }
         return lp_errf(rd->err, rd->errsz, "%s:%d:%d: expected ',' or ']' after a record", rd->path, line,
-                (int)(pos - line_start) + 1);
+                       (int)(pos - line_start) + 1);
     }
 #undef ADVANCE_TO
 #undef SKIP_WS
 }
 
-int lp_dataset_load(lp_dataset **out, const char *path, lp_data_kind kind, int skip_bad, char *err, size_t errsz)
-{
+int lp_dataset_load(lp_dataset **out, const char *path, lp_data_kind kind, int skip_bad, char *err,
+                    size_t errsz) {
     char *buf;
     size_t len;
     if (!(buf = lp_read_file(path, &len, err, errsz))) return -1;
     lp_dataset *d = calloc(1, sizeof *d);
-    if (!d) { free(buf); lp_errf(err, errsz, "%s: out of memory", path); return -1; }
+    if (!d) {
+        free(buf);
+        lp_errf(err, errsz, "%s: out of memory", path);
+        return -1;
+    }
     reader rd = {d, path, kind, skip_bad, err, errsz};
     size_t p = 0;
     while (p < len && (buf[p] == ' ' || buf[p] == '\n' || buf[p] == '\t' || buf[p] == '\r')) p++;
@@ -298,7 +313,10 @@ int lp_dataset_load(lp_dataset **out, const char *path, lp_data_kind kind, int s
                 d->skipped ? "; first problem: " : "", d->first_skip);
         rc = -1;
     }
-    if (rc) { lp_dataset_destroy(d); return -1; }
+    if (rc) {
+        lp_dataset_destroy(d);
+        return -1;
+    }
     *out = d;
     return 0;
 }

@@ -10,16 +10,15 @@
 struct lp_loader {
     lp_shard **shards;
     int nshards;
-    uint64_t *first;  /* first global window index of each shard, plus the total */
+    uint64_t *first; /* first global window index of each shard, plus the total */
     uint64_t nwin, tokens;
     int B, T, shuffle;
     uint64_t seed, epoch, pos;
-    uint64_t *order;  /* window order of the current epoch */
+    uint64_t *order; /* window order of the current epoch */
 };
 
 /* Fisher-Yates with a splitmix64 stream drawn from (seed, epoch). */
-static void make_order(lp_loader *l)
-{
+static void make_order(lp_loader *l) {
     for (uint64_t i = 0; i < l->nwin; i++) l->order[i] = i;
     if (!l->shuffle) return;
     uint64_t s = lp_mix64(l->seed ^ lp_mix64(l->epoch + 0x9e3779b97f4a7c15ull));
@@ -33,8 +32,7 @@ static void make_order(lp_loader *l)
     }
 }
 
-void lp_loader_destroy(lp_loader *l)
-{
+void lp_loader_destroy(lp_loader *l) {
     if (!l) return;
     for (int i = 0; i < l->nshards; i++) lp_shard_close(l->shards[i]);
     free(l->shards);
@@ -44,10 +42,11 @@ void lp_loader_destroy(lp_loader *l)
 }
 
 int lp_loader_create(lp_loader **out, const char *const *paths, int npaths, int B, int T, uint64_t seed,
-                     int shuffle, char *err, size_t errsz)
-{
+                     int shuffle, char *err, size_t errsz) {
     if (B <= 0 || T <= 0 || npaths <= 0)
-        return lp_errf(err, errsz, "loader: need B > 0, T > 0 and at least one shard (got B=%d T=%d, %d shards)", B, T, npaths);
+        return lp_errf(err, errsz,
+                       "loader: need B > 0, T > 0 and at least one shard (got B=%d T=%d, %d shards)", B, T,
+                       npaths);
     lp_loader *l = calloc(1, sizeof *l);
     if (!l) goto oom;
     l->shards = calloc((size_t)npaths, sizeof *l->shards);
@@ -58,7 +57,10 @@ int lp_loader_create(lp_loader **out, const char *const *paths, int npaths, int 
     l->seed = seed;
     l->shuffle = shuffle;
     for (int i = 0; i < npaths; i++) {
-        if (lp_shard_open(&l->shards[i], paths[i], err, errsz)) { lp_loader_destroy(l); return -1; }
+        if (lp_shard_open(&l->shards[i], paths[i], err, errsz)) {
+            lp_loader_destroy(l);
+            return -1;
+        }
         l->nshards++;
         uint64_t c = lp_shard_count(l->shards[i]);
         l->first[i] = l->nwin;
@@ -81,8 +83,7 @@ oom:
     return lp_errf(err, errsz, "loader: out of memory");
 }
 
-void lp_loader_next(lp_loader *l, int32_t *x, int32_t *y)
-{
+void lp_loader_next(lp_loader *l, int32_t *x, int32_t *y) {
     size_t T = (size_t)l->T;
     for (int b = 0; b < l->B; b++) {
         if (l->pos == l->nwin) {
@@ -94,7 +95,10 @@ void lp_loader_next(lp_loader *l, int32_t *x, int32_t *y)
         int lo = 0, hi = l->nshards - 1; /* last shard whose first window <= g */
         while (lo < hi) {
             int mid = (lo + hi + 1) / 2;
-            if (l->first[mid] <= g) lo = mid; else hi = mid - 1;
+            if (l->first[mid] <= g)
+                lo = mid;
+            else
+                hi = mid - 1;
         }
         uint64_t off = (g - l->first[lo]) * T;
         /* x and y overlap in T - 1 tokens: read x, then y's last one */
@@ -107,17 +111,17 @@ void lp_loader_next(lp_loader *l, int32_t *x, int32_t *y)
 uint64_t lp_loader_windows(const lp_loader *l) { return l->nwin; }
 uint64_t lp_loader_epoch(const lp_loader *l) { return l->epoch; }
 
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint64_t get64(const uint8_t *p)
-{
+static void put64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t get64(const uint8_t *p) {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
 
 /* Layout: magic, version, B, T, shuffle, seed, tokens, windows, epoch, pos. */
-int lp_loader_state_save(const lp_loader *l, uint8_t st[LP_LOADER_STATE_SIZE])
-{
+int lp_loader_state_save(const lp_loader *l, uint8_t st[LP_LOADER_STATE_SIZE]) {
     memset(st, 0, LP_LOADER_STATE_SIZE);
     put64(st, (uint64_t)STATE_MAGIC | (uint64_t)1 << 32);
     put64(st + 8, (uint64_t)(uint32_t)l->B | (uint64_t)(uint32_t)l->T << 32);
@@ -130,21 +134,26 @@ int lp_loader_state_save(const lp_loader *l, uint8_t st[LP_LOADER_STATE_SIZE])
     return 0;
 }
 
-int lp_loader_state_restore(lp_loader *l, const uint8_t *st, size_t size, char *err, size_t errsz)
-{
+int lp_loader_state_restore(lp_loader *l, const uint8_t *st, size_t size, char *err, size_t errsz) {
     if (size != LP_LOADER_STATE_SIZE || get64(st) != ((uint64_t)STATE_MAGIC | (uint64_t)1 << 32))
-        return lp_errf(err, errsz, "loader state: not a version 1 loader state of %d bytes", LP_LOADER_STATE_SIZE);
+        return lp_errf(err, errsz, "loader state: not a version 1 loader state of %d bytes",
+                       LP_LOADER_STATE_SIZE);
     uint64_t bt = get64(st + 8);
     if ((int)(uint32_t)bt != l->B || (int)(uint32_t)(bt >> 32) != l->T || (int)get64(st + 16) != l->shuffle ||
         get64(st + 24) != l->seed)
-        return lp_errf(err, errsz, "loader state: saved with B=%d T=%d seed=%llu shuffle=%d, this loader has B=%d T=%d seed=%llu shuffle=%d",
-                (int)(uint32_t)bt, (int)(uint32_t)(bt >> 32), (unsigned long long)get64(st + 24), (int)get64(st + 16),
-                l->B, l->T, (unsigned long long)l->seed, l->shuffle);
+        return lp_errf(err, errsz,
+                       "loader state: saved with B=%d T=%d seed=%llu shuffle=%d, this loader has B=%d T=%d "
+                       "seed=%llu shuffle=%d",
+                       (int)(uint32_t)bt, (int)(uint32_t)(bt >> 32), (unsigned long long)get64(st + 24),
+                       (int)get64(st + 16), l->B, l->T, (unsigned long long)l->seed, l->shuffle);
     if (get64(st + 32) != l->tokens || get64(st + 40) != l->nwin)
-        return lp_errf(err, errsz, "loader state: saved over %llu tokens, the shards now hold %llu: the dataset changed",
-                (unsigned long long)get64(st + 32), (unsigned long long)l->tokens);
+        return lp_errf(err, errsz,
+                       "loader state: saved over %llu tokens, the shards now hold %llu: the dataset changed",
+                       (unsigned long long)get64(st + 32), (unsigned long long)l->tokens);
     uint64_t pos = get64(st + 56);
-    if (pos > l->nwin) return lp_errf(err, errsz, "loader state: position %llu beyond %llu windows", (unsigned long long)pos, (unsigned long long)l->nwin);
+    if (pos > l->nwin)
+        return lp_errf(err, errsz, "loader state: position %llu beyond %llu windows", (unsigned long long)pos,
+                       (unsigned long long)l->nwin);
     l->epoch = get64(st + 48);
     l->pos = pos;
     make_order(l);

@@ -17,10 +17,12 @@ struct lpt_pretok {
     pcre2_match_data *md;
 };
 
-lpt_pretok *lpt_pretok_create(char *err, size_t errsz)
-{
+lpt_pretok *lpt_pretok_create(char *err, size_t errsz) {
     lpt_pretok *p = calloc(1, sizeof *p);
-    if (!p) { lp_errf(err, errsz, "pre-tokenizer: out of memory"); return NULL; }
+    if (!p) {
+        lp_errf(err, errsz, "pre-tokenizer: out of memory");
+        return NULL;
+    }
     int ec;
     PCRE2_SIZE eo;
     /* MATCH_INVALID_UTF: invalid sequences simply never match, so arbitrary
@@ -45,17 +47,15 @@ lpt_pretok *lpt_pretok_create(char *err, size_t errsz)
     return p;
 }
 
-void lpt_pretok_destroy(lpt_pretok *p)
-{
+void lpt_pretok_destroy(lpt_pretok *p) {
     if (!p) return;
     pcre2_match_data_free(p->md);
     pcre2_code_free(p->re);
     free(p);
 }
 
-int lpt_pretok_split(lpt_pretok *p, const char *text, size_t len, lpt_piece_fn fn, void *ctx,
-                     char *err, size_t errsz)
-{
+int lpt_pretok_split(lpt_pretok *p, const char *text, size_t len, lpt_piece_fn fn, void *ctx, char *err,
+                     size_t errsz) {
     size_t pos = 0;
     while (pos < len) {
         int rc = pcre2_match(p->re, (PCRE2_SPTR)text, len, pos, 0, p->md, NULL);

@@ -10,14 +10,14 @@ static const lp_prompt_template ALPACA = {
     "Below is an instruction that describes a task, paired with an input that provides further context. "
     "Write a response that appropriately completes the request.\n\n"
     "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n",
-    "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n"
+    "Below is an instruction that describes a task. Write a response that appropriately completes the "
+    "request.\n\n"
     "### Instruction:\n{instruction}\n\n### Response:\n",
 };
 
 const lp_prompt_template *lp_alpaca_template(void) { return &ALPACA; }
 
-int lp_template_check(const lp_prompt_template *tpl, char *err, size_t errsz)
-{
+int lp_template_check(const lp_prompt_template *tpl, char *err, size_t errsz) {
     if (!tpl->with_input || !strstr(tpl->with_input, "{instruction}") || !strstr(tpl->with_input, "{input}"))
         return lp_errf(err, errsz, "prompt template (with input): must contain {instruction} and {input}");
     if (!tpl->no_input || !strstr(tpl->no_input, "{instruction}"))
@@ -25,8 +25,7 @@ int lp_template_check(const lp_prompt_template *tpl, char *err, size_t errsz)
     return 0;
 }
 
-char *lp_render_prompt(const lp_prompt_template *tpl, const char *instruction, const char *input)
-{
+char *lp_render_prompt(const lp_prompt_template *tpl, const char *instruction, const char *input) {
     const char *f = input && *input ? tpl->with_input : tpl->no_input;
     size_t li = strlen(instruction), ln = input ? strlen(input) : 0, cap = strlen(f) + 1;
     for (const char *p = f; (p = strchr(p, '{')); p++) cap += li + ln; /* generous */
@@ -49,16 +48,14 @@ char *lp_render_prompt(const lp_prompt_template *tpl, const char *instruction, c
     return o;
 }
 
-void lp_sft_tokens_free(lp_sft_tokens *e)
-{
+void lp_sft_tokens_free(lp_sft_tokens *e) {
     free(e->ids);
     free(e->mask);
     memset(e, 0, sizeof *e);
 }
 
 int lp_sft_tokenize(lp_tokenizer *t, const lp_prompt_template *tpl, const lp_record *r, size_t max_len,
-                    lp_sft_tokens *out, char *err, size_t errsz)
-{
+                    lp_sft_tokens *out, char *err, size_t errsz) {
     memset(out, 0, sizeof *out);
     if (lp_tokenizer_eot(t) < 0)
         return lp_errf(err, errsz, "sft: the tokenizer has no %s token to end responses with", LP_EOT_TOKEN);
@@ -71,8 +68,14 @@ int lp_sft_tokenize(lp_tokenizer *t, const lp_prompt_template *tpl, const lp_rec
     size_t np = ids.n;
     free(prompt);
     if (!rc) rc = lp_tokenizer_encode(t, r->output, strlen(r->output), 0, &ids, err, errsz);
-    if (!rc && lp_ids_push(&ids, lp_tokenizer_eot(t))) { lp_errf(err, errsz, "sft: out of memory"); rc = -1; }
-    if (rc) { lp_ids_free(&ids); return -1; }
+    if (!rc && lp_ids_push(&ids, lp_tokenizer_eot(t))) {
+        lp_errf(err, errsz, "sft: out of memory");
+        rc = -1;
+    }
+    if (rc) {
+        lp_ids_free(&ids);
+        return -1;
+    }
     size_t n = ids.n;
     if (max_len && n > max_len) {
         n = max_len;
@@ -80,22 +83,25 @@ int lp_sft_tokenize(lp_tokenizer *t, const lp_prompt_template *tpl, const lp_rec
     }
     out->ids = ids.v;
     out->mask = malloc(n ? n : 1);
-    if (!out->mask) { lp_ids_free(&ids); lp_errf(err, errsz, "sft: out of memory"); return -1; }
+    if (!out->mask) {
+        lp_ids_free(&ids);
+        lp_errf(err, errsz, "sft: out of memory");
+        return -1;
+    }
     for (size_t i = 0; i < n; i++) out->mask[i] = i >= np;
     out->n = n;
     return 0;
 }
 
-void lp_packed_free(lp_packed *p)
-{
+void lp_packed_free(lp_packed *p) {
     free(p->ids);
     free(p->seg);
     free(p->mask);
     memset(p, 0, sizeof *p);
 }
 
-int lp_sft_pack(const lp_sft_tokens *ex, size_t n, size_t T, int32_t pad, lp_packed *out, char *err, size_t errsz)
-{
+int lp_sft_pack(const lp_sft_tokens *ex, size_t n, size_t T, int32_t pad, lp_packed *out, char *err,
+                size_t errsz) {
     memset(out, 0, sizeof *out);
     if (!T) return lp_errf(err, errsz, "pack: T must be positive");
     /* first pass counts rows so the arrays are allocated once */
@@ -103,14 +109,24 @@ int lp_sft_pack(const lp_sft_tokens *ex, size_t n, size_t T, int32_t pad, lp_pac
     for (size_t i = 0; i < n; i++) {
         size_t len = ex[i].n < T ? ex[i].n : T;
         if (!len) continue;
-        if (used + len > T) { rows++; used = 0; }
+        if (used + len > T) {
+            rows++;
+            used = 0;
+        }
         used += len;
     }
     out->ids = malloc((rows ? rows : 1) * T * sizeof *out->ids);
     out->seg = malloc((rows ? rows : 1) * T * sizeof *out->seg);
     out->mask = calloc((rows ? rows : 1) * T, 1);
-    if (!out->ids || !out->seg || !out->mask) { lp_packed_free(out); lp_errf(err, errsz, "pack: out of memory"); return -1; }
-    for (size_t i = 0; i < rows * T; i++) { out->ids[i] = pad; out->seg[i] = -1; }
+    if (!out->ids || !out->seg || !out->mask) {
+        lp_packed_free(out);
+        lp_errf(err, errsz, "pack: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < rows * T; i++) {
+        out->ids[i] = pad;
+        out->seg[i] = -1;
+    }
     out->rows = rows;
     out->T = T;
     size_t row = (size_t)-1;
@@ -119,7 +135,11 @@ int lp_sft_pack(const lp_sft_tokens *ex, size_t n, size_t T, int32_t pad, lp_pac
     for (size_t i = 0; i < n; i++) {
         size_t len = ex[i].n < T ? ex[i].n : T;
         if (!len) continue;
-        if (used + len > T) { row++; used = 0; seg = 0; }
+        if (used + len > T) {
+            row++;
+            used = 0;
+            seg = 0;
+        }
         size_t at = row * T + used;
         memcpy(out->ids + at, ex[i].ids, len * sizeof *out->ids);
         memcpy(out->mask + at, ex[i].mask, len);

@@ -17,15 +17,13 @@ typedef struct {
     lp_ids ids;
 } builder;
 
-static int is_blank(const char *s, size_t n)
-{
+static int is_blank(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (s[i] != ' ' && s[i] != '\n' && s[i] != '\t' && s[i] != '\r') return 0;
     return 1;
 }
 
-static int add_doc(builder *b, const char *s, size_t n, char *err, size_t errsz)
-{
+static int add_doc(builder *b, const char *s, size_t n, char *err, size_t errsz) {
     if (is_blank(s, n)) return 0;
     /* doc i goes to validation when floor(f * i + u) steps up: an exact share,
      * spread evenly, with the phase u drawn from the seed */
@@ -41,8 +39,7 @@ static int add_doc(builder *b, const char *s, size_t n, char *err, size_t errsz)
     return 0;
 }
 
-static int add_file(builder *b, const char *text, size_t len, char *err, size_t errsz)
-{
+static int add_file(builder *b, const char *text, size_t len, char *err, size_t errsz) {
     b->st->bytes += len;
     const char *sep = b->o->doc_sep_line;
     if (!sep) return add_doc(b, text, len, err, errsz);
@@ -61,10 +58,10 @@ static int add_file(builder *b, const char *text, size_t len, char *err, size_t 
 }
 
 int lp_shard_build(lp_tokenizer *t, const char *const *files, int nfiles, const char *out_dir,
-                   const lp_shard_build_opts *opts, lp_shard_build_stats *stats, char *err, size_t errsz)
-{
+                   const lp_shard_build_opts *opts, lp_shard_build_stats *stats, char *err, size_t errsz) {
     if (lp_tokenizer_eot(t) < 0)
-        return lp_errf(err, errsz, "shard: the tokenizer has no %s token to end documents with", LP_EOT_TOKEN);
+        return lp_errf(err, errsz, "shard: the tokenizer has no %s token to end documents with",
+                       LP_EOT_TOKEN);
     if (!(opts->val_fraction >= 0 && opts->val_fraction < 1))
         return lp_errf(err, errsz, "shard: validation fraction %g is outside [0, 1)", opts->val_fraction);
     builder b = {.t = t, .o = opts, .st = stats};
@@ -92,8 +89,10 @@ int lp_shard_build(lp_tokenizer *t, const char *const *files, int nfiles, const 
     lp_ids_free(&b.ids);
     for (int i = 0; i < 2; i++) {
         if (!b.w[i]) continue;
-        if (rc == 0) rc = lp_shard_writer_close(b.w[i], err, errsz);
-        else lp_shard_writer_abort(b.w[i]);
+        if (rc == 0)
+            rc = lp_shard_writer_close(b.w[i], err, errsz);
+        else
+            lp_shard_writer_abort(b.w[i]);
     }
     return rc;
 }

@@ -31,12 +31,13 @@ static const family FAM[LP_SYNTH_FAMILIES] = {
 };
 
 static const char *WORDS_EN[] = {
-    "apple", "river", "stone", "cloud", "tiger", "bread", "chair", "light", "music", "ocean", "paper",
-    "queen", "robot", "sugar", "table", "water", "zebra", "honey", "lemon", "mouse", "night", "plant",
-    "radio", "smile", "train", "voice", "whale", "yacht", "beach", "candy", "dream", "eagle", "field",
-    "grape", "horse", "island", "juice", "knife", "lion", "money", "nurse", "onion", "piano", "quilt",
-    "rain", "snake", "tooth", "uncle", "violin", "window", "garden", "forest", "letter", "button",
-    "rocket", "pencil", "basket", "carpet", "dragon", "flower", "guitar", "jacket", "kitten", "ladder"};
+    "apple",  "river",  "stone",  "cloud",  "tiger",  "bread",  "chair",  "light",  "music",  "ocean",
+    "paper",  "queen",  "robot",  "sugar",  "table",  "water",  "zebra",  "honey",  "lemon",  "mouse",
+    "night",  "plant",  "radio",  "smile",  "train",  "voice",  "whale",  "yacht",  "beach",  "candy",
+    "dream",  "eagle",  "field",  "grape",  "horse",  "island", "juice",  "knife",  "lion",   "money",
+    "nurse",  "onion",  "piano",  "quilt",  "rain",   "snake",  "tooth",  "uncle",  "violin", "window",
+    "garden", "forest", "letter", "button", "rocket", "pencil", "basket", "carpet", "dragon", "flower",
+    "guitar", "jacket", "kitten", "ladder"};
 static const char *WORDS_ZH[] = {
     "苹果", "河流", "石头", "云朵", "老虎", "面包", "椅子", "月亮", "音乐", "海洋", "纸张", "太阳", "朋友",
     "糖果", "桌子", "清水", "斑马", "蜂蜜", "柠檬", "老鼠", "夜晚", "花园", "森林", "微笑", "火车", "声音",
@@ -51,15 +52,13 @@ static const char *UPPER_ZH[10] = {"零", "壹", "贰", "叁", "肆", "伍", "�
 int lp_synth_family_count(void) { return LP_SYNTH_FAMILIES; }
 const char *lp_synth_family_name(int i) { return i >= 0 && i < LP_SYNTH_FAMILIES ? FAM[i].name : NULL; }
 
-int lp_synth_family_find(const char *name)
-{
+int lp_synth_family_find(const char *name) {
     for (int i = 0; name && i < LP_SYNTH_FAMILIES; i++)
         if (!strcmp(name, FAM[i].name)) return i;
     return -1;
 }
 
-lp_synth_level lp_synth_preset(int level)
-{
+lp_synth_level lp_synth_preset(int level) {
     static const lp_synth_level L[3] = {{2, 3, 20, 12}, {3, 5, 99, 24}, {4, 8, 999, NWORDS}};
     return L[level < 1 ? 0 : level > 3 ? 2 : level - 1];
 }
@@ -78,16 +77,14 @@ typedef struct {
     int n;
 } list;
 
-static void list_free(list *l)
-{
+static void list_free(list *l) {
     for (int i = 0; i < l->n; i++) free(l->v[i]);
     free(l->v);
     l->v = NULL;
     l->n = 0;
 }
 
-static int list_push(list *l, const char *s, size_t len)
-{
+static int list_push(list *l, const char *s, size_t len) {
     char **nv = realloc(l->v, (size_t)(l->n + 1) * sizeof *nv);
     if (!nv) return -1;
     l->v = nv;
@@ -96,14 +93,16 @@ static int list_push(list *l, const char *s, size_t len)
     return 0;
 }
 
-static char *join(const list *l, const char *sep)
-{
+static char *join(const list *l, const char *sep) {
     size_t n = 1, sl = strlen(sep);
     for (int i = 0; i < l->n; i++) n += strlen(l->v[i]) + sl;
     char *o = malloc(n), *p = o;
     if (!o) return NULL;
     for (int i = 0; i < l->n; i++) {
-        if (i) { memcpy(p, sep, sl); p += sl; }
+        if (i) {
+            memcpy(p, sep, sl);
+            p += sl;
+        }
         size_t k = strlen(l->v[i]);
         memcpy(p, l->v[i], k);
         p += k;
@@ -113,8 +112,7 @@ static char *join(const list *l, const char *sep)
 }
 
 /* Splits s on sep (an empty sep splits UTF-8 characters); empty items fail. */
-static int split(const char *s, const char *sep, list *out)
-{
+static int split(const char *s, const char *sep, list *out) {
     memset(out, 0, sizeof *out);
     size_t sl = strlen(sep);
     if (!*s) return -1;
@@ -122,7 +120,10 @@ static int split(const char *s, const char *sep, list *out)
         for (const char *p = s; *p;) {
             size_t k = 1;
             while ((p[k] & 0xC0) == 0x80) k++;
-            if (list_push(out, p, k)) { list_free(out); return -1; }
+            if (list_push(out, p, k)) {
+                list_free(out);
+                return -1;
+            }
             p += k;
         }
         return 0;
@@ -130,14 +131,16 @@ static int split(const char *s, const char *sep, list *out)
     for (const char *p = s;;) {
         const char *q = strstr(p, sep);
         size_t k = q ? (size_t)(q - p) : strlen(p);
-        if (!k || list_push(out, p, k)) { list_free(out); return -1; }
+        if (!k || list_push(out, p, k)) {
+            list_free(out);
+            return -1;
+        }
         if (!q) return 0;
         p = q + sl;
     }
 }
 
-static int parse_uint(const char *s, long *v)
-{
+static int parse_uint(const char *s, long *v) {
     if (!*s || strlen(s) > 9) return -1;
     for (const char *p = s; *p; p++)
         if (!isdigit((unsigned char)*p)) return -1;
@@ -146,23 +149,20 @@ static int parse_uint(const char *s, long *v)
     return 0;
 }
 
-static char *fmt_long(long v)
-{
+static char *fmt_long(long v) {
     char b[32];
     snprintf(b, sizeof b, "%ld", v);
     return strdup(b);
 }
 
-static int cmp_long(const void *a, const void *b)
-{
+static int cmp_long(const void *a, const void *b) {
     long x = *(const long *)a, y = *(const long *)b;
     return x < y ? -1 : x > y;
 }
 
 /* ---- answers from inputs: the checkers ---- */
 
-static char *answer_sort(const family *f, const char *in)
-{
+static char *answer_sort(const family *f, const char *in) {
     list l;
     if (split(in, f->sep, &l)) return NULL;
     long *v = malloc((size_t)l.n * sizeof *v);
@@ -183,8 +183,7 @@ static char *answer_sort(const family *f, const char *in)
     return out;
 }
 
-static char *answer_reverse(const family *f, const char *in)
-{
+static char *answer_reverse(const family *f, const char *in) {
     list l;
     if (split(in, f->sep, &l)) return NULL;
     for (int i = 0, j = l.n - 1; i < j; i++, j--) {
@@ -197,8 +196,7 @@ static char *answer_reverse(const family *f, const char *in)
     return out;
 }
 
-static char *answer_add(const family *f, const char *in)
-{
+static char *answer_add(const family *f, const char *in) {
     list l;
     if (split(in, f->sep, &l)) return NULL;
     long a, b;
@@ -208,8 +206,7 @@ static char *answer_add(const family *f, const char *in)
     return out;
 }
 
-static char *answer_count(const family *f, const char *in)
-{
+static char *answer_count(const family *f, const char *in) {
     list l;
     if (split(in, f->sep, &l)) return NULL;
     char *out = fmt_long(l.n);
@@ -217,13 +214,15 @@ static char *answer_count(const family *f, const char *in)
     return out;
 }
 
-static char *answer_upper(const family *f, const char *in)
-{
+static char *answer_upper(const family *f, const char *in) {
     if (!*in) return NULL;
     if (!f->zh) {
         char *o = strdup(in);
         for (char *p = o; o && *p; p++) {
-            if (!isalpha((unsigned char)*p)) { free(o); return NULL; }
+            if (!isalpha((unsigned char)*p)) {
+                free(o);
+                return NULL;
+            }
             *p = (char)toupper((unsigned char)*p);
         }
         return o;
@@ -235,7 +234,10 @@ static char *answer_upper(const family *f, const char *in)
         int d = -1;
         for (int k = 0; k < 10; k++)
             if (!strcmp(l.v[i], LOWER_ZH[k])) d = k;
-        if (d < 0) { ok = 0; break; }
+        if (d < 0) {
+            ok = 0;
+            break;
+        }
         free(l.v[i]);
         l.v[i] = strdup(UPPER_ZH[d]);
         ok = l.v[i] != NULL;
@@ -245,27 +247,27 @@ static char *answer_upper(const family *f, const char *in)
     return out;
 }
 
-static char *answer_of(const family *f, const char *in)
-{
+static char *answer_of(const family *f, const char *in) {
     switch (f->task) {
-    case SORT: return answer_sort(f, in);
-    case REVERSE: return answer_reverse(f, in);
-    case ADD: return answer_add(f, in);
-    case COUNT: return answer_count(f, in);
-    default: return answer_upper(f, in);
+        case SORT: return answer_sort(f, in);
+        case REVERSE: return answer_reverse(f, in);
+        case ADD: return answer_add(f, in);
+        case COUNT: return answer_count(f, in);
+        default: return answer_upper(f, in);
     }
 }
 
-static char *trimmed(const char *s, size_t n)
-{
-    while (n && isspace((unsigned char)*s)) { s++; n--; }
+static char *trimmed(const char *s, size_t n) {
+    while (n && isspace((unsigned char)*s)) {
+        s++;
+        n--;
+    }
     while (n && isspace((unsigned char)s[n - 1])) n--;
     return strndup(s, n);
 }
 
 /* The input section of a rendered prompt, or the prompt itself. */
-static char *input_of(const char *prompt)
-{
+static char *input_of(const char *prompt) {
     const char *m = strstr(prompt, "### Input:\n");
     if (!m) return trimmed(prompt, strlen(prompt));
     m += strlen("### Input:\n");
@@ -273,8 +275,7 @@ static char *input_of(const char *prompt)
     return trimmed(m, e ? (size_t)(e - m) : strlen(m));
 }
 
-char *lp_synth_answer(const char *family, const char *prompt)
-{
+char *lp_synth_answer(const char *family, const char *prompt) {
     int f = lp_synth_family_find(family);
     if (f < 0 || !prompt) return NULL;
     char *in = input_of(prompt);
@@ -283,8 +284,7 @@ char *lp_synth_answer(const char *family, const char *prompt)
     return a;
 }
 
-int lp_synth_check(const char *family, const char *prompt, const char *answer)
-{
+int lp_synth_check(const char *family, const char *prompt, const char *answer) {
     char *want = lp_synth_answer(family, prompt);
     if (!want) return -1;
     char *got = answer ? trimmed(answer, strlen(answer)) : NULL;
@@ -296,22 +296,21 @@ int lp_synth_check(const char *family, const char *prompt, const char *answer)
 
 /* ---- generation ---- */
 
-void lp_synth_item_free(lp_synth_item *it)
-{
+void lp_synth_item_free(lp_synth_item *it) {
     free(it->instruction);
     free(it->input);
     free(it->output);
     memset(it, 0, sizeof *it);
 }
 
-int lp_synth_generate(int fi, const lp_synth_level *lv0, uint64_t *rng, lp_synth_item *out)
-{
+int lp_synth_generate(int fi, const lp_synth_level *lv0, uint64_t *rng, lp_synth_item *out) {
     memset(out, 0, sizeof *out);
     if (fi < 0 || fi >= LP_SYNTH_FAMILIES) return -1;
     const family *f = &FAM[fi];
     lp_synth_level lv = *lv0, def = lp_synth_preset(1);
     if (lv.min_items <= 0) lv.min_items = def.min_items;
-    if (lv.max_items < lv.min_items) lv.max_items = lv.min_items > def.max_items ? lv.min_items : def.max_items;
+    if (lv.max_items < lv.min_items)
+        lv.max_items = lv.min_items > def.max_items ? lv.min_items : def.max_items;
     if (lv.max_value <= 0) lv.max_value = def.max_value;
     if (lv.pool <= 0) lv.pool = def.pool;
     if (lv.pool > NWORDS) lv.pool = NWORDS;
@@ -320,55 +319,56 @@ int lp_synth_generate(int fi, const lp_synth_level *lv0, uint64_t *rng, lp_synth
     int k = uniform(rng, lv.min_items, lv.max_items), ok = 1;
     char buf[32];
     switch (f->task) {
-    case SORT:
-        if (k < 2) k = 2;
-        for (int i = 0; ok && i < k; i++) {
-            snprintf(buf, sizeof buf, "%d", uniform(rng, 0, lv.max_value));
-            ok = !list_push(&l, buf, strlen(buf));
-        }
-        break;
-    case REVERSE: {
-        if (k < 2) k = 2;
-        /* distinct words when the pool allows, so the order is visible */
-        int used[NWORDS] = {0};
-        for (int i = 0; ok && i < k; i++) {
-            int w = uniform(rng, 0, lv.pool - 1);
-            for (int tries = 0; used[w] && tries < 64 && k <= lv.pool; tries++) w = uniform(rng, 0, lv.pool - 1);
-            used[w] = 1;
-            ok = !list_push(&l, words[w], strlen(words[w]));
-        }
-        break;
-    }
-    case ADD:
-        for (int i = 0; ok && i < 2; i++) {
-            snprintf(buf, sizeof buf, "%d", uniform(rng, 0, lv.max_value));
-            ok = !list_push(&l, buf, strlen(buf));
-        }
-        break;
-    case COUNT:
-        for (int i = 0; ok && i < k; i++) {
-            int w = uniform(rng, 0, lv.pool - 1);
-            ok = !list_push(&l, words[w], strlen(words[w]));
-        }
-        break;
-    default:
-        if (!f->zh) {
-            /* a made-up word of k consonant-vowel syllables: far more distinct
-             * tasks than a word list, still pronounceable */
-            static const char C[] = "bdfgklmnprstvz", V[] = "aeiou";
-            char w[2 * 64 + 1];
-            int n = 0;
-            for (int i = 0; i < k && i < 64; i++) {
-                w[n++] = C[uniform(rng, 0, (int)sizeof C - 2)];
-                w[n++] = V[uniform(rng, 0, (int)sizeof V - 2)];
-            }
-            ok = !list_push(&l, w, (size_t)n);
-        } else {
+        case SORT:
+            if (k < 2) k = 2;
             for (int i = 0; ok && i < k; i++) {
-                const char *d = LOWER_ZH[uniform(rng, 0, 9)];
-                ok = !list_push(&l, d, strlen(d));
+                snprintf(buf, sizeof buf, "%d", uniform(rng, 0, lv.max_value));
+                ok = !list_push(&l, buf, strlen(buf));
             }
+            break;
+        case REVERSE: {
+            if (k < 2) k = 2;
+            /* distinct words when the pool allows, so the order is visible */
+            int used[NWORDS] = {0};
+            for (int i = 0; ok && i < k; i++) {
+                int w = uniform(rng, 0, lv.pool - 1);
+                for (int tries = 0; used[w] && tries < 64 && k <= lv.pool; tries++)
+                    w = uniform(rng, 0, lv.pool - 1);
+                used[w] = 1;
+                ok = !list_push(&l, words[w], strlen(words[w]));
+            }
+            break;
         }
+        case ADD:
+            for (int i = 0; ok && i < 2; i++) {
+                snprintf(buf, sizeof buf, "%d", uniform(rng, 0, lv.max_value));
+                ok = !list_push(&l, buf, strlen(buf));
+            }
+            break;
+        case COUNT:
+            for (int i = 0; ok && i < k; i++) {
+                int w = uniform(rng, 0, lv.pool - 1);
+                ok = !list_push(&l, words[w], strlen(words[w]));
+            }
+            break;
+        default:
+            if (!f->zh) {
+                /* a made-up word of k consonant-vowel syllables: far more distinct
+             * tasks than a word list, still pronounceable */
+                static const char C[] = "bdfgklmnprstvz", V[] = "aeiou";
+                char w[2 * 64 + 1];
+                int n = 0;
+                for (int i = 0; i < k && i < 64; i++) {
+                    w[n++] = C[uniform(rng, 0, (int)sizeof C - 2)];
+                    w[n++] = V[uniform(rng, 0, (int)sizeof V - 2)];
+                }
+                ok = !list_push(&l, w, (size_t)n);
+            } else {
+                for (int i = 0; ok && i < k; i++) {
+                    const char *d = LOWER_ZH[uniform(rng, 0, 9)];
+                    ok = !list_push(&l, d, strlen(d));
+                }
+            }
     }
     out->family = fi;
     out->instruction = ok ? strdup(f->instruction) : NULL;
@@ -384,8 +384,7 @@ int lp_synth_generate(int fi, const lp_synth_level *lv0, uint64_t *rng, lp_synth
 
 /* ---- plausible wrong answers ---- */
 
-static char *corrupt_list(const family *f, const char *ans, const char *flaw, uint64_t *rng)
-{
+static char *corrupt_list(const family *f, const char *ans, const char *flaw, uint64_t *rng) {
     list l;
     const char *sep = f->task == UPPER ? "" : f->sep;
     if (split(ans, sep, &l)) return NULL;
@@ -436,8 +435,7 @@ static char *corrupt_list(const family *f, const char *ans, const char *flaw, ui
     return out;
 }
 
-char *lp_synth_corrupt(const lp_synth_item *it, const char *flaw, uint64_t *rng)
-{
+char *lp_synth_corrupt(const lp_synth_item *it, const char *flaw, uint64_t *rng) {
     if (it->family < 0 || it->family >= LP_SYNTH_FAMILIES) return NULL;
     const family *f = &FAM[it->family];
     const char *a = it->output;
@@ -452,16 +450,24 @@ char *lp_synth_corrupt(const lp_synth_item *it, const char *flaw, uint64_t *rng)
     } else if (f->task == ADD || f->task == COUNT) {
         long v;
         if (parse_uint(a, &v)) return NULL;
-        if (!strcmp(flaw, "off_by_one")) out = fmt_long(v == 0 || (next(rng) & 1) ? v + 1 : v - 1);
-        else if (!strcmp(flaw, "truncated") && strlen(a) >= 2) out = strndup(a, strlen(a) - 1);
+        if (!strcmp(flaw, "off_by_one"))
+            out = fmt_long(v == 0 || (next(rng) & 1) ? v + 1 : v - 1);
+        else if (!strcmp(flaw, "truncated") && strlen(a) >= 2)
+            out = strndup(a, strlen(a) - 1);
         else if (!strcmp(flaw, "swap") && strlen(a) >= 2 && a[0] != a[1] && a[1] != '0') {
             out = strdup(a);
-            if (out) { out[0] = a[1]; out[1] = a[0]; }
+            if (out) {
+                out[0] = a[1];
+                out[1] = a[0];
+            }
         }
     } else {
         if (f->task == REVERSE && !strcmp(flaw, "off_by_one")) return NULL;
         out = corrupt_list(f, a, flaw, rng);
     }
-    if (out && !strcmp(out, a)) { free(out); out = NULL; }
+    if (out && !strcmp(out, a)) {
+        free(out);
+        out = NULL;
+    }
     return out;
 }

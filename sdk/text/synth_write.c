@@ -8,7 +8,8 @@
 #include "text_internal.h"
 
 enum { S_EVAL, S_PPO, S_PREF, S_RANKED, S_SFT, NSPLITS };
-static const char *SPLIT_FILE[NSPLITS] = {"eval.jsonl", "ppo.jsonl", "pref.jsonl", "ranked.jsonl", "sft.jsonl"};
+static const char *SPLIT_FILE[NSPLITS] = {"eval.jsonl", "ppo.jsonl", "pref.jsonl", "ranked.jsonl",
+                                          "sft.jsonl"};
 static const char *FLAWS[] = {"swap", "off_by_one", "truncated", "chatter"};
 
 typedef struct {
@@ -20,8 +21,7 @@ typedef struct {
     size_t errsz;
 } writer;
 
-static int emit(writer *w, json_t *obj)
-{
+static int emit(writer *w, json_t *obj) {
     if (!obj) return lp_errf(w->err, w->errsz, "%s: out of memory", w->path);
     char *s = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
@@ -33,8 +33,7 @@ static int emit(writer *w, json_t *obj)
 }
 
 /* Draws a task not taken by another split (sft may repeat its own). */
-static int draw(writer *w, int split, int family, uint64_t *rng, lp_synth_item *it)
-{
+static int draw(writer *w, int split, int family, uint64_t *rng, lp_synth_item *it) {
     for (int tries = 0; tries < 2000; tries++) {
         if (lp_synth_generate(family, &w->o->level, rng, it))
             return lp_errf(w->err, w->errsz, "synth: out of memory");
@@ -51,68 +50,68 @@ static int draw(writer *w, int split, int family, uint64_t *rng, lp_synth_item *
         if (ins || (split == S_SFT && *owner == S_SFT)) return 0;
         lp_synth_item_free(it);
     }
-    return lp_errf(w->err, w->errsz,
-            "synth: family %s has too few distinct tasks at this level for %s (splits never share a task; "
-            "raise --max-value, --items or --pool, or ask for fewer)", lp_synth_family_name(family), SPLIT_FILE[split]);
+    return lp_errf(
+        w->err, w->errsz,
+        "synth: family %s has too few distinct tasks at this level for %s (splits never share a task; "
+        "raise --max-value, --items or --pool, or ask for fewer)",
+        lp_synth_family_name(family), SPLIT_FILE[split]);
 }
 
-static json_t *prompt_json(const lp_synth_opts *o, const lp_synth_item *it)
-{
+static json_t *prompt_json(const lp_synth_opts *o, const lp_synth_item *it) {
     char *p = lp_render_prompt(o->tpl ? o->tpl : lp_alpaca_template(), it->instruction, it->input);
     json_t *j = p ? json_string(p) : NULL;
     free(p);
     return j;
 }
 
-static int write_one(writer *w, int split, const lp_synth_item *it, uint64_t *rng, size_t index)
-{
+static int write_one(writer *w, int split, const lp_synth_item *it, uint64_t *rng, size_t index) {
     const char *fam = lp_synth_family_name(it->family);
     switch (split) {
-    case S_SFT:
-        return emit(w, json_pack("{s:s, s:s, s:s, s:s}", "instruction", it->instruction, "input", it->input,
-                                 "output", it->output, "family", fam));
-    case S_EVAL:
-    case S_PPO:
-        return emit(w, json_pack("{s:o, s:s, s:s}", "prompt", prompt_json(w->o, it), "reference", it->output,
-                                 "family", fam));
-    case S_PREF: {
-        /* flaws rotate so each family gets each flaw that applies to it */
-        char *bad = NULL;
-        const char *flaw = NULL;
-        for (int k = 0; k < 4 && !bad; k++) {
-            flaw = FLAWS[(index + (size_t)k) % 4];
-            bad = lp_synth_corrupt(it, flaw, rng);
+        case S_SFT:
+            return emit(w, json_pack("{s:s, s:s, s:s, s:s}", "instruction", it->instruction, "input",
+                                     it->input, "output", it->output, "family", fam));
+        case S_EVAL:
+        case S_PPO:
+            return emit(w, json_pack("{s:o, s:s, s:s}", "prompt", prompt_json(w->o, it), "reference",
+                                     it->output, "family", fam));
+        case S_PREF: {
+            /* flaws rotate so each family gets each flaw that applies to it */
+            char *bad = NULL;
+            const char *flaw = NULL;
+            for (int k = 0; k < 4 && !bad; k++) {
+                flaw = FLAWS[(index + (size_t)k) % 4];
+                bad = lp_synth_corrupt(it, flaw, rng);
+            }
+            if (!bad) return lp_errf(w->err, w->errsz, "synth: out of memory");
+            int rc = emit(w, json_pack("{s:o, s:s, s:s, s:s, s:s}", "prompt", prompt_json(w->o, it), "chosen",
+                                       it->output, "rejected", bad, "family", fam, "flaw", flaw));
+            free(bad);
+            return rc;
         }
-        if (!bad) return lp_errf(w->err, w->errsz, "synth: out of memory");
-        int rc = emit(w, json_pack("{s:o, s:s, s:s, s:s, s:s}", "prompt", prompt_json(w->o, it), "chosen", it->output,
-                                   "rejected", bad, "family", fam, "flaw", flaw));
-        free(bad);
-        return rc;
-    }
-    default: {
-        /* best first: right; right but chatty; one flaw; cut short (or, when
+        default: {
+            /* best first: right; right but chatty; one flaw; cut short (or, when
          * nothing can be cut, another flaw) */
-        char *r[3] = {lp_synth_corrupt(it, "chatter", rng), NULL, NULL};
-        const char *near[2] = {"swap", "off_by_one"};
-        int first = (int)(lp_splitmix64(rng) & 1);
-        for (int k = 0; k < 2 && !r[1]; k++) r[1] = lp_synth_corrupt(it, near[(first + k) % 2], rng);
-        r[2] = lp_synth_corrupt(it, "truncated", rng);
-        if (!r[2]) r[2] = lp_synth_corrupt(it, near[(first + 1) % 2], rng);
-        json_t *resp = json_array();
-        json_array_append_new(resp, json_string(it->output));
-        for (int k = 0; k < 3; k++) {
-            int dup = !r[k];
-            for (int j = 0; j < k && !dup; j++) dup = r[j] && !strcmp(r[j], r[k]);
-            if (!dup) json_array_append_new(resp, json_string(r[k]));
+            char *r[3] = {lp_synth_corrupt(it, "chatter", rng), NULL, NULL};
+            const char *near[2] = {"swap", "off_by_one"};
+            int first = (int)(lp_splitmix64(rng) & 1);
+            for (int k = 0; k < 2 && !r[1]; k++) r[1] = lp_synth_corrupt(it, near[(first + k) % 2], rng);
+            r[2] = lp_synth_corrupt(it, "truncated", rng);
+            if (!r[2]) r[2] = lp_synth_corrupt(it, near[(first + 1) % 2], rng);
+            json_t *resp = json_array();
+            json_array_append_new(resp, json_string(it->output));
+            for (int k = 0; k < 3; k++) {
+                int dup = !r[k];
+                for (int j = 0; j < k && !dup; j++) dup = r[j] && !strcmp(r[j], r[k]);
+                if (!dup) json_array_append_new(resp, json_string(r[k]));
+            }
+            for (int k = 0; k < 3; k++) free(r[k]);
+            return emit(w, json_pack("{s:o, s:o, s:s}", "prompt", prompt_json(w->o, it), "responses", resp,
+                                     "family", fam));
         }
-        for (int k = 0; k < 3; k++) free(r[k]);
-        return emit(w, json_pack("{s:o, s:o, s:s}", "prompt", prompt_json(w->o, it), "responses", resp, "family", fam));
-    }
     }
 }
 
-int lp_synth_write(const char *out_dir, const lp_synth_opts *o, char *err, size_t errsz)
-{
+int lp_synth_write(const char *out_dir, const lp_synth_opts *o, char *err, size_t errsz) {
     int all[LP_SYNTH_FAMILIES];
     const int *fams = o->families;
     int nf = o->nfamilies;
@@ -122,7 +121,8 @@ int lp_synth_write(const char *out_dir, const lp_synth_opts *o, char *err, size_
         nf = LP_SYNTH_FAMILIES;
     }
     for (int i = 0; i < nf; i++) {
-        if (!lp_synth_family_name(fams[i])) return lp_errf(err, errsz, "synth: unknown family index %d", fams[i]);
+        if (!lp_synth_family_name(fams[i]))
+            return lp_errf(err, errsz, "synth: unknown family index %d", fams[i]);
     }
     if (o->tpl && lp_template_check(o->tpl, err, errsz)) return -1;
     size_t counts[NSPLITS] = {o->n_eval, o->n_ppo, o->n_pref, o->n_ranked, o->n_sft};
@@ -139,7 +139,10 @@ int lp_synth_write(const char *out_dir, const lp_synth_opts *o, char *err, size_
         snprintf(path, pl, "%s/%s", out_dir, SPLIT_FILE[s]);
         w.path = path;
         w.f = lp_atomic_open(path, err, errsz);
-        if (!w.f) { rc = -1; break; }
+        if (!w.f) {
+            rc = -1;
+            break;
+        }
         uint64_t rng = lp_mix64(o->seed ^ lp_mix64(0x5157ull + (uint64_t)s));
         for (size_t i = 0; i < counts[s] && rc == 0; i++) {
             lp_synth_item it;
@@ -149,8 +152,10 @@ int lp_synth_write(const char *out_dir, const lp_synth_opts *o, char *err, size_
                 lp_synth_item_free(&it);
             }
         }
-        if (rc == 0) rc = lp_atomic_commit(w.f, err, errsz);
-        else lp_atomic_abort(w.f);
+        if (rc == 0)
+            rc = lp_atomic_commit(w.f, err, errsz);
+        else
+            lp_atomic_abort(w.f);
     }
     free(path);
     lpt_strmap_destroy(w.owner);

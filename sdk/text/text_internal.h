@@ -38,10 +38,11 @@ void lpt_u64map_free(lpt_u64map *m);
 int64_t *lpt_u64map_upsert(lpt_u64map *m, uint64_t key, int64_t init, int *inserted);
 const int64_t *lpt_u64map_find(const lpt_u64map *m, uint64_t key);
 
-static inline uint64_t lpt_hash_bytes(const char *s, size_t n)
-{
+static inline uint64_t lpt_hash_bytes(const char *s, size_t n) {
     uint64_t h = lp_fnv1a64(s, n); /* then a final mix for the map's low bits */
-    h ^= h >> 33; h *= 0xff51afd7ed558ccdull; h ^= h >> 33;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
     return h;
 }
 
@@ -59,8 +60,8 @@ void lpt_pretok_destroy(lpt_pretok *p);
 /* Calls fn for each piece of text, in order; pieces cover every byte, so
  * invalid UTF-8 becomes pieces of its own. fn returning nonzero stops. */
 typedef int (*lpt_piece_fn)(void *ctx, const char *piece, size_t len);
-int lpt_pretok_split(lpt_pretok *p, const char *text, size_t len, lpt_piece_fn fn, void *ctx,
-                     char *err, size_t errsz);
+int lpt_pretok_split(lpt_pretok *p, const char *text, size_t len, lpt_piece_fn fn, void *ctx, char *err,
+                     size_t errsz);
 
 /* Tokenizer internals, shared by encode, training and the file formats. */
 typedef struct lpt_token {
@@ -72,20 +73,20 @@ typedef struct lpt_token {
 struct lp_tokenizer {
     lpt_token *tok;
     int32_t ntok, captok;
-    lpt_strmap *by_bytes;       /* raw bytes -> id (all tokens) */
-    int32_t byte_id[256];       /* id of each single byte, -1 when absent */
+    lpt_strmap *by_bytes; /* raw bytes -> id (all tokens) */
+    int32_t byte_id[256]; /* id of each single byte, -1 when absent */
     /* merges: key (a << 32 | b) -> (rank << 32 | result id) */
     lpt_u64map merges;
     int32_t *merge_a, *merge_b; /* by rank, for saving */
     int32_t nmerges, capmerges;
-    int ignore_merges;          /* HF option: whole-word vocabulary hit first */
+    int ignore_merges; /* HF option: whole-word vocabulary hit first */
     int32_t eot;
     lpt_pretok *pre;
     /* word -> ids cache: strmap value is an offset into cache_ids */
     lpt_strmap *cache;
     int32_t *cache_ids;
     size_t cache_n, cache_cap;
-    int32_t *specials;          /* ids of special tokens, longest first for matching */
+    int32_t *specials; /* ids of special tokens, longest first for matching */
     int nspecials;
     /* encode scratch: linked list of symbols and a heap of candidate merges */
     int32_t *w_id, *w_prev, *w_next;

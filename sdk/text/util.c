@@ -23,8 +23,7 @@ struct lpt_strmap {
     size_t arena_n, arena_cap;
 };
 
-lpt_strmap *lpt_strmap_create(size_t hint)
-{
+lpt_strmap *lpt_strmap_create(size_t hint) {
     lpt_strmap *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     size_t cap = 64;
@@ -32,21 +31,22 @@ lpt_strmap *lpt_strmap_create(size_t hint)
     m->slots = calloc(cap, sizeof *m->slots);
     m->arena_cap = 4096;
     m->arena = malloc(m->arena_cap);
-    if (!m->slots || !m->arena) { lpt_strmap_destroy(m); return NULL; }
+    if (!m->slots || !m->arena) {
+        lpt_strmap_destroy(m);
+        return NULL;
+    }
     m->cap = cap;
     return m;
 }
 
-void lpt_strmap_destroy(lpt_strmap *m)
-{
+void lpt_strmap_destroy(lpt_strmap *m) {
     if (!m) return;
     free(m->slots);
     free(m->arena);
     free(m);
 }
 
-void lpt_strmap_clear(lpt_strmap *m)
-{
+void lpt_strmap_clear(lpt_strmap *m) {
     memset(m->slots, 0, m->cap * sizeof *m->slots);
     m->n = 0;
     m->arena_n = 0;
@@ -55,8 +55,7 @@ void lpt_strmap_clear(lpt_strmap *m)
 size_t lpt_strmap_size(const lpt_strmap *m) { return m->n; }
 size_t lpt_strmap_slots(const lpt_strmap *m) { return m->cap; }
 
-int lpt_strmap_at(const lpt_strmap *m, size_t i, const char **key, size_t *len, int32_t *val)
-{
+int lpt_strmap_at(const lpt_strmap *m, size_t i, const char **key, size_t *len, int32_t *val) {
     const slot_t *s = &m->slots[i];
     if (!s->used) return 0;
     *key = m->arena + s->off;
@@ -65,8 +64,7 @@ int lpt_strmap_at(const lpt_strmap *m, size_t i, const char **key, size_t *len, 
     return 1;
 }
 
-static slot_t *probe(const lpt_strmap *m, const char *key, size_t len, uint64_t h)
-{
+static slot_t *probe(const lpt_strmap *m, const char *key, size_t len, uint64_t h) {
     size_t mask = m->cap - 1, i = h & mask;
     for (;;) {
         slot_t *s = &m->slots[i];
@@ -76,14 +74,12 @@ static slot_t *probe(const lpt_strmap *m, const char *key, size_t len, uint64_t 
     }
 }
 
-int32_t *lpt_strmap_find(const lpt_strmap *m, const char *key, size_t len)
-{
+int32_t *lpt_strmap_find(const lpt_strmap *m, const char *key, size_t len) {
     slot_t *s = probe(m, key, len, lpt_hash_bytes(key, len));
     return s->used ? &s->val : NULL;
 }
 
-static int grow(lpt_strmap *m)
-{
+static int grow(lpt_strmap *m) {
     size_t ncap = m->cap * 2;
     slot_t *ns = calloc(ncap, sizeof *ns);
     if (!ns) return -1;
@@ -100,8 +96,7 @@ static int grow(lpt_strmap *m)
     return 0;
 }
 
-int32_t *lpt_strmap_upsert(lpt_strmap *m, const char *key, size_t len, int32_t init, int *inserted)
-{
+int32_t *lpt_strmap_upsert(lpt_strmap *m, const char *key, size_t len, int32_t init, int *inserted) {
     uint64_t h = lpt_hash_bytes(key, len);
     slot_t *s = probe(m, key, len, h);
     if (inserted) *inserted = 0;
@@ -134,21 +129,22 @@ int32_t *lpt_strmap_upsert(lpt_strmap *m, const char *key, size_t len, int32_t i
 
 #define EMPTY_KEY UINT64_MAX
 
-int lpt_u64map_init(lpt_u64map *m, size_t hint)
-{
+int lpt_u64map_init(lpt_u64map *m, size_t hint) {
     size_t cap = 64;
     while (cap < hint * 2) cap *= 2;
     m->keys = malloc(cap * sizeof *m->keys);
     m->vals = malloc(cap * sizeof *m->vals);
     m->cap = cap;
     m->n = 0;
-    if (!m->keys || !m->vals) { lpt_u64map_free(m); return -1; }
+    if (!m->keys || !m->vals) {
+        lpt_u64map_free(m);
+        return -1;
+    }
     memset(m->keys, 0xff, cap * sizeof *m->keys);
     return 0;
 }
 
-void lpt_u64map_free(lpt_u64map *m)
-{
+void lpt_u64map_free(lpt_u64map *m) {
     free(m->keys);
     free(m->vals);
     m->keys = NULL;
@@ -156,22 +152,19 @@ void lpt_u64map_free(lpt_u64map *m)
     m->cap = m->n = 0;
 }
 
-static size_t u64probe(const lpt_u64map *m, uint64_t key)
-{
+static size_t u64probe(const lpt_u64map *m, uint64_t key) {
     size_t mask = m->cap - 1, i = lp_mix64(key) & mask;
     while (m->keys[i] != EMPTY_KEY && m->keys[i] != key) i = (i + 1) & mask;
     return i;
 }
 
-const int64_t *lpt_u64map_find(const lpt_u64map *m, uint64_t key)
-{
+const int64_t *lpt_u64map_find(const lpt_u64map *m, uint64_t key) {
     if (!m->cap) return NULL;
     size_t i = u64probe(m, key);
     return m->keys[i] == key ? &m->vals[i] : NULL;
 }
 
-int64_t *lpt_u64map_upsert(lpt_u64map *m, uint64_t key, int64_t init, int *inserted)
-{
+int64_t *lpt_u64map_upsert(lpt_u64map *m, uint64_t key, int64_t init, int *inserted) {
     size_t i = u64probe(m, key);
     if (inserted) *inserted = 0;
     if (m->keys[i] == key) return &m->vals[i];

@@ -7,7 +7,7 @@
 
 typedef struct trainer_group {
     char name[64];
-    char prefix[72];  /* "" for the first group, "<name>." for the others */
+    char prefix[72]; /* "" for the first group, "<name>." for the others */
     lp_model *m;
     lp_adamw *opt;
     lp_lr_schedule lr;
@@ -15,11 +15,11 @@ typedef struct trainer_group {
 } trainer_group;
 
 struct lp_trainer {
-    lp_model *m;      /* the first group's */
+    lp_model *m; /* the first group's */
     lp_trainer_opts o;
     lp_train_hooks h;
     const lp_host_services *host;
-    lp_adamw *opt;    /* the first group's */
+    lp_adamw *opt; /* the first group's */
     trainer_group g[LP_TRAINER_MAX_GROUPS];
     int ng;
     lp_rng rng;

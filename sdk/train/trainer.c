@@ -20,32 +20,43 @@ lp_trainer *lp_trainer_create_groups(const lp_trainer_group *groups, int ng, con
                                      const lp_train_hooks *h, const lp_host_services *host, char *err,
                                      size_t errsz) {
     if (!groups || ng < 1 || ng > LP_TRAINER_MAX_GROUPS || !o || !h || !h->micro) {
-        snprintf(err, errsz, "trainer: 1..%d groups, options and a micro hook are required", LP_TRAINER_MAX_GROUPS);
+        snprintf(err, errsz, "trainer: 1..%d groups, options and a micro hook are required",
+                 LP_TRAINER_MAX_GROUPS);
         return NULL;
     }
     if (o->micro_steps < 1 || o->max_steps < 0 || o->max_bad_steps < 1) {
         snprintf(err, errsz,
-                 "trainer: invalid options (micro_steps %d >= 1, max_steps %lld >= 0, max_bad_steps %d >= 1 expected)",
+                 "trainer: invalid options (micro_steps %d >= 1, max_steps %lld >= 0, max_bad_steps %d >= 1 "
+                 "expected)",
                  o->micro_steps, (long long)o->max_steps, o->max_bad_steps);
         return NULL;
     }
     for (int k = 0; k < ng; k++) {
         const lp_trainer_group *g = &groups[k];
         const char *bad = NULL;
-        if (!g->model) bad = "no model";
-        else if (lp_model_is_frozen(g->model)) bad = "the model is frozen (no gradients to train)";
-        else if (!valid_name(g->name)) bad = "name must be 1..63 characters of [A-Za-z0-9_-]";
-        else if (!(g->lr.lr_max >= 0) || !(g->lr.lr_min >= 0) || g->lr.warmup < 0) bad = "lr >= 0 and warmup >= 0 expected";
+        if (!g->model)
+            bad = "no model";
+        else if (lp_model_is_frozen(g->model))
+            bad = "the model is frozen (no gradients to train)";
+        else if (!valid_name(g->name))
+            bad = "name must be 1..63 characters of [A-Za-z0-9_-]";
+        else if (!(g->lr.lr_max >= 0) || !(g->lr.lr_min >= 0) || g->lr.warmup < 0)
+            bad = "lr >= 0 and warmup >= 0 expected";
         for (int j = 0; j < k && !bad; j++)
-            if (!strcmp(groups[j].name, g->name)) bad = "the name is used twice";
-            else if (groups[j].model == g->model) bad = "the model is in two groups";
+            if (!strcmp(groups[j].name, g->name))
+                bad = "the name is used twice";
+            else if (groups[j].model == g->model)
+                bad = "the model is in two groups";
         if (bad) {
             snprintf(err, errsz, "trainer: group %d ('%s'): %s", k, g->name ? g->name : "", bad);
             return NULL;
         }
     }
     lp_trainer *t = calloc(1, sizeof *t);
-    if (!t) { snprintf(err, errsz, "trainer: out of memory"); return NULL; }
+    if (!t) {
+        snprintf(err, errsz, "trainer: out of memory");
+        return NULL;
+    }
     t->o = *o;
     t->h = *h;
     t->host = host;
@@ -63,7 +74,8 @@ lp_trainer *lp_trainer_create_groups(const lp_trainer_group *groups, int ng, con
         g->clip = groups[k].clip;
         g->opt = lp_adamw_create(g->m, &groups[k].adamw);
         if (!g->opt) {
-            snprintf(err, errsz, "trainer: cannot create the optimizer of group '%s' (out of memory?)", g->name);
+            snprintf(err, errsz, "trainer: cannot create the optimizer of group '%s' (out of memory?)",
+                     g->name);
             lp_trainer_destroy(t);
             return NULL;
         }
@@ -92,7 +104,9 @@ void lp_trainer_destroy(lp_trainer *t) {
 }
 
 int lp_trainer_num_groups(const lp_trainer *t) { return t->ng; }
-lp_adamw *lp_trainer_group_optimizer(lp_trainer *t, int k) { return k >= 0 && k < t->ng ? t->g[k].opt : NULL; }
+lp_adamw *lp_trainer_group_optimizer(lp_trainer *t, int k) {
+    return k >= 0 && k < t->ng ? t->g[k].opt : NULL;
+}
 
 int64_t lp_trainer_steps_done(const lp_trainer *t) { return t->step; }
 int64_t lp_trainer_max_steps(const lp_trainer *t) { return t->o.max_steps; }
@@ -129,10 +143,12 @@ int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz) {
     int finite = 1;
     for (int k = 0; k < t->ng; k++) {
         const trainer_group *g = &t->g[k];
-        r->group_grad_norm[k] = g->clip > 0 ? lp_model_clip_grad_norm(g->m, g->clip) : lp_model_grad_norm(g->m);
+        r->group_grad_norm[k] =
+            g->clip > 0 ? lp_model_clip_grad_norm(g->m, g->clip) : lp_model_grad_norm(g->m);
         /* a message means a kernel failed, not that the gradients are NaN */
         if (lp_model_error(g->m)[0])
-            return lp_errf(err, errsz, "trainer: gradient norm of group '%s': %s", g->name, lp_model_error(g->m));
+            return lp_errf(err, errsz, "trainer: gradient norm of group '%s': %s", g->name,
+                           lp_model_error(g->m));
         finite &= isfinite(r->group_grad_norm[k]) != 0;
     }
     /* the first non-finite group's norm names the failure below */
@@ -151,12 +167,14 @@ int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz) {
         t->bad_run++;
         for (int k = 0; k < t->ng; k++) lp_model_zero_grad(t->g[k].m);
         char msg[256];
-        snprintf(msg, sizeof msg, "step %lld: non-finite %s (%g); update skipped (%d in a row, %lld in total)",
+        snprintf(msg, sizeof msg,
+                 "step %lld: non-finite %s (%g); update skipped (%d in a row, %lld in total)",
                  (long long)t->step, isfinite(loss) ? "gradient norm" : "loss", isfinite(loss) ? norm : loss,
                  t->bad_run, (long long)t->skipped_total);
         event(t, "nonfinite", msg);
         if (t->bad_run >= t->o.max_bad_steps) {
-            snprintf(err, errsz, "stopping: %d steps in a row with non-finite loss or gradients (last at step %lld); "
+            snprintf(err, errsz,
+                     "stopping: %d steps in a row with non-finite loss or gradients (last at step %lld); "
                      "lower the learning rate or check the data",
                      t->bad_run, (long long)t->step);
             r->seconds = lp_mono_s() - t0;
@@ -167,7 +185,7 @@ int lp_trainer_step(lp_trainer *t, lp_step_result *r, char *err, size_t errsz) {
         for (int k = 0; k < t->ng; k++)
             if (lp_adamw_step(t->g[k].opt, (float)r->group_lr[k], 1.0f)) {
                 return lp_errf(err, errsz, "trainer: optimizer step of group '%s' failed: %s", t->g[k].name,
-                         lp_model_error(t->g[k].m));
+                               lp_model_error(t->g[k].m));
             }
     }
     r->grad_norm = r->group_grad_norm[0];
@@ -195,7 +213,8 @@ int lp_trainer_run(lp_trainer *t, char *err, size_t errsz) {
     int stopped = 0;
     while (t->step < o->max_steps) {
         if (cancelled(t)) {
-            if (t->host) t->host->log(t->host->host, LP_LOG_WARN, "stop requested: checkpointing and returning");
+            if (t->host)
+                t->host->log(t->host->host, LP_LOG_WARN, "stop requested: checkpointing and returning");
             stopped = 1;
             break;
         }

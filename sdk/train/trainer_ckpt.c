@@ -30,7 +30,8 @@ static int save_group(lp_state_writer *w, const trainer_group *g, int weights, f
         for (int k = 0; k < (weights ? 3 : 2); k++) {
             int rc = k < 2 ? lp_adamw_state_read(g->opt, k, i, host) : lp_model_param_read(g->m, i, host);
             if (rc) {
-                return lp_errf(err, errsz, "trainer checkpoint, group '%s': %s", g->name, lp_model_error(g->m));
+                return lp_errf(err, errsz, "trainer checkpoint, group '%s': %s", g->name,
+                               lp_model_error(g->m));
             }
             snprintf(name, sizeof name, "%s%s%s", g->prefix, kind[k], p->name);
             lp_state_put(w, name, host, p->numel * sizeof(float));
@@ -39,15 +40,15 @@ static int save_group(lp_state_writer *w, const trainer_group *g, int weights, f
     return 0;
 }
 
-static int load_group(const lp_state *s, const char *path, trainer_group *g, int weights, float *host, char *err,
-                      size_t errsz) {
+static int load_group(const lp_state *s, const char *path, trainer_group *g, int weights, float *host,
+                      char *err, size_t errsz) {
     char name[320];
     int64_t v, np;
     snprintf(name, sizeof name, "%smodel.num_params", g->prefix);
     if (lp_state_get_i64(s, name, &np, err, errsz)) return -1;
     if (np != lp_model_num_params(g->m)) {
-        return lp_errf(err, errsz, "%s: %lld parameters in the state of group '%s', the model has %d", path, (long long)np,
-                 g->name, lp_model_num_params(g->m));
+        return lp_errf(err, errsz, "%s: %lld parameters in the state of group '%s', the model has %d", path,
+                       (long long)np, g->name, lp_model_num_params(g->m));
     }
     snprintf(name, sizeof name, "%sadamw.steps", g->prefix);
     if (lp_state_get_i64(s, name, &v, err, errsz)) return -1;
@@ -126,7 +127,8 @@ int lp_trainer_resume(lp_trainer *t, char *err, size_t errsz) {
     const lp_model_config *mc = lp_model_get_config(t->m);
     if (fc.n_layer != mc->n_layer || fc.n_head != mc->n_head || fc.n_embd != mc->n_embd ||
         fc.vocab_size != mc->vocab_size || fc.n_ctx != mc->n_ctx) {
-        snprintf(err, errsz, "%s: checkpoint model (n_layer=%d n_head=%d n_embd=%d vocab=%d n_ctx=%d) differs from the "
+        snprintf(err, errsz,
+                 "%s: checkpoint model (n_layer=%d n_head=%d n_embd=%d vocab=%d n_ctx=%d) differs from the "
                  "configured one; use a fresh run folder",
                  dir, fc.n_layer, fc.n_head, fc.n_embd, fc.vocab_size, fc.n_ctx);
         return -1;
@@ -147,9 +149,11 @@ int lp_trainer_resume(lp_trainer *t, char *err, size_t errsz) {
         goto out;
     t->bad_run = (int)v;
     /* older one-model checkpoints have no group count */
-    if (lp_state_get(s, "trainer.groups", NULL) && lp_state_get_i64(s, "trainer.groups", &ng, err, errsz)) goto out;
+    if (lp_state_get(s, "trainer.groups", NULL) && lp_state_get_i64(s, "trainer.groups", &ng, err, errsz))
+        goto out;
     if (ng != t->ng) {
-        snprintf(err, errsz, "%s: %lld model groups in the state, the trainer has %d", path, (long long)ng, t->ng);
+        snprintf(err, errsz, "%s: %lld model groups in the state, the trainer has %d", path, (long long)ng,
+                 t->ng);
         goto out;
     }
     if (!(host = staging(t, err, errsz))) goto out;

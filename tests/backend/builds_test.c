@@ -21,9 +21,8 @@
 #include "tests/support/check.h"
 
 enum { B = 4, T = 32, V = 97, STEPS = 5 };
-#define LR 3e-3f
+#define LR     3e-3f
 #define GFLOOR 1e-3
-
 
 typedef struct run {
     double loss[STEPS], norm[STEPS];
@@ -49,11 +48,11 @@ static void make_batch(int step, int32_t *tok, int32_t *tgt) {
 static void train(const char *backend, lpk_precision prec, run *out) {
     lp_model_config cfg = {.n_layer = 2, .n_head = 4, .n_embd = 64, .vocab_size = V, .n_ctx = T};
     char err[512];
-    lpk_ctx *ctx = lpk_ctx_create(
-        &(lpk_ctx_opts){.backend = backend, .num_threads = 2, .precision = prec}, err, sizeof err);
+    lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.backend = backend, .num_threads = 2, .precision = prec},
+                                  err, sizeof err);
     ASSERT(ctx, "%s", err);
     ASSERT(!strcmp(lpk_ctx_backend_name(ctx), backend), "asked for %s, got %s", backend,
-          lpk_ctx_backend_name(ctx));
+           lpk_ctx_backend_name(ctx));
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
     ASSERT(m, "%s", err);
     lp_model_init_gpt2(m, 11);
@@ -64,8 +63,7 @@ static void train(const char *backend, lpk_precision prec, run *out) {
         make_batch(s, tok, tgt);
         lp_model_zero_grad(m);
         ASSERT(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
-        ASSERT(lp_model_lm_loss(m, tgt, NULL, 0, NULL, &out->loss[s]) == 0, "%s",
-              lp_model_error(m));
+        ASSERT(lp_model_lm_loss(m, tgt, NULL, 0, NULL, &out->loss[s]) == 0, "%s", lp_model_error(m));
         ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
         if (s == 0) {
             out->nparams = lp_model_num_params(m);
@@ -73,8 +71,8 @@ static void train(const char *backend, lpk_precision prec, run *out) {
             for (int i = 0; i < out->nparams; i++) {
                 const lp_param *p = lp_model_param(m, i);
                 out->g0[i] = malloc(p->numel * sizeof(float));
-                ASSERT(lpk_copy_out(ctx, out->g0[i], p->grad, p->numel * sizeof(float)) == 0,
-                      "%s", lpk_ctx_error(ctx));
+                ASSERT(lpk_copy_out(ctx, out->g0[i], p->grad, p->numel * sizeof(float)) == 0, "%s",
+                       lpk_ctx_error(ctx));
             }
         }
         out->norm[s] = lp_model_clip_grad_norm(m, 1.0);
@@ -87,7 +85,7 @@ static void train(const char *backend, lpk_precision prec, run *out) {
         out->numel[i] = p->numel;
         out->w[i] = malloc(p->numel * sizeof(float));
         ASSERT(lpk_copy_out(ctx, out->w[i], p->data, p->numel * sizeof(float)) == 0, "%s",
-              lpk_ctx_error(ctx));
+               lpk_ctx_error(ctx));
     }
     lp_adamw_destroy(opt);
     lp_model_destroy(m);
@@ -104,8 +102,8 @@ static void run_free(run *r) {
 static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-30); }
 
 /* Worst difference between two runs; returns the number of bounds broken. */
-static int compare(const char *what, const run *a, const run *ref, double tl_loss,
-                   double tl_norm, double tl_w, int checked) {
+static int compare(const char *what, const run *a, const run *ref, double tl_loss, double tl_norm,
+                   double tl_w, int checked) {
     double el = 0, en = 0, ew = 0, enoise = 0;
     long n_noise = 0;
     for (int s = 0; s < STEPS; s++) {
@@ -131,10 +129,13 @@ static int compare(const char *what, const run *a, const run *ref, double tl_los
     }
     const double noise_bound = 2.0 * LR * STEPS;
     int bad = !(el <= tl_loss) + !(en <= tl_norm) + !(ew <= tl_w) + !(enoise <= noise_bound);
-    printf("%-32s loss rel %.3g (bound %.0e)  grad-norm rel %.3g (%.0e)  weights rel %.3g "
-           "(%.0e); %ld noise-level elements within %.3g (%.3g) %s\n",
-           what, el, tl_loss, en, tl_norm, ew, tl_w, n_noise, enoise, noise_bound,
-           !checked ? "(not checked)" : bad ? "FAIL" : "ok");
+    printf(
+        "%-32s loss rel %.3g (bound %.0e)  grad-norm rel %.3g (%.0e)  weights rel %.3g "
+        "(%.0e); %ld noise-level elements within %.3g (%.3g) %s\n",
+        what, el, tl_loss, en, tl_norm, ew, tl_w, n_noise, enoise, noise_bound,
+        !checked ? "(not checked)"
+        : bad    ? "FAIL"
+                 : "ok");
     if (!checked) return 0;
     return bad;
 }
@@ -182,7 +183,10 @@ int main(void) {
         run_free(&ref[1]);
     }
     printf("%d build(s) ran\n", ran);
-    if (fails) { fprintf(stderr, "FAIL: %d comparisons out of bounds\n", fails); return 1; }
+    if (fails) {
+        fprintf(stderr, "FAIL: %d comparisons out of bounds\n", fails);
+        return 1;
+    }
     printf("PASS\n");
     return 0;
 }

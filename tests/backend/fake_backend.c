@@ -12,8 +12,7 @@ struct lpk_backend_state {
     lpk_backend_services sv;
 };
 
-static int init(const lpk_backend_services *sv, lpk_backend_state **st, char *err,
-                size_t errlen) {
+static int init(const lpk_backend_services *sv, lpk_backend_state **st, char *err, size_t errlen) {
     if (sv->size < sizeof *sv || sv->threads < 1) {
         snprintf(err, errlen, "fake backend: bad services");
         return -1;
@@ -23,9 +22,19 @@ static int init(const lpk_backend_services *sv, lpk_backend_state **st, char *er
     (*st)->sv = *sv;
     return 0;
 }
-static int fini(lpk_backend_state *st) { free(st); return 0; }
-static void *alloc(lpk_backend_state *st, size_t n) { (void)st; return malloc(n ? n : 1); }
-static int release(lpk_backend_state *st, void *p) { (void)st; free(p); return 0; }
+static int fini(lpk_backend_state *st) {
+    free(st);
+    return 0;
+}
+static void *alloc(lpk_backend_state *st, size_t n) {
+    (void)st;
+    return malloc(n ? n : 1);
+}
+static int release(lpk_backend_state *st, void *p) {
+    (void)st;
+    free(p);
+    return 0;
+}
 static int copy(lpk_backend_state *st, void *d, const void *s, size_t n) {
     (void)st;
     memmove(d, s, n);
@@ -37,9 +46,9 @@ static int fill(lpk_backend_state *st, float *x, float v, size_t n) {
     return 0;
 }
 /* fails like a device launch: the message goes through the services */
-static int gemm(lpk_backend_state *st, lpk_trans ta, lpk_trans tb, int M, int N, int K,
-                float alpha, lpk_dtype dt, const void *A, int lda, const void *B, int ldb,
-                const float *bias, float beta, float *C, int ldc) {
+static int gemm(lpk_backend_state *st, lpk_trans ta, lpk_trans tb, int M, int N, int K, float alpha,
+                lpk_dtype dt, const void *A, int lda, const void *B, int ldb, const float *bias, float beta,
+                float *C, int ldc) {
     (void)ta, (void)tb, (void)alpha, (void)dt, (void)A, (void)lda, (void)B, (void)ldb;
     (void)bias, (void)beta, (void)C, (void)ldc;
     char msg[128];

@@ -10,14 +10,11 @@
 
 #include "tests/support/check.h"
 
-
-
 static const char *const builds[] = {"avx512", "avx2", "x86-64-v2"}; /* best first */
 
 /* The chosen build's name, or "" with err filled. */
 static void chosen(const char *backend, char *name, size_t len, char *err, size_t errlen) {
-    lpk_ctx *c = lpk_ctx_create(&(lpk_ctx_opts){.backend = backend, .num_threads = 1}, err,
-                                errlen);
+    lpk_ctx *c = lpk_ctx_create(&(lpk_ctx_opts){.backend = backend, .num_threads = 1}, err, errlen);
     snprintf(name, len, "%s", c ? lpk_ctx_backend_name(c) : "");
     lpk_ctx_destroy(c);
 }
@@ -45,15 +42,14 @@ int main(void) {
             CHECK(!strcmp(name, full), "forcing %s gave '%s' (%s)", full, name, err);
         } else {
             CHECK(strstr(err, ": this CPU cannot run it (needs ") && !strchr(err, '\n'),
-                   "%s: unexpected reason: %s", full, err);
+                  "%s: unexpected reason: %s", full, err);
         }
     }
     CHECK(want[0], "no CPU build runs here");
 
     chosen(NULL, name, sizeof name, err, sizeof err);
     printf("%-16s -> %s (auto)\n", "(NULL)", name);
-    CHECK(!strcmp(name, want), "auto chose '%s', expected the best supported %s (%s)", name,
-           want, err);
+    CHECK(!strcmp(name, want), "auto chose '%s', expected the best supported %s (%s)", name, want, err);
     chosen("cpu", name, sizeof name, err, sizeof err);
     CHECK(!strcmp(name, want), "'cpu' chose '%s', expected %s", name, want);
 
@@ -78,7 +74,8 @@ int main(void) {
     expect_error(NULL, "LLMPIPE_CPU_BACKEND=pentium: unknown CPU build 'pentium'");
     setenv("LLMPIPE_CPU_BACKEND", "avx512", 1);
     if (!lpk_backend_available("cpu:avx512", err, sizeof err))
-        expect_error(NULL, "kernel backend cpu:avx512 (from LLMPIPE_CPU_BACKEND): this CPU cannot run it (needs ");
+        expect_error(NULL,
+                     "kernel backend cpu:avx512 (from LLMPIPE_CPU_BACKEND): this CPU cannot run it (needs ");
     unsetenv("LLMPIPE_CPU_BACKEND");
     expect_error("cpu:pentium", "unknown CPU build 'pentium' (expected auto, x86-64-v2");
     expect_error("../evil", "not a backend name");

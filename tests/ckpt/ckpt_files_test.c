@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tests/support/check.h"
 #include "llmpipe/ckpt.h"
+#include "tests/support/check.h"
 
 static char dir[4096];
 
@@ -52,17 +52,24 @@ static void test_state(void) {
     double val = 0;
     float back[1000];
     size_t n = 99;
-    CHECK(lp_state_get_i64(s, "step", &step, err, sizeof err) == 0 && step == -42, "step %lld", (long long)step);
+    CHECK(lp_state_get_i64(s, "step", &step, err, sizeof err) == 0 && step == -42, "step %lld",
+          (long long)step);
     CHECK(lp_state_get_f64(s, "val", &val, err, sizeof err) == 0 && val == 3.25, "val %g", val);
-    CHECK(lp_state_read(s, "moments", back, sizeof back, err, sizeof err) == 0 && !memcmp(back, big, sizeof big),
+    CHECK(lp_state_read(s, "moments", back, sizeof back, err, sizeof err) == 0 &&
+              !memcmp(back, big, sizeof big),
           "moments");
     CHECK(lp_state_get(s, "empty", &n) != NULL && n == 0, "empty record");
     CHECK(lp_state_get(s, "nope", NULL) == NULL, "absent record");
-    CHECK(lp_state_read(s, "moments", back, 8, err, sizeof err) == -1 && strstr(err, "expected 8"), "%s", err);
+    CHECK(lp_state_read(s, "moments", back, 8, err, sizeof err) == -1 && strstr(err, "expected 8"), "%s",
+          err);
     fprintf(stderr, "refused size   %s\n", err);
     lp_state_free(s);
 
-    struct { const char *name; long off; const char *want; } cases[] = {
+    struct {
+        const char *name;
+        long off;
+        const char *want;
+    } cases[] = {
         {"bitflip", 2000, "hash mismatch"},
         {"magic", 0, "not a trainer-state file"},
         {"hashflip", -1, "hash mismatch"},
@@ -88,8 +95,9 @@ static void test_state(void) {
     fseek(f, 8, SEEK_SET);
     fputc(2, f);
     fclose(f);
-    CHECK(lp_state_load(&s, bad, err, sizeof err) == -1 && strstr(err, "version 2, this build reads version 1"), "%s",
-          err);
+    CHECK(
+        lp_state_load(&s, bad, err, sizeof err) == -1 && strstr(err, "version 2, this build reads version 1"),
+        "%s", err);
     fprintf(stderr, "refused ver    %s\n", err);
 }
 
@@ -134,7 +142,8 @@ static void test_folders(void) {
     snprintf(p, sizeof p, "%s/step-00000030/extra", parent);
     write_text(p, "x");
     snprintf(p, sizeof p, "%s/step-00000030", parent);
-    CHECK(lp_ckpt_verify(p, err, sizeof err) == -1 && strstr(err, "lists 1 files, the folder holds 2"), "%s", err);
+    CHECK(lp_ckpt_verify(p, err, sizeof err) == -1 && strstr(err, "lists 1 files, the folder holds 2"), "%s",
+          err);
     CHECK(lp_ckpt_latest(parent, got, sizeof got, &step, err, sizeof err) == 0, "nothing valid left");
     /* copying a folder's files: the copy verifies against the same checksums */
     char cp[4300];
@@ -142,7 +151,8 @@ static void test_folders(void) {
     unlink(p);
     snprintf(p, sizeof p, "%s/step-00000030", parent);
     snprintf(cp, sizeof cp, "%s/copy", dir);
-    CHECK(lp_copy_dir_files(p, cp, err, sizeof err) == 0 && lp_ckpt_verify(cp, err, sizeof err) == 0, "copy: %s", err);
+    CHECK(lp_copy_dir_files(p, cp, err, sizeof err) == 0 && lp_ckpt_verify(cp, err, sizeof err) == 0,
+          "copy: %s", err);
     CHECK(lp_ckpt_clear(parent) == 0, "clear");
     snprintf(p, sizeof p, "%s/step-00000030", parent);
     CHECK(!isdir(p) && !isdir(tmp), "clear removes sealed and unsealed folders");

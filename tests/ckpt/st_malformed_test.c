@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tests/support/check.h"
 #include "llmpipe/ckpt.h"
+#include "tests/support/check.h"
 
 static char dir[4096];
 
@@ -28,7 +28,8 @@ static void refuse(const char *name, const char *hdr, size_t data_len, const cha
     write_raw(path, hdr, strlen(hdr), data_len);
     lp_safetensors *st = NULL;
     int rc = lp_st_open(&st, path, err, sizeof err);
-    CHECK(rc == -1 && st == NULL && strstr(err, want), "%s: rc %d, message \"%s\", expected \"%s\"", name, rc, err, want);
+    CHECK(rc == -1 && st == NULL && strstr(err, want), "%s: rc %d, message \"%s\", expected \"%s\"", name, rc,
+          err, want);
     fprintf(stderr, "refused %-18s %s\n", name, err);
     lp_st_close(st);
 }
@@ -57,11 +58,15 @@ static void model_file(lp_model *m, const char *path, const char *drop, const ch
         if (!strcmp(p->name, "transformer.wte.weight")) wte_i = i;
         if (drop && !strcmp(drop, p->name)) continue;
         e[k] = (lp_st_entry){p->name, p->ndim, {p->shape[0], p->shape[1]}, host[i]};
-        if (i == bad_shape_of) { e[k].shape[0] += 1; e[k].data = junk; }
+        if (i == bad_shape_of) {
+            e[k].shape[0] += 1;
+            e[k].data = junk;
+        }
         k++;
     }
     const lp_param *wte = lp_model_find_param(m, "transformer.wte.weight");
-    e[k++] = (lp_st_entry){"lm_head.weight", 2, {wte->shape[0], wte->shape[1]}, head_differs ? junk : host[wte_i]};
+    e[k++] =
+        (lp_st_entry){"lm_head.weight", 2, {wte->shape[0], wte->shape[1]}, head_differs ? junk : host[wte_i]};
     if (extra) e[k++] = (lp_st_entry){extra, 1, {3}, junk};
     char err[512];
     CHECK(lp_st_save(path, e, k, NULL, 0, NULL, err, sizeof err) == 0, "%s", err);
@@ -91,7 +96,9 @@ int main(void) {
     fwrite("\x05\0\0", 1, 3, f);
     fclose(f);
     lp_safetensors *st = NULL;
-    CHECK(lp_st_open(&st, path, err, sizeof err) == -1 && strstr(err, "shorter than the 8-byte header length"), "%s", err);
+    CHECK(
+        lp_st_open(&st, path, err, sizeof err) == -1 && strstr(err, "shorter than the 8-byte header length"),
+        "%s", err);
     fprintf(stderr, "refused %-18s %s\n", "short", err);
     snprintf(path, sizeof path, "%s/hlen.safetensors", dir);
     write_raw(path, "{}", 1000, 0);
@@ -110,29 +117,38 @@ int main(void) {
     refuse("duplicate-key", "{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},\"a\":{}}", 4,
            "duplicate");
     refuse("entry-not-object", "{\"a\": 3}", 0, "header entry is not an object");
-    refuse("no-dtype", "{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "missing or non-string \"dtype\"");
-    refuse("unknown-dtype", "{\"a\":{\"dtype\":\"F8\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "unknown dtype");
-    refuse("no-shape", "{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", 4, "missing or non-array \"shape\"");
+    refuse("no-dtype", "{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+           "missing or non-string \"dtype\"");
+    refuse("unknown-dtype", "{\"a\":{\"dtype\":\"F8\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+           "unknown dtype");
+    refuse("no-shape", "{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", 4,
+           "missing or non-array \"shape\"");
     refuse("negative-dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4,
            "shape[0] is not a non-negative integer");
-    refuse("shape-overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],\"data_offsets\":[0,4]}}",
-           4, "shape overflows");
-    refuse("too-many-dims", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4,
+    refuse("shape-overflow",
+           "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],\"data_offsets\":[0,4]}}", 4,
+           "shape overflows");
+    refuse("too-many-dims",
+           "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4,
            "9 dimensions, at most 8");
     refuse("bad-offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4,
            "\"data_offsets\" must be [begin, end]");
-    refuse("end-before-begin", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,0]}}", 4, "end before begin");
+    refuse("end-before-begin", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,0]}}", 4,
+           "end before begin");
     refuse("beyond-data", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 12,
            "beyond the data section");
     refuse("size-mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, "need 12");
     refuse("overlap",
            "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-           "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "overlap in the data section");
+           "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+           12, "overlap in the data section");
     refuse("overlap-third",
            "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
            "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
-           "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 16, "overlap in the data section");
-    refuse("metadata-type", "{\"__metadata__\":{\"format\":1}}", 0, "__metadata__ value of 'format' is not a string");
+           "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+           16, "overlap in the data section");
+    refuse("metadata-type", "{\"__metadata__\":{\"format\":1}}", 0,
+           "__metadata__ value of 'format' is not a string");
     refuse("empty-name", "{\"\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "empty name");
 
     /* a truncated real file */
@@ -147,7 +163,8 @@ int main(void) {
     long sz = ftell(f);
     fclose(f);
     CHECK(truncate(path, sz - 5) == 0, "truncate");
-    CHECK(lp_model_load_safetensors(m, path, err, sizeof err) == -1 && strstr(err, "beyond the data section"), "%s", err);
+    CHECK(lp_model_load_safetensors(m, path, err, sizeof err) == -1 && strstr(err, "beyond the data section"),
+          "%s", err);
     fprintf(stderr, "refused %-18s %s\n", "truncated", err);
 
     /* against the model's config */
@@ -163,24 +180,28 @@ int main(void) {
     CHECK(lp_st_open(&st, path, err, sizeof err) == 0, "%s", err);
     if (st) {
         float v;
-        CHECK(lp_st_read_f32(st, lp_st_find(st, "a"), &v, 1, err, sizeof err) == -1 && strstr(err, "dtype I32"), "%s",
-              err);
+        CHECK(
+            lp_st_read_f32(st, lp_st_find(st, "a"), &v, 1, err, sizeof err) == -1 && strstr(err, "dtype I32"),
+            "%s", err);
         fprintf(stderr, "refused %-18s %s\n", "int-dtype", err);
         lp_st_close(st);
     }
 
     /* an empty tensor inside another's range owns no bytes: accepted */
     snprintf(path, sizeof path, "%s/empty-inside.safetensors", dir);
-    write_raw(path, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                    "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]}}", 107, 8);
+    write_raw(path,
+              "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+              "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]}}",
+              107, 8);
     CHECK(lp_st_open(&st, path, err, sizeof err) == 0, "empty tensor: %s", err);
     lp_st_close(st);
     st = NULL;
 
     /* half types convert exactly */
     snprintf(path, sizeof path, "%s/half.safetensors", dir);
-    const char *hdr = "{\"h\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,8]},"
-                      "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[8,12]}}";
+    const char *hdr =
+        "{\"h\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,8]},"
+        "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[8,12]}}";
     f = fopen(path, "wb");
     uint64_t hl = strlen(hdr);
     fwrite(&hl, 8, 1, f);
@@ -192,8 +213,8 @@ int main(void) {
     if (st) {
         float h[4], b[2];
         CHECK(lp_st_read_f32(st, lp_st_find(st, "h"), h, 4, err, sizeof err) == 0, "%s", err);
-        CHECK(h[0] == 1.0f && h[1] == -2.0f && h[2] == 0.5f && h[3] == 5.9604645e-08f, "f16 %g %g %g %g", h[0], h[1],
-              h[2], h[3]);
+        CHECK(h[0] == 1.0f && h[1] == -2.0f && h[2] == 0.5f && h[3] == 5.9604645e-08f, "f16 %g %g %g %g",
+              h[0], h[1], h[2], h[3]);
         CHECK(lp_st_read_f32(st, lp_st_find(st, "b"), b, 2, err, sizeof err) == 0, "%s", err);
         CHECK(b[0] == 1.0f && b[1] == -5.0f, "bf16 %g %g", b[0], b[1]);
         lp_st_close(st);

@@ -16,8 +16,7 @@ static void run(lpk_precision prec) {
     const int bf16 = prec == LPK_PREC_BF16;
     lp_model_config cfg = {.n_layer = 2, .n_head = 4, .n_embd = 32, .vocab_size = V, .n_ctx = 24};
     char err[256];
-    lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2, .precision = prec}, err,
-                                  sizeof err);
+    lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2, .precision = prec}, err, sizeof err);
     ASSERT(ctx, "%s", err);
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
     ASSERT(m, "%s", err);
@@ -49,7 +48,7 @@ static void run(lpk_precision prec) {
         uint8_t active[3];
         int any = 0;
         for (int b = 0; b < B; b++) {
-            int pos = lp_kv_cache_len(kv, b) - 1; /* logits predict pos+1 */
+            int pos = lp_kv_cache_len(kv, b) - 1;              /* logits predict pos+1 */
             active[b] = pos + 1 < T && !(b == 1 && step == 2); /* row 1 skips a step */
             if (fresh[b]) {
                 double e = fx_relerr(lg + (size_t)b * V, ref + ((size_t)b * T + pos) * V, V);
@@ -74,8 +73,7 @@ static void run(lpk_precision prec) {
      * and the bf16 rounding of q and k (2^-9 relative) moves them by a few
      * hundredths in the full forward, not in the cache path (measured
      * 9.7e-3; 2.8e-3 at GPT-2 scale in parity_bf16_test) */
-    ASSERT(worst < (bf16 ? 3e-2 : 1e-5), "decode logits differ from the full forward by %.3g",
-          worst);
+    ASSERT(worst < (bf16 ? 3e-2 : 1e-5), "decode logits differ from the full forward by %.3g", worst);
     /* a sequence cannot grow past the cache */
     uint8_t only0[3] = {1, 0, 0};
     int32_t tk[3] = {1, 1, 1};

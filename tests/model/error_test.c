@@ -27,19 +27,22 @@ int main(void) {
     CHECK(lp_model_forward(m, tok, B, T) != 0 && lp_model_error(m)[0], "bad token accepted");
     printf("kernel error: %s\n", lp_model_error(m));
     tok[3] = 3;
-    CHECK(lp_model_forward(m, tok, B, T) == 0 && !lp_model_error(m)[0], "error not cleared: %s", lp_model_error(m));
+    CHECK(lp_model_forward(m, tok, B, T) == 0 && !lp_model_error(m)[0], "error not cleared: %s",
+          lp_model_error(m));
 
     /* a NaN weight makes the loss NaN: a value, not a failure */
     w[2] = NAN;
     double loss = 0;
-    CHECK(lp_model_lm_loss(m, tgt, w, 0, NULL, &loss) == 0, "NaN loss reported as a failure: %s", lp_model_error(m));
+    CHECK(lp_model_lm_loss(m, tgt, w, 0, NULL, &loss) == 0, "NaN loss reported as a failure: %s",
+          lp_model_error(m));
     CHECK(isnan(loss) && !lp_model_error(m)[0], "loss %g, error '%s'", loss, lp_model_error(m));
     CHECK(lp_model_backward(m) == 0, "%s", lp_model_error(m));
     double n = lp_model_grad_norm(m);
     CHECK(isnan(n) && !lp_model_error(m)[0], "norm %g, error '%s'", n, lp_model_error(m));
 
     /* refusals of the model itself name what was expected */
-    CHECK(lp_model_forward(m, tok, B, T + 1) != 0 && strstr(lp_model_error(m), "n_ctx"), "%s", lp_model_error(m));
+    CHECK(lp_model_forward(m, tok, B, T + 1) != 0 && strstr(lp_model_error(m), "n_ctx"), "%s",
+          lp_model_error(m));
     float h[16];
     CHECK(lp_model_param_read(m, 999, h) != 0 && strstr(lp_model_error(m), "parameter index"), "%s",
           lp_model_error(m));

@@ -17,7 +17,7 @@ enum { B = 2, T = 5, C = 8, H = 2, V = 11, L = 2, NCTX = 6 };
 static const float TEMP = 0.8f;
 
 static lp_model *g_m;
-static double *g_p;           /* float64 copy of all parameters */
+static double *g_p; /* float64 copy of all parameters */
 static size_t g_off[64];
 static int32_t tok[B * T], tgt[B * T];
 static float wts[B * T], vcoef[B * T], acoef[B * T], ecoef[B * T];
@@ -31,8 +31,7 @@ static void layernorm(double *o, const double *x, const double *w, const double 
         mu /= C;
         for (int c = 0; c < C; c++) var += (x[n * C + c] - mu) * (x[n * C + c] - mu);
         var /= C;
-        for (int c = 0; c < C; c++)
-            o[n * C + c] = (x[n * C + c] - mu) / sqrt(var + 1e-5) * w[c] + b[c];
+        for (int c = 0; c < C; c++) o[n * C + c] = (x[n * C + c] - mu) / sqrt(var + 1e-5) * w[c] + b[c];
     }
 }
 
@@ -73,10 +72,14 @@ static double objective(int kind) {
                         s[j] = a / sqrt((double)hs);
                         if (s[j] > mx) mx = s[j];
                     }
-                    for (int j = 0; j <= i; j++) { s[j] = exp(s[j] - mx); sum += s[j]; }
+                    for (int j = 0; j <= i; j++) {
+                        s[j] = exp(s[j] - mx);
+                        sum += s[j];
+                    }
                     for (int d = 0; d < hs; d++) {
                         double o = 0;
-                        for (int j = 0; j <= i; j++) o += s[j] / sum * qkv[(b * T + j) * 3 * C + 2 * C + hd * hs + d];
+                        for (int j = 0; j <= i; j++)
+                            o += s[j] / sum * qkv[(b * T + j) * 3 * C + 2 * C + hd * hs + d];
                         att[(b * T + i) * C + hd * hs + d] = o;
                     }
                 }
@@ -105,7 +108,10 @@ static double objective(int kind) {
         for (int v = 0; v < V; v++) sum += exp(z[v] - mx);
         double lse = mx + log(sum);
         if (kind == 0) {
-            if (tgt[n] >= 0) { J += wts[n] * (lse - z[tgt[n]]); wsum += wts[n]; }
+            if (tgt[n] >= 0) {
+                J += wts[n] * (lse - z[tgt[n]]);
+                wsum += wts[n];
+            }
         } else {
             double ent = 0;
             for (int v = 0; v < V; v++) ent -= exp(z[v] - lse) * (z[v] - lse);
@@ -177,18 +183,29 @@ static int run(int kind) {
         }
         free(grads[i]);
         double e = maxd / fmax(maxfd, 1e-3 * gscale);
-        if (e > worst) { worst = e; wn = p->name; }
-        if (!(e <= 1e-4)) { fprintf(stderr, "  %s: relative error %.3g\n", p->name, e); fails++; }
+        if (e > worst) {
+            worst = e;
+            wn = p->name;
+        }
+        if (!(e <= 1e-4)) {
+            fprintf(stderr, "  %s: relative error %.3g\n", p->name, e);
+            fails++;
+        }
     }
-    printf("objective %d: fp32 %.9f vs float64 %.9f (rel %.2g); gradients vs central "
-           "differences: worst rel %.3g (%s)\n", kind, ours, ref, eobj, worst, wn);
-    if (!(eobj <= 1e-5)) { fprintf(stderr, "  objective differs\n"); fails++; }
+    printf(
+        "objective %d: fp32 %.9f vs float64 %.9f (rel %.2g); gradients vs central "
+        "differences: worst rel %.3g (%s)\n",
+        kind, ours, ref, eobj, worst, wn);
+    if (!(eobj <= 1e-5)) {
+        fprintf(stderr, "  objective differs\n");
+        fails++;
+    }
     return fails;
 }
 
 int main(void) {
-    lp_model_config cfg = {.n_layer = L, .n_head = H, .n_embd = C, .vocab_size = V,
-                           .n_ctx = NCTX, .scalar_head = 1};
+    lp_model_config cfg = {
+        .n_layer = L, .n_head = H, .n_embd = C, .vocab_size = V, .n_ctx = NCTX, .scalar_head = 1};
     char err[256];
     lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2}, err, sizeof err);
     ASSERT(ctx, "%s", err);
@@ -226,7 +243,10 @@ int main(void) {
     free(g_p);
     lp_model_destroy(g_m);
     lpk_ctx_destroy(ctx);
-    if (fails) { fprintf(stderr, "FAIL: %d\n", fails); return 1; }
+    if (fails) {
+        fprintf(stderr, "FAIL: %d\n", fails);
+        return 1;
+    }
     printf("PASS\n");
     return 0;
 }

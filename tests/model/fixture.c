@@ -8,12 +8,14 @@
 int fx_load(fx_file *f, const char *path) {
     memset(f, 0, sizeof *f);
     FILE *fp = fopen(path, "rb");
-    if (!fp) { fprintf(stderr, "fixture %s: cannot open\n", path); return -1; }
+    if (!fp) {
+        fprintf(stderr, "fixture %s: cannot open\n", path);
+        return -1;
+    }
     char magic[4];
     uint32_t ver, count;
-    if (fread(magic, 1, 4, fp) != 4 || memcmp(magic, "LPFX", 4) ||
-        fread(&ver, 4, 1, fp) != 1 || ver != 1 || fread(&count, 4, 1, fp) != 1 ||
-        count > 100000) {
+    if (fread(magic, 1, 4, fp) != 4 || memcmp(magic, "LPFX", 4) || fread(&ver, 4, 1, fp) != 1 || ver != 1 ||
+        fread(&count, 4, 1, fp) != 1 || count > 100000) {
         fprintf(stderr, "fixture %s: bad header\n", path);
         fclose(fp);
         return -1;
@@ -24,9 +26,8 @@ int fx_load(fx_file *f, const char *path) {
         fx_tensor *t = &f->t[i];
         uint32_t nl, nd;
         uint8_t dt;
-        if (fread(&nl, 4, 1, fp) != 1 || nl >= sizeof t->name ||
-            fread(t->name, 1, nl, fp) != nl || fread(&dt, 1, 1, fp) != 1 ||
-            fread(&nd, 4, 1, fp) != 1 || nd > 4 ||
+        if (fread(&nl, 4, 1, fp) != 1 || nl >= sizeof t->name || fread(t->name, 1, nl, fp) != nl ||
+            fread(&dt, 1, 1, fp) != 1 || fread(&nd, 4, 1, fp) != 1 || nd > 4 ||
             fread(t->dims, 8, nd, fp) != nd) {
             fprintf(stderr, "fixture %s: truncated record %u\n", path, i);
             fclose(fp);
@@ -87,7 +88,7 @@ static float *host(lp_model *m, int i, int grad) {
     const lp_param *p = lp_model_param(m, i);
     float *h = malloc(p->numel * sizeof *h);
     ASSERT(h && (grad ? lp_model_grad_read(m, i, h) : lp_model_param_read(m, i, h)) == 0, "%s: %s", p->name,
-          lp_model_error(m));
+           lp_model_error(m));
     return h;
 }
 float *fx_param_host(lp_model *m, int i) { return host(m, i, 0); }
@@ -107,9 +108,8 @@ void fx_param_map(lp_model *m, int i, float scale, float (*shift)(const lp_param
     free(h);
 }
 
-double fx_compare_params(const fx_file *f, lp_model *m, const char *prefix,
-                         int use_grad, double tol, const char **worst,
-                         int *failures) {
+double fx_compare_params(const fx_file *f, lp_model *m, const char *prefix, int use_grad, double tol,
+                         const char **worst, int *failures) {
     char nm[160];
     double w = 0.0;
     for (int i = 0; i < lp_model_num_params(m); i++) {
@@ -127,7 +127,10 @@ double fx_compare_params(const fx_file *f, lp_model *m, const char *prefix,
             fprintf(stderr, "  %s: relative error %.3g > %.3g\n", nm, e, tol);
             (*failures)++;
         }
-        if (!(e <= w)) { w = e; if (worst) *worst = p->name; }
+        if (!(e <= w)) {
+            w = e;
+            if (worst) *worst = p->name;
+        }
     }
     return w;
 }

@@ -19,7 +19,10 @@ typedef struct fx_tensor {
     void *data;
 } fx_tensor;
 
-typedef struct fx_file { int count; fx_tensor *t; } fx_file;
+typedef struct fx_file {
+    int count;
+    fx_tensor *t;
+} fx_file;
 
 int fx_load(fx_file *f, const char *path);
 void fx_free(fx_file *f);
@@ -34,9 +37,8 @@ double fx_relerr(const float *a, const float *b, size_t n);
 void fx_load_params(const fx_file *f, lp_model *m, const char *prefix);
 /* Worst relative error over all parameters with the given prefix; prints
  * tensors above tol; stores the name of the worst. */
-double fx_compare_params(const fx_file *f, lp_model *m, const char *prefix,
-                         int use_grad, double tol, const char **worst,
-                         int *failures);
+double fx_compare_params(const fx_file *f, lp_model *m, const char *prefix, int use_grad, double tol,
+                         const char **worst, int *failures);
 
 /* Host copies of device memory (malloc'ed; the test frees them): parameter
  * i's weights or gradient, the logits of the last forward [B*T*V]. Exit
@@ -47,6 +49,5 @@ float *fx_logits_host(lp_model *m, size_t n);
 /* Applies x = x * scale + shift(k) to every element of parameter i through
  * a host copy (shift may be NULL). */
 void fx_param_map(lp_model *m, int i, float scale, float (*shift)(const lp_param *p, size_t k));
-
 
 #endif

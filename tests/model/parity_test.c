@@ -41,12 +41,16 @@ int main(int argc, char **argv) {
     ASSERT(fx_load(&fx, argv[1]) == 0, "cannot load fixture %s", argv[1]);
     const int32_t *cf = fx_i32(&fx, "config");
     const int B = cf[5], T = cf[6], V = cf[3];
-    lp_model_config cfg = {.n_layer = cf[0], .n_head = cf[1], .n_embd = cf[2],
-                           .vocab_size = V, .n_ctx = cf[4], .scalar_head = 1};
+    lp_model_config cfg = {.n_layer = cf[0],
+                           .n_head = cf[1],
+                           .n_embd = cf[2],
+                           .vocab_size = V,
+                           .n_ctx = cf[4],
+                           .scalar_head = 1};
     char err[256];
-    lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2,
-                                                  .precision = bf16 ? LPK_PREC_BF16 : LPK_PREC_FP32},
-                                  err, sizeof err);
+    lpk_ctx *ctx =
+        lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2, .precision = bf16 ? LPK_PREC_BF16 : LPK_PREC_FP32},
+                       err, sizeof err);
     ASSERT(ctx, "%s", err);
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
     ASSERT(m, "%s", err);
@@ -67,10 +71,16 @@ int main(int argc, char **argv) {
     double e_loss = fabs(loss - ref_loss) / fabs(ref_loss);
     ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
     double e_grad = fx_compare_params(&fx, m, "grad/", 1, tl.grad, &worst, &fails);
-    printf("logits rel %.3g  loss %.7f vs %.7f rel %.3g  grads worst rel %.3g (%s)\n",
-           e_logits, loss, ref_loss, e_loss, e_grad, worst);
-    if (!(e_logits <= tl.logits)) { fprintf(stderr, "  logits above %.3g\n", tl.logits); fails++; }
-    if (!(e_loss <= tl.loss)) { fprintf(stderr, "  loss above %.3g\n", tl.loss); fails++; }
+    printf("logits rel %.3g  loss %.7f vs %.7f rel %.3g  grads worst rel %.3g (%s)\n", e_logits, loss,
+           ref_loss, e_loss, e_grad, worst);
+    if (!(e_logits <= tl.logits)) {
+        fprintf(stderr, "  logits above %.3g\n", tl.logits);
+        fails++;
+    }
+    if (!(e_loss <= tl.loss)) {
+        fprintf(stderr, "  loss above %.3g\n", tl.loss);
+        fails++;
+    }
 
     /* 2. scalar head at the last real token */
     lp_model_zero_grad(m);
@@ -83,7 +93,10 @@ int main(int argc, char **argv) {
     ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
     double e_sgrad = fx_compare_params(&fx, m, "sgrad/", 1, tl.grad, &worst, &fails);
     printf("scalar head rel %.3g  grads worst rel %.3g (%s)\n", e_scalar, e_sgrad, worst);
-    if (!(e_scalar <= tl.head)) { fprintf(stderr, "  scalar above %.3g\n", tl.head); fails++; }
+    if (!(e_scalar <= tl.head)) {
+        fprintf(stderr, "  scalar above %.3g\n", tl.head);
+        fails++;
+    }
 
     /* 3. log-probs and entropy at temperature, gradients from both */
     lp_model_zero_grad(m);
@@ -94,20 +107,22 @@ int main(int argc, char **argv) {
     ASSERT(lp_model_logprobs(m, ltok, temp, lp, ent) == 0, "%s", lp_model_error(m));
     double e_lp = fx_relerr(lp, fx_f32(&fx, "lp_logp"), (size_t)B * T);
     double e_ent = fx_relerr(ent, fx_f32(&fx, "lp_ent"), (size_t)B * T);
-    ASSERT(lp_model_logprobs_grad(m, ltok, temp, fx_f32(&fx, "lp_dlogp"),
-                                 fx_f32(&fx, "lp_dent")) == 0, "%s", lp_model_error(m));
+    ASSERT(lp_model_logprobs_grad(m, ltok, temp, fx_f32(&fx, "lp_dlogp"), fx_f32(&fx, "lp_dent")) == 0, "%s",
+           lp_model_error(m));
     ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
     double e_pgrad = fx_compare_params(&fx, m, "pgrad/", 1, tl.grad, &worst, &fails);
-    printf("logp rel %.3g  entropy rel %.3g  grads worst rel %.3g (%s)\n", e_lp, e_ent,
-           e_pgrad, worst);
-    if (!(e_lp <= tl.head) || !(e_ent <= tl.head)) { fprintf(stderr, "  logp/entropy above %.3g\n", tl.head); fails++; }
+    printf("logp rel %.3g  entropy rel %.3g  grads worst rel %.3g (%s)\n", e_lp, e_ent, e_pgrad, worst);
+    if (!(e_lp <= tl.head) || !(e_ent <= tl.head)) {
+        fprintf(stderr, "  logp/entropy above %.3g\n", tl.head);
+        fails++;
+    }
 
     /* 4. AdamW with clipping, 5 steps */
     fx_load_params(&fx, m, "param/");
     const float *hp = fx_f32(&fx, "adam_hparams");
-    lp_adamw *opt = lp_adamw_create(m, &(lp_adamw_config){.lr = hp[0], .beta1 = hp[1],
-                                                          .beta2 = hp[2], .eps = hp[3],
-                                                          .weight_decay = hp[4]});
+    lp_adamw *opt = lp_adamw_create(
+        m,
+        &(lp_adamw_config){.lr = hp[0], .beta1 = hp[1], .beta2 = hp[2], .eps = hp[3], .weight_decay = hp[4]});
     ASSERT(opt, "adamw create failed");
     const float *rl = fx_f32(&fx, "adam_loss"), *rn = fx_f32(&fx, "adam_gradnorm");
     double e_aloss = 0, e_anorm = 0;
@@ -119,23 +134,25 @@ int main(int argc, char **argv) {
         /* odd steps clip through the AdamW pass instead of scaling grads */
         double n;
         float coef = 1.0f;
-        if (s % 2) coef = lp_model_clip_coef(m, hp[5], &n);
-        else n = lp_model_clip_grad_norm(m, hp[5]);
+        if (s % 2)
+            coef = lp_model_clip_coef(m, hp[5], &n);
+        else
+            n = lp_model_clip_grad_norm(m, hp[5]);
         e_aloss = fmax(e_aloss, fabs(loss - rl[s]) / fabs(rl[s]));
         e_anorm = fmax(e_anorm, fabs(n - rn[s]) / fabs(rn[s]));
-        printf("  adam step %d loss %.7f (ref %.7f) grad-norm %.6f (ref %.6f)\n", s, loss,
-               rl[s], n, rn[s]);
+        printf("  adam step %d loss %.7f (ref %.7f) grad-norm %.6f (ref %.6f)\n", s, loss, rl[s], n, rn[s]);
         lp_adamw_step(opt, hp[0], coef);
         if (s == 0) { /* first moments after one step: (1 - beta1) * clipped grad */
             for (int i = 0; i < lp_model_num_params(m); i++) {
                 const lp_param *p = lp_model_param(m, i);
                 float *mo = malloc(p->numel * sizeof *mo), *gr = malloc(p->numel * sizeof *gr);
-                ASSERT(mo && gr && lp_adamw_state_read(opt, 0, i, mo) == 0 && lp_model_grad_read(m, i, gr) == 0,
-                      "%s", lp_model_error(m));
+                ASSERT(
+                    mo && gr && lp_adamw_state_read(opt, 0, i, mo) == 0 && lp_model_grad_read(m, i, gr) == 0,
+                    "%s", lp_model_error(m));
                 for (size_t k = 0; k < p->numel; k++)
                     ASSERT(fabsf(mo[k] - (1.0f - hp[1]) * gr[k]) <= 1e-6f * (fabsf(mo[k]) + 1e-12f) + 1e-30f,
-                          "%s: adam moment %zu is %g, expected %g", p->name, k, mo[k],
-                          (1.0f - hp[1]) * gr[k]);
+                           "%s: adam moment %zu is %g, expected %g", p->name, k, mo[k],
+                           (1.0f - hp[1]) * gr[k]);
                 free(mo);
                 free(gr);
             }
@@ -182,19 +199,29 @@ int main(int argc, char **argv) {
             fprintf(stderr, "  adam/%s: relative error %.3g > %.3g\n", p->name, e, tl.adam);
             fails++;
         }
-        if (!(e <= e_adam)) { e_adam = e; worst_adam = p->name; }
+        if (!(e <= e_adam)) {
+            e_adam = e;
+            worst_adam = p->name;
+        }
     }
     double bound = 2.0 * hp[0] * hp[6];
     if (!(e_noise <= bound)) {
         fprintf(stderr, "  adam: noise-level elements moved %.3g, more than %.3g\n", e_noise, bound);
         fails++;
     }
-    printf("adamw: params worst rel %.3g (%s) over %ld of %ld elements; the %ld with "
-           "noise-level gradients differ by <= %.3g (lr %.3g)\n",
-           e_adam, worst_adam, n_all - n_noise, n_all, n_noise, e_noise, hp[0]);
+    printf(
+        "adamw: params worst rel %.3g (%s) over %ld of %ld elements; the %ld with "
+        "noise-level gradients differ by <= %.3g (lr %.3g)\n",
+        e_adam, worst_adam, n_all - n_noise, n_all, n_noise, e_noise, hp[0]);
     printf("adamw: loss rel %.3g  grad-norm rel %.3g\n", e_aloss, e_anorm);
-    if (!(e_aloss <= tl.aloss)) { fprintf(stderr, "  adam loss above %.3g\n", tl.aloss); fails++; }
-    if (!(e_anorm <= tl.anorm)) { fprintf(stderr, "  adam grad-norm above %.3g\n", tl.anorm); fails++; }
+    if (!(e_aloss <= tl.aloss)) {
+        fprintf(stderr, "  adam loss above %.3g\n", tl.aloss);
+        fails++;
+    }
+    if (!(e_anorm <= tl.anorm)) {
+        fprintf(stderr, "  adam grad-norm above %.3g\n", tl.anorm);
+        fails++;
+    }
 
     lp_adamw_destroy(opt);
     free(lp);
@@ -202,7 +229,10 @@ int main(int argc, char **argv) {
     lp_model_destroy(m);
     lpk_ctx_destroy(ctx);
     fx_free(&fx);
-    if (fails) { fprintf(stderr, "FAIL: %d comparisons out of tolerance (%s)\n", fails, bf16 ? "bf16" : "fp32"); return 1; }
+    if (fails) {
+        fprintf(stderr, "FAIL: %d comparisons out of tolerance (%s)\n", fails, bf16 ? "bf16" : "fp32");
+        return 1;
+    }
     printf("PASS (%s)\n", bf16 ? "bf16" : "fp32");
     return 0;
 }

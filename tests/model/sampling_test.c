@@ -31,7 +31,8 @@ int main(void) {
     for (int i = 0; i < N; i++) cnt[lp_sample(s, z, &t08, &rng)]++;
     for (int i = 0; i < NV; i++) {
         double q = p[i] / sum, sd = sqrt(N * q * (1 - q));
-        ASSERT(fabs(cnt[i] - N * q) <= 5 * sd + 1, "token %d drawn %ld times, expected %.0f", i, cnt[i], N * q);
+        ASSERT(fabs(cnt[i] - N * q) <= 5 * sd + 1, "token %d drawn %ld times, expected %.0f", i, cnt[i],
+               N * q);
     }
     /* top-k = 3: only ids {1, 4, 10}, in proportion */
     memset(cnt, 0, sizeof cnt);
@@ -61,7 +62,9 @@ int main(void) {
     printf("sampler: greedy, temperature frequencies, top-k=3, top-p=0.7 (nucleus %d) ok\n", keep);
     /* seeds: same seed same stream, different seed different stream */
     lp_rng a, b, c;
-    lp_rng_seed(&a, 99); lp_rng_seed(&b, 99); lp_rng_seed(&c, 100);
+    lp_rng_seed(&a, 99);
+    lp_rng_seed(&b, 99);
+    lp_rng_seed(&c, 100);
     int same = 1, diff = 0;
     for (int i = 0; i < 200; i++) {
         int x = lp_sample(s, z, &t08, &a), y = lp_sample(s, z, &t08, &b), w = lp_sample(s, z, &t08, &c);
@@ -96,9 +99,11 @@ int main(void) {
             ASSERT(lp_model_forward(m, seq, 1, n) == 0, "%s", lp_model_error(m));
             float *all = fx_logits_host(m, (size_t)n * V), *lg = all + (size_t)(n - 1) * V;
             int best = 0;
-            for (int v = 1; v < V; v++) if (lg[v] > lg[best]) best = v;
+            for (int v = 1; v < V; v++)
+                if (lg[v] > lg[best]) best = v;
             free(all);
-            ASSERT(out[r * NEW + k] == best, "row %d token %d: cache gave %d, full forward %d", r, k, out[r * NEW + k], best);
+            ASSERT(out[r * NEW + k] == best, "row %d token %d: cache gave %d, full forward %d", r, k,
+                   out[r * NEW + k], best);
             seq[n++] = best;
         }
     }
@@ -111,14 +116,15 @@ int main(void) {
     go.n_stop = 1;
     ASSERT(lp_generate(m, prompts, lens, B, W, &go, out2, olen2) == 0, "%s", lp_model_error(m));
     ASSERT(olen2[0] == first + 1 && !memcmp(out, out2, (first + 1) * sizeof(int32_t)),
-          "stop token: row 0 length %d, expected %d", olen2[0], first + 1);
+           "stop token: row 0 length %d, expected %d", olen2[0], first + 1);
     for (int r = 1; r < B; r++) {
         int e = 0;
         while (e < NEW && out[r * NEW + e] != stop) e++;
         ASSERT(olen2[r] == (e < NEW ? e + 1 : NEW), "stop token: row %d length %d", r, olen2[r]);
     }
     /* sampled generation is reproducible by seed */
-    go.stop = NULL; go.n_stop = 0;
+    go.stop = NULL;
+    go.n_stop = 0;
     go.sampling = (lp_sampling){.temperature = 1.0f, .top_k = 20, .top_p = 0.95f};
     go.seed = 77;
     ASSERT(lp_generate(m, prompts, lens, B, W, &go, out, olen) == 0, "gen");

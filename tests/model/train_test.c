@@ -31,18 +31,16 @@ static void make_batch(int step, int32_t *tok, int32_t *tgt) {
     }
 }
 
-static void train(lpk_precision prec, int threads, double *losses, float **final,
-                  size_t *numel) {
+static void train(lpk_precision prec, int threads, double *losses, float **final, size_t *numel) {
     lp_model_config cfg = {.n_layer = 2, .n_head = 4, .n_embd = 64, .vocab_size = V, .n_ctx = T};
     char err[256];
-    lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = threads, .precision = prec},
-                                  err, sizeof err);
+    lpk_ctx *ctx =
+        lpk_ctx_create(&(lpk_ctx_opts){.num_threads = threads, .precision = prec}, err, sizeof err);
     ASSERT(ctx, "%s", err);
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
     ASSERT(m, "%s", err);
     lp_model_init_gpt2(m, 5);
-    lp_adamw *opt = lp_adamw_create(m, &(lp_adamw_config){.lr = 1e-2f, .beta2 = 0.95f,
-                                                          .weight_decay = 0.1f});
+    lp_adamw *opt = lp_adamw_create(m, &(lp_adamw_config){.lr = 1e-2f, .beta2 = 0.95f, .weight_decay = 0.1f});
     int32_t tok[B * T], tgt[B * T];
     for (int s = 0; s < STEPS; s++) {
         make_batch(s, tok, tgt);
@@ -53,7 +51,8 @@ static void train(lpk_precision prec, int threads, double *losses, float **final
         ASSERT(lp_model_lm_loss(m, tgt, NULL, 2.0 * (B / 2) * T, NULL, &l0) == 0, "%s", lp_model_error(m));
         ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
         ASSERT(lp_model_forward(m, tok + B / 2 * T, B / 2, T) == 0, "%s", lp_model_error(m));
-        ASSERT(lp_model_lm_loss(m, tgt + B / 2 * T, NULL, 2.0 * (B / 2) * T, NULL, &l1) == 0, "%s", lp_model_error(m));
+        ASSERT(lp_model_lm_loss(m, tgt + B / 2 * T, NULL, 2.0 * (B / 2) * T, NULL, &l1) == 0, "%s",
+               lp_model_error(m));
         ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
         lp_model_clip_grad_norm(m, 1.0);
         lp_adamw_step(opt, 1e-2f, 1.0f);
@@ -93,7 +92,8 @@ static void check_batch_split(void) {
     }
     double l;
     ASSERT(lp_model_forward(m, tok, BB, TT) == 0 && lp_model_lm_loss(m, tgt, NULL, 0, NULL, &l) == 0 &&
-          lp_model_backward(m) == 0, "%s", lp_model_error(m));
+               lp_model_backward(m) == 0,
+           "%s", lp_model_error(m));
     const lp_param *wte = lp_model_find_param(m, "transformer.wte.weight");
     size_t n = wte->numel;
     int iw = (int)(wte - lp_model_param(m, 0));
@@ -101,8 +101,9 @@ static void check_batch_split(void) {
     lp_model_zero_grad(m);
     for (int h = 0; h < 2; h++)
         ASSERT(lp_model_forward(m, tok + h * BB / 2 * TT, BB / 2, TT) == 0 &&
-              lp_model_lm_loss(m, tgt + h * BB / 2 * TT, NULL, (double)BB * TT, NULL, &l) == 0 &&
-              lp_model_backward(m) == 0, "%s", lp_model_error(m));
+                   lp_model_lm_loss(m, tgt + h * BB / 2 * TT, NULL, (double)BB * TT, NULL, &l) == 0 &&
+                   lp_model_backward(m) == 0,
+               "%s", lp_model_error(m));
     float *halves = fx_grad_host(m, iw);
     double e = fx_relerr(full, halves, n);
     free(halves);
@@ -120,8 +121,8 @@ static void check_batch_split(void) {
  * the direct GEMM). */
 static void check_lazy_zero_grad(lpk_precision prec) {
     enum { BB = 4, TT = 16, VV = 97 };
-    lp_model_config cfg = {.n_layer = 2, .n_head = 2, .n_embd = 32, .vocab_size = VV,
-                           .n_ctx = TT, .scalar_head = 1};
+    lp_model_config cfg = {
+        .n_layer = 2, .n_head = 2, .n_embd = 32, .vocab_size = VV, .n_ctx = TT, .scalar_head = 1};
     char err[256];
     lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2, .precision = prec}, err, sizeof err);
     ASSERT(ctx, "%s", err);
@@ -153,7 +154,7 @@ static void check_lazy_zero_grad(lpk_precision prec) {
                 free(g);
             }
         ASSERT(lp_model_forward(m, tok, BB, TT) == 0 && lp_model_lm_loss(m, tgt, NULL, 0, NULL, &l) == 0,
-              "%s", lp_model_error(m));
+               "%s", lp_model_error(m));
         if (pass == 0) /* stale values in every tensor, the scalar head's too */
             ASSERT(lp_model_values_grad(m, dv) == 0, "%s", lp_model_error(m));
         ASSERT(lp_model_backward(m) == 0, "%s", lp_model_error(m));
@@ -164,8 +165,8 @@ static void check_lazy_zero_grad(lpk_precision prec) {
             for (size_t k = 0; k < p->numel; k++, off++) {
                 if (pass == 1) a[off] = g[k];
                 if (pass == 2)
-                    ASSERT(a[off] == g[k], "%s[%zu]: written %g, accumulated onto zeros %g",
-                          p->name, k, a[off], g[k]);
+                    ASSERT(a[off] == g[k], "%s[%zu]: written %g, accumulated onto zeros %g", p->name, k,
+                           a[off], g[k]);
             }
             free(g);
         }
@@ -195,8 +196,8 @@ static void step_on(lp_model *m, lp_adamw *opt, int step, int32_t *tok) {
 static void check_head_copy(void) {
     lp_model_config cfg = {.n_layer = 2, .n_head = 4, .n_embd = 64, .vocab_size = V, .n_ctx = T};
     char err[256];
-    lpk_ctx *ctx = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2, .precision = LPK_PREC_BF16},
-                                  err, sizeof err);
+    lpk_ctx *ctx =
+        lpk_ctx_create(&(lpk_ctx_opts){.num_threads = 2, .precision = LPK_PREC_BF16}, err, sizeof err);
     ASSERT(ctx, "%s", err);
     lp_model *m = lp_model_create(&cfg, ctx, err, sizeof err);
     ASSERT(m, "%s", err);
@@ -214,7 +215,7 @@ static void check_head_copy(void) {
         ASSERT(lp_model_forward(m, tok, B, T) == 0, "%s", lp_model_error(m));
         float *lg = fx_logits_host(m, nl);
         ASSERT(!memcmp(before, lg, nl * sizeof(float)),
-              "step %d: logits through the optimizer's bf16 head differ from a rebuilt head", s);
+               "step %d: logits through the optimizer's bf16 head differ from a rebuilt head", s);
         free(lg);
     }
     printf("bf16 LM head written by AdamW = rebuilt from wte (3 steps, bitwise)\n");
@@ -263,9 +264,9 @@ int main(void) {
     train(LPK_PREC_BF16, 2, l16a, &p16a, &n);
     train(LPK_PREC_BF16, 2, l16b, &p16b, &n);
     ASSERT(!memcmp(l32a, l32b, sizeof l32a) && !memcmp(p32a, p32b, n * sizeof(float)),
-          "fp32 runs differ bitwise");
+           "fp32 runs differ bitwise");
     ASSERT(!memcmp(l16a, l16b, sizeof l16a) && !memcmp(p16a, p16b, n * sizeof(float)),
-          "bf16 runs differ bitwise");
+           "bf16 runs differ bitwise");
     printf("bitwise identical reruns (fp32 and bf16, 2 threads, %d steps)\n", STEPS);
     double worst = 0, mean = 0;
     for (int s = 0; s < STEPS; s++) {
@@ -281,7 +282,10 @@ int main(void) {
     /* the runs diverge slowly (different rounding, same data); the bound is
      * on the whole trajectory, not on chance step-to-step noise */
     ASSERT(worst < 0.1 && mean < 0.02, "bf16 loss drifted from fp32: worst %.3g mean %.3g", worst, mean);
-    free(p32a); free(p32b); free(p16a); free(p16b);
+    free(p32a);
+    free(p32b);
+    free(p16a);
+    free(p16b);
     printf("PASS\n");
     return 0;
 }

@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "llmpipe/fsutil.h"
 #include "llmpipe/data.h"
+#include "llmpipe/fsutil.h"
 #include "llmpipe/plugin.h"
 #include "llmpipe/tokenizer.h"
 #include "tests/support/check.h"
@@ -46,7 +46,8 @@ int main(void) {
     snprintf(out, sizeof out, "%s/out", tmp);
     lp_fake_host *h = lp_fake_host_create(
         lp_plugin_entry(), work,
-        "n_layer = 1; n_head = 2; n_embd = 16; n_ctx = 32; batch_size = 2; seq_len = 16; tokens_per_step = 64;"
+        "n_layer = 1; n_head = 2; n_embd = 16; n_ctx = 32; batch_size = 2; seq_len = 16; tokens_per_step = "
+        "64;"
         "max_steps = 6; warmup_steps = 2; lr = 3e-3; min_lr = 3e-4; eval_every = 3; eval_batches = 2;"
         "sample_every = 3; sample_tokens = 8; top_k = 20; ckpt_every = 2; max_bad_steps = 3;"
         "sample_prompts = [\"The \", \"小\"];",
@@ -90,7 +91,8 @@ int main(void) {
 
     /* bad parameters, inputs and devices: clear refusals, nothing leaks */
     CHECK(lp_fake_host_set(h, "tokens_per_step", "50", err, sizeof err) == 0, "%s", err);
-    CHECK(lp_fake_host_run(h, err, sizeof err) != 0 && strstr(err, "multiple of batch_size * seq_len"), "%s", err);
+    CHECK(lp_fake_host_run(h, err, sizeof err) != 0 && strstr(err, "multiple of batch_size * seq_len"), "%s",
+          err);
     CHECK(lp_fake_host_set(h, "tokens_per_step", "64", err, sizeof err) == 0, "%s", err);
     CHECK(lp_fake_host_set(h, "seq_len", "64", err, sizeof err) == 0, "%s", err);
     CHECK(lp_fake_host_run(h, err, sizeof err) != 0 && strstr(err, "seq_len <= n_ctx"), "%s", err);
@@ -99,7 +101,8 @@ int main(void) {
     CHECK(lp_fake_host_run(h, err, sizeof err) != 0 && strstr(err, "precision"), "%s", err);
     CHECK(lp_fake_host_set(h, "precision", "\"fp32\"", err, sizeof err) == 0, "%s", err);
     lp_fake_host_device(h, "cuda", 1);
-    CHECK(lp_fake_host_run(h, err, sizeof err) != 0 && strstr(err, "stage 'pretrain': device \"cuda\""), "%s", err);
+    CHECK(lp_fake_host_run(h, err, sizeof err) != 0 && strstr(err, "stage 'pretrain': device \"cuda\""), "%s",
+          err);
     printf("device cuda: %s\n", err);
     lp_fake_host_device(h, "cpu", 1);
     lp_fake_host_destroy(h);

@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "llmpipe/fsutil.h"
 #include "llmpipe/error.h"
+#include "llmpipe/fsutil.h"
 #include "llmpipe/train.h"
 #include "tests/support/check.h"
 
@@ -17,9 +17,9 @@ enum { L = 1, C = 16, V = 32, NCTX = 8, T = 8, ROWS = 8 };
 
 typedef struct data {
     int32_t tok[ROWS * (T + 1)];
-    int B;            /* rows per micro-batch */
-    int64_t cursor;   /* "loader" position: which batch comes next */
-    lp_trainer *tr;   /* for its RNG */
+    int B;                /* rows per micro-batch */
+    int64_t cursor;       /* "loader" position: which batch comes next */
+    lp_trainer *tr;       /* for its RNG */
     int nan_from, nan_to; /* steps (1-based) whose loss is NaN */
     int inf_grad_step;
     int64_t step_seen;
@@ -31,7 +31,8 @@ static void fill(data *d, uint64_t seed) {
     for (int i = 0; i < ROWS * (T + 1); i++) d->tok[i] = (int32_t)(lp_rng_u64(&r) % V);
 }
 
-static int micro(void *user, lp_model *m, int k, int n_micro, double *loss, int64_t *tokens, char *err, size_t errsz) {
+static int micro(void *user, lp_model *m, int k, int n_micro, double *loss, int64_t *tokens, char *err,
+                 size_t errsz) {
     data *d = user;
     int32_t x[ROWS * T], y[ROWS * T];
     int row0 = d->tr ? (int)((d->cursor * n_micro + k) * d->B % ROWS) : k * d->B;
@@ -41,8 +42,8 @@ static int micro(void *user, lp_model *m, int k, int n_micro, double *loss, int6
         memcpy(y + b * T, d->tok + r * (T + 1) + 1, T * sizeof(int32_t));
     }
     if (k == n_micro - 1) d->cursor++;
-    if (lp_model_forward(m, x, d->B, T) || lp_model_lm_loss(m, y, NULL, (double)d->B * T * n_micro, NULL, loss) ||
-        lp_model_backward(m)) {
+    if (lp_model_forward(m, x, d->B, T) ||
+        lp_model_lm_loss(m, y, NULL, (double)d->B * T * n_micro, NULL, loss) || lp_model_backward(m)) {
         snprintf(err, errsz, "%s", lp_model_error(m));
         return -1;
     }
@@ -58,7 +59,9 @@ static int micro(void *user, lp_model *m, int k, int n_micro, double *loss, int6
 }
 
 static int save(void *user, lp_state_writer *w, const char *dir, char *err, size_t errsz) {
-    (void)dir; (void)err; (void)errsz;
+    (void)dir;
+    (void)err;
+    (void)errsz;
     return lp_state_put_i64(w, "test.cursor", ((data *)user)->cursor);
 }
 
@@ -78,8 +81,14 @@ static lp_model *model(uint64_t seed) {
 }
 
 static lp_trainer_opts base_opts(void) {
-    lp_trainer_opts o = {.lr = {1e-2, 1e-3, 2, 20}, .adamw = {0, 0.9f, 0.95f, 1e-8f, 0.1f}, .micro_steps = 1,
-                         .clip = 0, .max_steps = 6, .max_bad_steps = 3, .eot = -1, .seed = 5};
+    lp_trainer_opts o = {.lr = {1e-2, 1e-3, 2, 20},
+                         .adamw = {0, 0.9f, 0.95f, 1e-8f, 0.1f},
+                         .micro_steps = 1,
+                         .clip = 0,
+                         .max_steps = 6,
+                         .max_bad_steps = 3,
+                         .eot = -1,
+                         .seed = 5};
     return o;
 }
 
@@ -98,12 +107,21 @@ static double max_diff(lp_model *a, lp_model *b) {
 
 static void test_schedule(void) {
     lp_lr_schedule s = {1e-3, 1e-4, 10, 110};
-    struct { int64_t step; double want; } v[] = {
-        {0, 1e-4}, {4, 5e-4}, {9, 1e-3}, {10, 1e-3}, {35, 1e-4 + 0.45e-3 * (1 + cos(M_PI * 0.25))},
-        {60, 5.5e-4}, {85, 1e-4 + 0.45e-3 * (1 + cos(M_PI * 0.75))}, {110, 1e-4}, {500, 1e-4}};
+    struct {
+        int64_t step;
+        double want;
+    } v[] = {{0, 1e-4},
+             {4, 5e-4},
+             {9, 1e-3},
+             {10, 1e-3},
+             {35, 1e-4 + 0.45e-3 * (1 + cos(M_PI * 0.25))},
+             {60, 5.5e-4},
+             {85, 1e-4 + 0.45e-3 * (1 + cos(M_PI * 0.75))},
+             {110, 1e-4},
+             {500, 1e-4}};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        CHECK(fabs(lp_lr_at(&s, v[i].step) - v[i].want) < 1e-15, "lr(%lld) = %.17g, want %.17g", (long long)v[i].step,
-              lp_lr_at(&s, v[i].step), v[i].want);
+        CHECK(fabs(lp_lr_at(&s, v[i].step) - v[i].want) < 1e-15, "lr(%lld) = %.17g, want %.17g",
+              (long long)v[i].step, lp_lr_at(&s, v[i].step), v[i].want);
     for (int64_t k = 11; k <= 110; k++)
         CHECK(lp_lr_at(&s, k) <= lp_lr_at(&s, k - 1), "cosine not monotone at %lld", (long long)k);
     lp_lr_schedule nw = {2e-3, 0, 0, 0};
@@ -126,8 +144,8 @@ static void test_accumulation(void) {
         CHECK(lp_trainer_step(ta, &ra, err, sizeof err) == 0, "%s", err);
         CHECK(lp_trainer_step(tb, &rb, err, sizeof err) == 0, "%s", err);
         CHECK(fabs(ra.loss - rb.loss) < 1e-6 && fabs(ra.grad_norm - rb.grad_norm) < 1e-5 * rb.grad_norm,
-              "step %d: 4 x 2 rows loss %.9g norm %.9g vs 8 rows %.9g %.9g", s, ra.loss, ra.grad_norm, rb.loss,
-              rb.grad_norm);
+              "step %d: 4 x 2 rows loss %.9g norm %.9g vs 8 rows %.9g %.9g", s, ra.loss, ra.grad_norm,
+              rb.loss, rb.grad_norm);
         CHECK(ra.tokens == rb.tokens && ra.tokens == 8 * T, "tokens %lld %lld", (long long)ra.tokens,
               (long long)rb.tokens);
     }
@@ -159,8 +177,8 @@ static void test_clipping(void) {
     o.clip = 1e6;
     t = lp_trainer_create(a, &o, &h, NULL, err, sizeof err);
     CHECK(lp_trainer_step(t, &r, err, sizeof err) == 0, "%s", err);
-    CHECK(fabs(lp_model_grad_norm(a) - r.grad_norm) < 1e-9 * r.grad_norm, "unclipped %g vs %g", lp_model_grad_norm(a),
-          r.grad_norm);
+    CHECK(fabs(lp_model_grad_norm(a) - r.grad_norm) < 1e-9 * r.grad_norm, "unclipped %g vs %g",
+          lp_model_grad_norm(a), r.grad_norm);
     lp_trainer_destroy(t);
     lp_model_destroy(a);
 }
@@ -260,7 +278,8 @@ static void test_resume(const char *tmp) {
         for (int64_t s = from + 1; s <= 8; s++) {
             CHECK(lp_trainer_step(tb, &r, err, sizeof err) == 0, "%s", err);
             exact &= r.loss == losses[s];
-            if (r.loss != losses[s]) fprintf(stderr, "step %lld: %.17g vs %.17g\n", (long long)s, r.loss, losses[s]);
+            if (r.loss != losses[s])
+                fprintf(stderr, "step %lld: %.17g vs %.17g\n", (long long)s, r.loss, losses[s]);
         }
         CHECK(exact, "round %d: resumed losses equal the uninterrupted run's bit for bit", round);
         CHECK(max_diff(a, b) == 0, "round %d: final weights differ by %g", round, max_diff(a, b));
@@ -284,25 +303,48 @@ static void test_resume(const char *tmp) {
 /* A host that records metric names and asks to stop after stop_after steps. */
 static int64_t fake_steps, fake_stop_after, fake_val_seen, fake_progress;
 static char fake_names[512];
-static const char *fh_str(lp_host *h) { (void)h; return ""; }
-static void fh_log(lp_host *h, lp_log_level l, const char *m) { (void)h; (void)l; fprintf(stderr, "  host log: %s\n", m); }
+static const char *fh_str(lp_host *h) {
+    (void)h;
+    return "";
+}
+static void fh_log(lp_host *h, lp_log_level l, const char *m) {
+    (void)h;
+    (void)l;
+    fprintf(stderr, "  host log: %s\n", m);
+}
 static int fh_metrics(lp_host *h, int64_t step, const lp_metric *m, size_t n) {
     (void)h;
     for (size_t i = 0; i < n; i++) {
         if (!strcmp(m[i].name, "loss")) fake_steps = step;
         if (!strcmp(m[i].name, "val_loss")) fake_val_seen++;
-        if (!strstr(fake_names, m[i].name) && strlen(fake_names) + strlen(m[i].name) + 2 < sizeof fake_names) {
+        if (!strstr(fake_names, m[i].name) &&
+            strlen(fake_names) + strlen(m[i].name) + 2 < sizeof fake_names) {
             strcat(fake_names, m[i].name);
             strcat(fake_names, " ");
         }
     }
     return 0;
 }
-static int fh_event(lp_host *h, const char *k, const char *m) { (void)h; (void)k; (void)m; return 0; }
-static void fh_progress(lp_host *h, int64_t d, int64_t t) { (void)h; (void)t; fake_progress = d; }
-static int fh_cancelled(lp_host *h) { (void)h; return fake_steps >= fake_stop_after; }
+static int fh_event(lp_host *h, const char *k, const char *m) {
+    (void)h;
+    (void)k;
+    (void)m;
+    return 0;
+}
+static void fh_progress(lp_host *h, int64_t d, int64_t t) {
+    (void)h;
+    (void)t;
+    fake_progress = d;
+}
+static int fh_cancelled(lp_host *h) {
+    (void)h;
+    return fake_steps >= fake_stop_after;
+}
 static int eval_hook(void *user, lp_model *m, double *v, char *err, size_t errsz) {
-    (void)user; (void)m; (void)err; (void)errsz;
+    (void)user;
+    (void)m;
+    (void)err;
+    (void)errsz;
     *v = 1.5;
     return 0;
 }
@@ -310,8 +352,13 @@ static int eval_hook(void *user, lp_model *m, double *v, char *err, size_t errsz
 static void test_run_with_host(const char *tmp) {
     char err[1024], dir[4200];
     snprintf(dir, sizeof dir, "%s/hostrun", tmp);
-    lp_host_services hs = {.size = sizeof hs, .stage_name = fh_str, .log = fh_log, .emit_metrics = fh_metrics,
-                           .emit_event = fh_event, .progress = fh_progress, .cancelled = fh_cancelled};
+    lp_host_services hs = {.size = sizeof hs,
+                           .stage_name = fh_str,
+                           .log = fh_log,
+                           .emit_metrics = fh_metrics,
+                           .emit_event = fh_event,
+                           .progress = fh_progress,
+                           .cancelled = fh_cancelled};
     lp_model *a = model(6);
     data d = {.B = 4, .nan_from = -1, .nan_to = -2};
     fill(&d, 6);
@@ -326,8 +373,8 @@ static void test_run_with_host(const char *tmp) {
     d.tr = t;
     fake_stop_after = 5;
     int rc = lp_trainer_run(t, err, sizeof err);
-    CHECK(rc == 1 && lp_trainer_steps_done(t) == 5 && fake_progress == 5, "stop request: rc %d after %lld steps", rc,
-          (long long)lp_trainer_steps_done(t));
+    CHECK(rc == 1 && lp_trainer_steps_done(t) == 5 && fake_progress == 5,
+          "stop request: rc %d after %lld steps", rc, (long long)lp_trainer_steps_done(t));
     CHECK(strstr(lp_trainer_last_checkpoint(t), "step-00000005") != NULL, "checkpoint at the stop: %s",
           lp_trainer_last_checkpoint(t));
     CHECK(fake_val_seen == 2, "validation at steps 2 and 4 (%lld)", (long long)fake_val_seen);
@@ -353,13 +400,19 @@ static void test_run_with_host(const char *tmp) {
 }
 
 static void test_utf8(void) {
-    struct { const char *in; size_t n; const char *want; } v[] = {
+    struct {
+        const char *in;
+        size_t n;
+        const char *want;
+    } v[] = {
         {"plain", 5, "plain"},
-        {"\xE5\xB0\x8F\xE7\x8C\xAB", 6, "\xE5\xB0\x8F\xE7\x8C\xAB"},          /* 小猫 kept */
-        {"a\xE5\xB0", 3, "a\xEF\xBF\xBD\xEF\xBF\xBD"},                          /* cut character */
-        {"\xC0\xAFx", 3, "\xEF\xBF\xBD\xEF\xBF\xBDx"},                          /* overlong */
-        {"\xED\xA0\x80", 3, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},          /* surrogate */
-        {"a\0b", 3, "a\xEF\xBF\xBD" "b"},                                         /* NUL */
+        {"\xE5\xB0\x8F\xE7\x8C\xAB", 6, "\xE5\xB0\x8F\xE7\x8C\xAB"}, /* 小猫 kept */
+        {"a\xE5\xB0", 3, "a\xEF\xBF\xBD\xEF\xBF\xBD"},               /* cut character */
+        {"\xC0\xAFx", 3, "\xEF\xBF\xBD\xEF\xBF\xBDx"},               /* overlong */
+        {"\xED\xA0\x80", 3, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* surrogate */
+        {"a\0b", 3,
+         "a\xEF\xBF\xBD"
+         "b"}, /* NUL */
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         char *o = lp_utf8_sanitize(v[i].in, v[i].n);

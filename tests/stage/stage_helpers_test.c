@@ -59,8 +59,8 @@ static int run(void *state, char *err, size_t n) {
 
 static void destroy(void *state) { (void)state; }
 
-static lp_stage_desc desc = {LP_STAGE_DESC_INIT, .name = "helpers", .version = "0", .description = "test",
-                             .create = create, .run = run, .destroy = destroy};
+static lp_stage_desc desc = {LP_STAGE_DESC_INIT, .name = "helpers", .version = "0",    .description = "test",
+                             .create = create,   .run = run,        .destroy = destroy};
 
 /* A model folder written by the SDK (kind decides the architecture). */
 static int model_folder(const char *dir, int scalar) {
@@ -124,8 +124,8 @@ int main(void) {
     S.optional = LP_INPUT_MODEL;
     S.publish = LP_EXPORT_SEQ_CLS;
     CHECK(lp_fake_host_run(h, err, sizeof err) == 0, "run: %s", err);
-    CHECK(!strcmp(S.in.data, data) && !strcmp(S.in.model, lm) && !strcmp(S.in.reward_model, rm), "inputs %s %s %s",
-          S.in.data, S.in.model, S.in.reward_model);
+    CHECK(!strcmp(S.in.data, data) && !strcmp(S.in.model, lm) && !strcmp(S.in.reward_model, rm),
+          "inputs %s %s %s", S.in.data, S.in.model, S.in.reward_model);
     snprintf(p, sizeof p, "%s/tokenizer.json", lm);
     CHECK(!strcmp(S.tok, p), "tokenizer %s", S.tok);
     CHECK(S.threads == 3 && !strcmp(S.precision, "fp32"), "threads %d precision %s", S.threads, S.precision);
@@ -166,7 +166,8 @@ int main(void) {
         S.optional = cases[i].opt;
         S.publish = 0;
         int rc = lp_fake_host_run(h, err, sizeof err);
-        CHECK(rc != 0 && strstr(err, "stage 'helpers': ") && strstr(err, cases[i].want), "case %zu: %s", i, err);
+        CHECK(rc != 0 && strstr(err, "stage 'helpers': ") && strstr(err, cases[i].want), "case %zu: %s", i,
+              err);
         printf("refused: %s\n", err);
         lp_fake_host_destroy(h);
     }

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "llmpipe/fsutil.h"
 #include "llmpipe/ckpt.h"
 #include "llmpipe/error.h"
+#include "llmpipe/fsutil.h"
 #include "llmpipe/model.h"
 #include "llmpipe/optim.h"
 #include "llmpipe/train.h"
@@ -24,7 +24,8 @@ typedef struct run {
 
 /* Tokens from the trainer's RNG (restored by resume), then both models'
  * forward, loss and backward. */
-static int micro(void *user, lp_model *m, int k, int n_micro, double *loss, int64_t *tokens, char *err, size_t n) {
+static int micro(void *user, lp_model *m, int k, int n_micro, double *loss, int64_t *tokens, char *err,
+                 size_t n) {
     (void)m;
     (void)k;
     run *r = user;
@@ -34,7 +35,8 @@ static int micro(void *user, lp_model *m, int k, int n_micro, double *loss, int6
     for (int i = 0; i < B * T; i++) y[i] = (x[i] * 7 + 3) % V;
     double la, lc = 0;
     float v[B * T], dv[B * T];
-    if (lp_model_forward(r->actor, x, B, T) || lp_model_lm_loss(r->actor, y, NULL, (double)B * T * n_micro, NULL, &la) ||
+    if (lp_model_forward(r->actor, x, B, T) ||
+        lp_model_lm_loss(r->actor, y, NULL, (double)B * T * n_micro, NULL, &la) ||
         lp_model_backward(r->actor))
         return lp_errf(err, n, "actor: %s", lp_model_error(r->actor));
     if (lp_model_forward(r->critic, x, B, T) || lp_model_values(r->critic, v))
@@ -57,15 +59,21 @@ static int start(run *r, lpk_ctx *ctx, const char *ckpt, uint64_t init_seed) {
     r->actor = lp_model_create(&ca, ctx, err, sizeof err);
     r->critic = lp_model_create(&cc, ctx, err, sizeof err);
     REQUIRE(r->actor && r->critic, "%s", err);
-    REQUIRE(lp_model_init_gpt2(r->actor, init_seed) == 0 && lp_model_init_gpt2(r->critic, init_seed + 1) == 0 &&
+    REQUIRE(lp_model_init_gpt2(r->actor, init_seed) == 0 &&
+                lp_model_init_gpt2(r->critic, init_seed + 1) == 0 &&
                 lp_model_init_scalar_head(r->critic, 0, init_seed + 2) == 0,
             "init");
     lp_trainer_group g[2] = {
         {"actor", r->actor, {0, 0.9f, 0.95f, 1e-8f, 0.1f}, {3e-3, 3e-4, 2, STEPS}, 1.0},
         {"critic", r->critic, {0, 0.8f, 0.99f, 1e-8f, 0.0f}, {1e-2, 1e-3, 1, STEPS}, 0.5},
     };
-    lp_trainer_opts o = {.micro_steps = 2, .max_steps = STEPS, .max_bad_steps = 3, .ckpt_dir = ckpt, .keep_last = 2,
-                         .eot = -1, .seed = 99};
+    lp_trainer_opts o = {.micro_steps = 2,
+                         .max_steps = STEPS,
+                         .max_bad_steps = 3,
+                         .ckpt_dir = ckpt,
+                         .keep_last = 2,
+                         .eot = -1,
+                         .seed = 99};
     lp_train_hooks h = {.user = r, .micro = micro};
     r->t = lp_trainer_create_groups(g, 2, &o, &h, NULL, err, sizeof err);
     REQUIRE(r->t, "%s", err);
@@ -135,7 +143,8 @@ int main(void) {
     run c = {0};
     REQUIRE(start(&c, ctx, db, 77) == 0, "start");
     CHECK(lp_trainer_resume(c.t, err, sizeof err) == 1, "resume: %s", err);
-    CHECK(lp_trainer_steps_done(c.t) == STEPS / 2, "resumed at step %lld", (long long)lp_trainer_steps_done(c.t));
+    CHECK(lp_trainer_steps_done(c.t) == STEPS / 2, "resumed at step %lld",
+          (long long)lp_trainer_steps_done(c.t));
     for (int s = STEPS / 2; s < STEPS; s++) {
         REQUIRE(lp_trainer_step(c.t, &sr, err, sizeof err) == 0, "%s", err);
         split[s] = sr.loss;
@@ -143,9 +152,11 @@ int main(void) {
     float *sb = state(&c, &nb);
     int curve = !memcmp(straight, split, sizeof straight);
     int weights = na == nb && !memcmp(sa, sb, na * sizeof *sa);
-    printf("loss curve after resume equal bit for bit: %s; weights + AdamW moments of both models (%zu floats) equal "
-           "bit for bit: %s\n",
-           curve ? "yes" : "NO", na, weights ? "yes" : "NO");
+    printf(
+        "loss curve after resume equal bit for bit: %s; weights + AdamW moments of both models (%zu floats) "
+        "equal "
+        "bit for bit: %s\n",
+        curve ? "yes" : "NO", na, weights ? "yes" : "NO");
     CHECK(curve, "loss curves differ");
     CHECK(weights, "final state differs");
     stop(&c);
@@ -153,7 +164,11 @@ int main(void) {
     /* a one-group trainer refuses the two-group checkpoint */
     lp_model_config ca = {2, 2, 16, V, 16, 0, 0};
     lp_model *m = lp_model_create(&ca, ctx, err, sizeof err);
-    lp_trainer_opts o = {.micro_steps = 1, .max_steps = STEPS, .max_bad_steps = 3, .ckpt_dir = db, .eot = -1,
+    lp_trainer_opts o = {.micro_steps = 1,
+                         .max_steps = STEPS,
+                         .max_bad_steps = 3,
+                         .ckpt_dir = db,
+                         .eot = -1,
                          .lr = {1e-3, 1e-4, 0, STEPS}};
     run d = {.actor = m};
     lp_train_hooks h = {.user = &d, .micro = micro};
@@ -163,10 +178,13 @@ int main(void) {
     lp_trainer_destroy(t1);
     /* groups are checked: a frozen model, a repeated name */
     lp_model *fz = lp_model_create_frozen(&ca, ctx, err, sizeof err);
-    lp_trainer_group bad[2] = {{"actor", m, {0, 0, 0, 0, 0}, {1e-3, 0, 0, 1}, 0}, {"actor", fz, {0, 0, 0, 0, 0}, {1e-3, 0, 0, 1}, 0}};
-    CHECK(!lp_trainer_create_groups(bad, 2, &o, &h, NULL, err, sizeof err) && strstr(err, "frozen"), "%s", err);
+    lp_trainer_group bad[2] = {{"actor", m, {0, 0, 0, 0, 0}, {1e-3, 0, 0, 1}, 0},
+                               {"actor", fz, {0, 0, 0, 0, 0}, {1e-3, 0, 0, 1}, 0}};
+    CHECK(!lp_trainer_create_groups(bad, 2, &o, &h, NULL, err, sizeof err) && strstr(err, "frozen"), "%s",
+          err);
     bad[1].model = m;
-    CHECK(!lp_trainer_create_groups(bad, 2, &o, &h, NULL, err, sizeof err) && strstr(err, "twice"), "%s", err);
+    CHECK(!lp_trainer_create_groups(bad, 2, &o, &h, NULL, err, sizeof err) && strstr(err, "twice"), "%s",
+          err);
     lp_model_destroy(fz);
     lp_model_destroy(m);
 

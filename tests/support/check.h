@@ -19,36 +19,35 @@
 
 static int lp_test_checks, lp_test_failures;
 
-#define CHECK(cond, ...)                                                 \
-    do {                                                                 \
-        lp_test_checks++;                                                \
-        if (!(cond)) {                                                   \
-            lp_test_failures++;                                          \
+#define CHECK(cond, ...)                                                    \
+    do {                                                                    \
+        lp_test_checks++;                                                   \
+        if (!(cond)) {                                                      \
+            lp_test_failures++;                                             \
             fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                \
-            fputc('\n', stderr);                                         \
-        }                                                                \
+            fprintf(stderr, __VA_ARGS__);                                   \
+            fputc('\n', stderr);                                            \
+        }                                                                   \
     } while (0)
 
-#define REQUIRE(cond, ...)                                               \
-    do {                                                                 \
-        int lp_test_before_ = lp_test_failures;                          \
-        CHECK(cond, __VA_ARGS__);                                        \
-        if (lp_test_failures != lp_test_before_) return 1;               \
+#define REQUIRE(cond, ...)                                 \
+    do {                                                   \
+        int lp_test_before_ = lp_test_failures;            \
+        CHECK(cond, __VA_ARGS__);                          \
+        if (lp_test_failures != lp_test_before_) return 1; \
     } while (0)
 
-#define ASSERT(cond, ...)                                                \
-    do {                                                                 \
-        int lp_test_before_ = lp_test_failures;                          \
-        CHECK(cond, __VA_ARGS__);                                        \
-        if (lp_test_failures != lp_test_before_) exit(1);                \
+#define ASSERT(cond, ...)                                 \
+    do {                                                  \
+        int lp_test_before_ = lp_test_failures;           \
+        CHECK(cond, __VA_ARGS__);                         \
+        if (lp_test_failures != lp_test_before_) exit(1); \
     } while (0)
 
-#define DONE()                                                           \
-    do {                                                                 \
-        fprintf(stderr, "%d checks, %d failures\n", lp_test_checks,      \
-                lp_test_failures);                                       \
-        return lp_test_failures ? 1 : 0;                                 \
+#define DONE()                                                                         \
+    do {                                                                               \
+        fprintf(stderr, "%d checks, %d failures\n", lp_test_checks, lp_test_failures); \
+        return lp_test_failures ? 1 : 0;                                               \
     } while (0)
 
 #endif

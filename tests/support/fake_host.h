@@ -36,8 +36,7 @@ typedef struct lp_fake_host lp_fake_host;
  * schema defaults. NULL with the host's messages in err when the parameters
  * do not satisfy the schema (a required one missing, a wrong type, an
  * unknown key) or work_dir cannot be created. */
-lp_fake_host *lp_fake_host_create(const lp_stage_desc *desc,
-                                  const char *work_dir, const char *params,
+lp_fake_host *lp_fake_host_create(const lp_stage_desc *desc, const char *work_dir, const char *params,
                                   char *err, size_t n);
 void lp_fake_host_destroy(lp_fake_host *h);
 
@@ -48,10 +47,8 @@ const lp_host_services *lp_fake_host_services(lp_fake_host *h);
  * body of a libconfig group); _set changes one key (the value parsed as
  * `llmpipe run --set` parses it). Both re-check the whole set: -1 with
  * every problem, "; "-joined, in err, and the previous parameters kept. */
-int lp_fake_host_params(lp_fake_host *h, const char *text, char *err,
-                        size_t n);
-int lp_fake_host_set(lp_fake_host *h, const char *key, const char *value,
-                     char *err, size_t n);
+int lp_fake_host_params(lp_fake_host *h, const char *text, char *err, size_t n);
+int lp_fake_host_set(lp_fake_host *h, const char *key, const char *value, char *err, size_t n);
 
 /* Run settings (defaults: run "test", stage = desc->name, device "cpu",
  * 1 thread, seed 1234, not resuming). */
@@ -64,8 +61,7 @@ void lp_fake_host_resuming(lp_fake_host *h, int resuming);
  * stage's output is called `name` and each artifact_put copies the folder
  * it publishes to `capture_dir` (replacing what an earlier put left). */
 int lp_fake_host_input(lp_fake_host *h, const char *name, const char *folder);
-void lp_fake_host_output(lp_fake_host *h, const char *name,
-                         const char *capture_dir);
+void lp_fake_host_output(lp_fake_host *h, const char *name, const char *capture_dir);
 int lp_fake_host_put_count(const lp_fake_host *h);
 
 /* Cancellation: _cancel sets the flag now (any thread); _cancel_at raises it
@@ -75,32 +71,29 @@ void lp_fake_host_cancel_at(lp_fake_host *h, int64_t done);
 
 /* What the stage reported, in order. */
 typedef enum lp_fake_kind {
-  LP_FAKE_LOG = 1,    /* name: level ("info", ...); text: message */
-  LP_FAKE_METRIC = 2, /* name: metric; value; step (one per metric) */
-  LP_FAKE_EVENT = 3,  /* name: kind ("alarm", ...); text: message */
-  LP_FAKE_TEXT = 4    /* name: label ("sample", ...); text */
+    LP_FAKE_LOG = 1,    /* name: level ("info", ...); text: message */
+    LP_FAKE_METRIC = 2, /* name: metric; value; step (one per metric) */
+    LP_FAKE_EVENT = 3,  /* name: kind ("alarm", ...); text: message */
+    LP_FAKE_TEXT = 4    /* name: label ("sample", ...); text */
 } lp_fake_kind;
 
 typedef struct lp_fake_entry {
-  lp_fake_kind kind;
-  const char *name;
-  const char *text; /* "" for metrics */
-  double value;
-  int64_t step;
+    lp_fake_kind kind;
+    const char *name;
+    const char *text; /* "" for metrics */
+    double value;
+    int64_t step;
 } lp_fake_entry;
 
 size_t lp_fake_host_entries(const lp_fake_host *h, const lp_fake_entry **out);
 /* Entries of `kind` whose name is `name` (NULL: any name). */
-size_t lp_fake_host_count(const lp_fake_host *h, lp_fake_kind kind,
-                          const char *name);
+size_t lp_fake_host_count(const lp_fake_host *h, lp_fake_kind kind, const char *name);
 /* The latest such entry, or NULL. */
-const lp_fake_entry *lp_fake_host_last(const lp_fake_host *h,
-                                       lp_fake_kind kind, const char *name);
+const lp_fake_entry *lp_fake_host_last(const lp_fake_host *h, lp_fake_kind kind, const char *name);
 /* emit_metrics calls (a step's metrics arrive in one call). */
 int lp_fake_host_metric_calls(const lp_fake_host *h);
 /* The latest progress report. */
-void lp_fake_host_progress(const lp_fake_host *h, int64_t *done,
-                           int64_t *total);
+void lp_fake_host_progress(const lp_fake_host *h, int64_t *done, int64_t *total);
 /* Forgets the recorded entries and counters (not the settings). */
 void lp_fake_host_clear(lp_fake_host *h);
 /* Log lines are also printed to stderr, prefixed "  [stage] ", unless quiet. */

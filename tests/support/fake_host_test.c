@@ -88,14 +88,10 @@ static int toy_run(void *state, char *err, size_t n) {
 static void toy_destroy(void *state) { free(state); }
 
 static const lp_stage_desc toy_desc = {
-    LP_STAGE_DESC_INIT,
-    .name = "toy",
-    .version = "1",
-    .description = "fake host self-test",
-    .params = toy_params,
-    .param_count = sizeof toy_params / sizeof toy_params[0],
-    .create = toy_create,
-    .run = toy_run,
+    LP_STAGE_DESC_INIT,     .name = "toy",
+    .version = "1",         .description = "fake host self-test",
+    .params = toy_params,   .param_count = sizeof toy_params / sizeof toy_params[0],
+    .create = toy_create,   .run = toy_run,
     .destroy = toy_destroy,
 };
 
@@ -155,7 +151,8 @@ int main(void) {
     lp_fake_host_clear(h);
     CHECK(lp_fake_host_run(h, err, sizeof err) == 0, "%s", err);
     CHECK(lp_fake_host_count(h, LP_FAKE_METRIC, "loss") == 5 && lp_fake_host_metric_calls(h) == 5,
-          "%zu losses in %d calls", lp_fake_host_count(h, LP_FAKE_METRIC, "loss"), lp_fake_host_metric_calls(h));
+          "%zu losses in %d calls", lp_fake_host_count(h, LP_FAKE_METRIC, "loss"),
+          lp_fake_host_metric_calls(h));
     const lp_fake_entry *e = lp_fake_host_last(h, LP_FAKE_METRIC, "loss");
     CHECK(e && e->step == 5 && e->value == 0.2, "last loss %g at %lld", e ? e->value : -1.0,
           e ? (long long)e->step : -1LL);

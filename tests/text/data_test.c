@@ -12,8 +12,7 @@
 
 static char dir[400];
 
-static const char *path_of(const char *name)
-{
+static const char *path_of(const char *name) {
     static char p[4][512];
     static int k;
     k = (k + 1) % 4;
@@ -21,15 +20,13 @@ static const char *path_of(const char *name)
     return p[k];
 }
 
-static void write_file(const char *name, const char *s)
-{
+static void write_file(const char *name, const char *s) {
     FILE *f = fopen(path_of(name), "w");
     fputs(s, f);
     fclose(f);
 }
 
-static void make_shard(const char *name, int vocab, int32_t first, size_t n)
-{
+static void make_shard(const char *name, int vocab, int32_t first, size_t n) {
     lp_shard_writer *w;
     char err[256];
     CHECK(lp_shard_writer_create(&w, path_of(name), vocab, 0, err, sizeof err) == 0, "%s", err);
@@ -40,29 +37,34 @@ static void make_shard(const char *name, int vocab, int32_t first, size_t n)
     CHECK(lp_shard_writer_close(w, err, sizeof err) == 0, "%s", err);
 }
 
-static void test_shards(void)
-{
+static void test_shards(void) {
     char err[256];
     make_shard("a.bin", 50000, 7, 1000);
     make_shard("wide.bin", 100000, 65530, 20);
     lp_shard *s;
     CHECK(lp_shard_open(&s, path_of("a.bin"), err, sizeof err) == 0, "%s", err);
     int32_t buf[8];
-    CHECK(lp_shard_count(s) == 1000 && lp_shard_vocab_size(s) == 50000, "count %llu", (unsigned long long)lp_shard_count(s));
-    CHECK(lp_shard_read(s, 995, 5, buf) == 0 && buf[0] == 1002 && buf[4] == 1006, "read %d %d", buf[0], buf[4]);
+    CHECK(lp_shard_count(s) == 1000 && lp_shard_vocab_size(s) == 50000, "count %llu",
+          (unsigned long long)lp_shard_count(s));
+    CHECK(lp_shard_read(s, 995, 5, buf) == 0 && buf[0] == 1002 && buf[4] == 1006, "read %d %d", buf[0],
+          buf[4]);
     CHECK(lp_shard_read(s, 996, 5, buf) != 0, "read past the end accepted");
     lp_shard_close(s);
     CHECK(lp_shard_open(&s, path_of("wide.bin"), err, sizeof err) == 0, "%s", err);
-    CHECK(lp_shard_read(s, 0, 8, buf) == 0 && buf[0] == 65530 && buf[7] == 65537, "4-byte tokens %d %d", buf[0], buf[7]);
+    CHECK(lp_shard_read(s, 0, 8, buf) == 0 && buf[0] == 65530 && buf[7] == 65537, "4-byte tokens %d %d",
+          buf[0], buf[7]);
     lp_shard_close(s);
     lp_shard_writer *w;
     CHECK(lp_shard_writer_create(&w, path_of("bad.bin"), 10, 0, err, sizeof err) == 0, "%s", err);
     int32_t big = 10;
-    CHECK(lp_shard_writer_append(w, &big, 1, err, sizeof err) != 0 && strstr(err, "outside the vocabulary"), "%s", err);
+    CHECK(lp_shard_writer_append(w, &big, 1, err, sizeof err) != 0 && strstr(err, "outside the vocabulary"),
+          "%s", err);
     lp_shard_writer_abort(w);
     /* damaged files */
     write_file("junk.bin", "this is not a shard at all, just some text that is long enough for a header....");
-    CHECK(lp_shard_open(&s, path_of("junk.bin"), err, sizeof err) != 0 && strstr(err, "bad magic") && strstr(err, "junk.bin"), "%s", err);
+    CHECK(lp_shard_open(&s, path_of("junk.bin"), err, sizeof err) != 0 && strstr(err, "bad magic") &&
+              strstr(err, "junk.bin"),
+          "%s", err);
     FILE *f = fopen(path_of("a.bin"), "r+b");
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
@@ -72,8 +74,7 @@ static void test_shards(void)
     make_shard("a.bin", 50000, 7, 1000);
 }
 
-static void test_loader(void)
-{
+static void test_loader(void) {
     char err[256];
     make_shard("b.bin", 50000, 20000, 333);
     const char *paths[] = {path_of("a.bin"), path_of("b.bin")};
@@ -127,16 +128,17 @@ static void test_loader(void)
     CHECK(lp_loader_create(&l1, paths, 2, B, T, 42, 1, err, sizeof err) == 0, "%s", err);
     lp_loader_next(l1, x1, y1);
     CHECK(memcmp(x1, x2, sizeof x1) != 0, "seed has no effect");
-    CHECK(lp_loader_state_restore(l4, st, sizeof st, err, sizeof err) != 0 && strstr(err, "seed=42"), "%s", err);
+    CHECK(lp_loader_state_restore(l4, st, sizeof st, err, sizeof err) != 0 && strstr(err, "seed=42"), "%s",
+          err);
     CHECK(lp_loader_state_restore(l4, st, 10, err, sizeof err) != 0, "short state accepted");
     lp_loader_destroy(l4);
     lp_loader_destroy(l1);
     lp_loader_destroy(l2);
-    CHECK(lp_loader_create(&l1, paths, 1, 1, 5000, 1, 1, err, sizeof err) != 0 && strstr(err, "fewer than"), "%s", err);
+    CHECK(lp_loader_create(&l1, paths, 1, 1, 5000, 1, 1, err, sizeof err) != 0 && strstr(err, "fewer than"),
+          "%s", err);
 }
 
-static void test_shard_build(void)
-{
+static void test_shard_build(void) {
     const char *text_a = "first doc\n%\nsecond doc\n%\n\n%\nthird doc\n", *text_b = "whole second file";
     write_file("ta.txt", text_a);
     write_file("tb.txt", text_b);
@@ -150,7 +152,8 @@ static void test_shard_build(void)
     lp_shard_build_opts so = {.val_fraction = 0.25, .doc_sep_line = "%", .seed = 1};
     lp_shard_build_stats st;
     CHECK(lp_shard_build(t, files, 2, dir, &so, &st, err, sizeof err) == 0, "%s", err);
-    CHECK(st.docs[0] == 3 && st.docs[1] == 1, "docs %llu/%llu", (unsigned long long)st.docs[0], (unsigned long long)st.docs[1]);
+    CHECK(st.docs[0] == 3 && st.docs[1] == 1, "docs %llu/%llu", (unsigned long long)st.docs[0],
+          (unsigned long long)st.docs[1]);
     lp_shard *s[2];
     CHECK(lp_shard_open(&s[0], path_of("train.bin"), err, sizeof err) == 0, "%s", err);
     CHECK(lp_shard_open(&s[1], path_of("val.bin"), err, sizeof err) == 0, "%s", err);
@@ -178,40 +181,52 @@ static void test_shard_build(void)
 }
 
 /* Loads name as kind and expects failure with msg (file:line:col prefix). */
-static void expect_bad(const char *name, const char *content, lp_data_kind kind, const char *where, const char *msg)
-{
+static void expect_bad(const char *name, const char *content, lp_data_kind kind, const char *where,
+                       const char *msg) {
     write_file(name, content);
     lp_dataset *d = NULL;
     char err[512] = "", want[600];
     int rc = lp_dataset_load(&d, path_of(name), kind, 0, err, sizeof err);
     snprintf(want, sizeof want, "%s:%s", path_of(name), where);
-    CHECK(rc != 0 && strstr(err, want) == err && strstr(err, msg), "%s: want '%s%s', got '%s'", name, want, msg, err);
+    CHECK(rc != 0 && strstr(err, want) == err && strstr(err, msg), "%s: want '%s%s', got '%s'", name, want,
+          msg, err);
     if (!rc) lp_dataset_destroy(d);
 }
 
-static void test_records(void)
-{
+static void test_records(void) {
     char err[512];
-    expect_bad("s1.jsonl", "{\"instruction\": \"a\", \"output\": \"b\"}\n{\"instruction\": \"a\"}\n", LP_DATA_SFT, "2:1: ",
-               "missing field \"output\"");
-    expect_bad("s2.jsonl", "\n{\"instruction\": \"a\", \"output\": \"b\"}\n  {\"instruction\": \"a\", \"output\": 3}\n",
+    expect_bad("s1.jsonl", "{\"instruction\": \"a\", \"output\": \"b\"}\n{\"instruction\": \"a\"}\n",
+               LP_DATA_SFT, "2:1: ", "missing field \"output\"");
+    expect_bad("s2.jsonl",
+               "\n{\"instruction\": \"a\", \"output\": \"b\"}\n  {\"instruction\": \"a\", \"output\": 3}\n",
                LP_DATA_SFT, "3:3: ", "field \"output\": expected a string, got a number");
-    expect_bad("s3.jsonl", "{\"instruction\": \"a\", \"output\": \"b\",}\n", LP_DATA_SFT, "1:36: ", "string or '}' expected");
-    expect_bad("s4.json", "[\n  {\"instruction\": \"a\", \"output\": \"b\"},\n  {\"instruction\": \"\", \"output\": \"b\"}\n]\n",
+    expect_bad("s3.jsonl", "{\"instruction\": \"a\", \"output\": \"b\",}\n", LP_DATA_SFT,
+               "1:36: ", "string or '}' expected");
+    expect_bad("s4.json",
+               "[\n  {\"instruction\": \"a\", \"output\": \"b\"},\n  {\"instruction\": \"\", \"output\": "
+               "\"b\"}\n]\n",
                LP_DATA_SFT, "3:3: ", "field \"instruction\" is empty");
-    expect_bad("s5.json", "[\n  {\"instruction\": \"a\", \"output\": \"b\"},\n  {\"instruction\": \"a\" \"output\": \"b\"}\n]",
-               LP_DATA_SFT, "3:30: ", "'}' expected");
-    expect_bad("s6.json", "[{\"instruction\": \"a\", \"output\": \"b\"} {\"x\": 1}]", LP_DATA_SFT, "1:38: ", "expected ',' or ']'");
-    expect_bad("s7.jsonl", "{\"instruction\": \"a\", \"output\": \"b\"}\n[1]\n", LP_DATA_SFT, "2:1: ",
-               "expected a JSON object, got an array");
+    expect_bad(
+        "s5.json",
+        "[\n  {\"instruction\": \"a\", \"output\": \"b\"},\n  {\"instruction\": \"a\" \"output\": \"b\"}\n]",
+        LP_DATA_SFT, "3:30: ", "'}' expected");
+    expect_bad("s6.json", "[{\"instruction\": \"a\", \"output\": \"b\"} {\"x\": 1}]", LP_DATA_SFT,
+               "1:38: ", "expected ',' or ']'");
+    expect_bad("s7.jsonl", "{\"instruction\": \"a\", \"output\": \"b\"}\n[1]\n", LP_DATA_SFT,
+               "2:1: ", "expected a JSON object, got an array");
     expect_bad("s8.json", "[1]", LP_DATA_SFT, "1:2: ", "'[' or '{' expected");
-    expect_bad("p1.jsonl", "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"a\"}\n", LP_DATA_PREF, "1:1: ", "same text");
-    expect_bad("p2.jsonl", "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\", \"margin\": \"big\"}\n", LP_DATA_PREF,
-               "1:1", "field \"margin\": expected a number, got a string");
-    expect_bad("r1.jsonl", "{\"prompt\": \"q\", \"responses\": [\"only one\"]}\n", LP_DATA_RANKED, "1:1: ", "at least 2");
-    expect_bad("r2.jsonl", "{\"prompt\": \"q\", \"responses\": [\"a\", 2]}\n", LP_DATA_RANKED, "1:1: ", "[1]: expected a string");
+    expect_bad("p1.jsonl", "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"a\"}\n", LP_DATA_PREF,
+               "1:1: ", "same text");
+    expect_bad("p2.jsonl",
+               "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\", \"margin\": \"big\"}\n",
+               LP_DATA_PREF, "1:1", "field \"margin\": expected a number, got a string");
+    expect_bad("r1.jsonl", "{\"prompt\": \"q\", \"responses\": [\"only one\"]}\n", LP_DATA_RANKED,
+               "1:1: ", "at least 2");
+    expect_bad("r2.jsonl", "{\"prompt\": \"q\", \"responses\": [\"a\", 2]}\n", LP_DATA_RANKED,
+               "1:1: ", "[1]: expected a string");
     expect_bad("q1.jsonl", "{\"reference\": \"x\"}\n", LP_DATA_PROMPTS, "1:1: ", "missing field \"prompt\"");
-    expect_bad("q2.jsonl", "{\"prompt\": \"caf\xc3\"}\n", LP_DATA_PROMPTS, "1:", "unable to decode byte 0xc3");
+    expect_bad("q2.jsonl", "{\"prompt\": \"caf\xc3\"}\n", LP_DATA_PROMPTS,
+               "1:", "unable to decode byte 0xc3");
 
     /* skip-bad: counted, first message kept, good records intact */
     write_file("mixed.jsonl",
@@ -220,9 +235,12 @@ static void test_records(void)
                "not json\n"
                "{\"prompt\": \"q3\", \"chosen\": \"c\", \"rejected\": \"d\"}\n");
     lp_dataset *d;
-    CHECK(lp_dataset_load(&d, path_of("mixed.jsonl"), LP_DATA_PREF, 0, err, sizeof err) != 0 && strstr(err, ":2:1: missing field \"rejected\""), "%s", err);
+    CHECK(lp_dataset_load(&d, path_of("mixed.jsonl"), LP_DATA_PREF, 0, err, sizeof err) != 0 &&
+              strstr(err, ":2:1: missing field \"rejected\""),
+          "%s", err);
     CHECK(lp_dataset_load(&d, path_of("mixed.jsonl"), LP_DATA_PREF, 1, err, sizeof err) == 0, "%s", err);
-    CHECK(lp_dataset_count(d) == 2 && lp_dataset_skipped(d) == 2, "count %zu skipped %zu", lp_dataset_count(d), lp_dataset_skipped(d));
+    CHECK(lp_dataset_count(d) == 2 && lp_dataset_skipped(d) == 2, "count %zu skipped %zu",
+          lp_dataset_count(d), lp_dataset_skipped(d));
     CHECK(strstr(lp_dataset_first_skip(d), "mixed.jsonl:2:1:"), "%s", lp_dataset_first_skip(d));
     const lp_record *r = lp_dataset_get(d, 0);
     CHECK(r->has_margin && r->margin == 1.5 && !strcmp(r->chosen, "a") && r->line == 1, "record 0");
@@ -230,31 +248,39 @@ static void test_records(void)
     CHECK(!r->has_margin && !strcmp(r->prompt, "q3") && r->line == 4, "record 1 line %d", r->line);
     lp_dataset_destroy(d);
 
-    write_file("ranked.json", "[{\"prompt\": \"q\", \"responses\": [\"best\", \"mid\", \"worst\"], \"extra\": 1}]");
+    write_file("ranked.json",
+               "[{\"prompt\": \"q\", \"responses\": [\"best\", \"mid\", \"worst\"], \"extra\": 1}]");
     CHECK(lp_dataset_load(&d, path_of("ranked.json"), LP_DATA_RANKED, 0, err, sizeof err) == 0, "%s", err);
     r = lp_dataset_get(d, 0);
     CHECK(r->k == 3 && !strcmp(r->responses[0], "best") && !strcmp(r->responses[2], "worst"), "ranked");
     lp_dataset_destroy(d);
     write_file("empty.jsonl", "\n\n");
-    CHECK(lp_dataset_load(&d, path_of("empty.jsonl"), LP_DATA_PROMPTS, 0, err, sizeof err) != 0 && strstr(err, "no valid prompts records"), "%s", err);
-    CHECK(lp_dataset_load(&d, path_of("missing.jsonl"), LP_DATA_PROMPTS, 0, err, sizeof err) != 0 && strstr(err, "cannot open"), "%s", err);
+    CHECK(lp_dataset_load(&d, path_of("empty.jsonl"), LP_DATA_PROMPTS, 0, err, sizeof err) != 0 &&
+              strstr(err, "no valid prompts records"),
+          "%s", err);
+    CHECK(lp_dataset_load(&d, path_of("missing.jsonl"), LP_DATA_PROMPTS, 0, err, sizeof err) != 0 &&
+              strstr(err, "cannot open"),
+          "%s", err);
 }
 
-static void test_sft(void)
-{
+static void test_sft(void) {
     char err[256];
     const char *corpus = "Sort these numbers. 1, 2, 3 Below is an instruction Response Input";
     size_t l = strlen(corpus);
     lp_tok_train_opts o = {.vocab_size = 320, .min_frequency = 1};
     lp_tokenizer *t;
     CHECK(lp_tokenizer_train_texts(&t, &corpus, &l, 1, &o, err, sizeof err) == 0, "%s", err);
-    write_file("sft.json", "[{\"instruction\": \"Sort these numbers.\", \"input\": \"3, 1, 2\", \"output\": \"1, 2, 3\"},"
-                           " {\"instruction\": \"Say hi.\", \"output\": \"hi\"}]");
+    write_file("sft.json",
+               "[{\"instruction\": \"Sort these numbers.\", \"input\": \"3, 1, 2\", \"output\": \"1, 2, 3\"},"
+               " {\"instruction\": \"Say hi.\", \"output\": \"hi\"}]");
     lp_dataset *d;
     CHECK(lp_dataset_load(&d, path_of("sft.json"), LP_DATA_SFT, 0, err, sizeof err) == 0, "%s", err);
     char *p = lp_render_prompt(lp_alpaca_template(), "Say hi.", "");
-    CHECK(!strcmp(p, "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n"
-                     "### Instruction:\nSay hi.\n\n### Response:\n"), "no-input template: %s", p);
+    CHECK(!strcmp(p,
+                  "Below is an instruction that describes a task. Write a response that appropriately "
+                  "completes the request.\n\n"
+                  "### Instruction:\nSay hi.\n\n### Response:\n"),
+          "no-input template: %s", p);
     free(p);
     lp_sft_tokens ex[2];
     for (int i = 0; i < 2; i++) {
@@ -283,13 +309,16 @@ static void test_sft(void)
         lp_ids_free(&resp);
     }
     lp_sft_tokens cut;
-    CHECK(lp_sft_tokenize(t, lp_alpaca_template(), lp_dataset_get(d, 0), 10, &cut, err, sizeof err) == 0 && cut.n == 10 && cut.truncated, "truncation");
+    CHECK(lp_sft_tokenize(t, lp_alpaca_template(), lp_dataset_get(d, 0), 10, &cut, err, sizeof err) == 0 &&
+              cut.n == 10 && cut.truncated,
+          "truncation");
     lp_sft_tokens_free(&cut);
     /* packing: both fit in one row of their summed length, not in a shorter one */
     size_t T = ex[0].n + ex[1].n;
     lp_packed pk;
     CHECK(lp_sft_pack(ex, 2, T, -7, &pk, err, sizeof err) == 0 && pk.rows == 1, "rows %zu", pk.rows);
-    CHECK(pk.seg[0] == 0 && pk.seg[T - 1] == 1 && !memcmp(pk.ids + ex[0].n, ex[1].ids, ex[1].n * 4), "packed layout");
+    CHECK(pk.seg[0] == 0 && pk.seg[T - 1] == 1 && !memcmp(pk.ids + ex[0].n, ex[1].ids, ex[1].n * 4),
+          "packed layout");
     lp_packed_free(&pk);
     CHECK(lp_sft_pack(ex, 2, T - 1, -7, &pk, err, sizeof err) == 0 && pk.rows == 2, "rows %zu", pk.rows);
     CHECK(pk.ids[T - 2] == -7 && pk.seg[T - 2] == -1 && pk.mask[T - 2] == 0, "padding");
@@ -303,8 +332,7 @@ static void test_sft(void)
     lp_tokenizer_destroy(t);
 }
 
-int main(void)
-{
+int main(void) {
     snprintf(dir, sizeof dir, "%s", getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp");
     test_shards();
     test_loader();

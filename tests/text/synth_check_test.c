@@ -11,8 +11,7 @@
 
 static const char *FLAWS[] = {"swap", "off_by_one", "truncated", "chatter"};
 
-static void test_family(int f)
-{
+static void test_family(int f) {
     const char *name = lp_synth_family_name(f);
     int flaws_seen[4] = {0};
     for (int level = 1; level <= 3; level++) {
@@ -21,10 +20,12 @@ static void test_family(int f)
         for (int i = 0; i < 300; i++) {
             lp_synth_item it, same;
             CHECK(lp_synth_generate(f, &lv, &rng, &it) == 0, "generate %s", name);
-            CHECK(lp_synth_generate(f, &lv, &again, &same) == 0 && !strcmp(it.input, same.input), "not deterministic");
+            CHECK(lp_synth_generate(f, &lv, &again, &same) == 0 && !strcmp(it.input, same.input),
+                  "not deterministic");
             lp_synth_item_free(&same);
             char *prompt = lp_render_prompt(lp_alpaca_template(), it.instruction, it.input);
-            CHECK(lp_synth_check(name, prompt, it.output) == 1, "%s: '%s' -> '%s' rejected", name, it.input, it.output);
+            CHECK(lp_synth_check(name, prompt, it.output) == 1, "%s: '%s' -> '%s' rejected", name, it.input,
+                  it.output);
             CHECK(lp_synth_check(name, it.input, it.output) == 1, "%s: bare input", name);
             char padded[512];
             snprintf(padded, sizeof padded, "  %s\n", it.output);
@@ -33,7 +34,8 @@ static void test_family(int f)
                 char *bad = lp_synth_corrupt(&it, FLAWS[k], &flaw_rng);
                 if (!bad) continue;
                 flaws_seen[k]++;
-                CHECK(lp_synth_check(name, prompt, bad) == 0, "%s: %s answer '%s' to '%s' accepted", name, FLAWS[k], bad, it.input);
+                CHECK(lp_synth_check(name, prompt, bad) == 0, "%s: %s answer '%s' to '%s' accepted", name,
+                      FLAWS[k], bad, it.input);
                 free(bad);
             }
             CHECK(lp_synth_check(name, prompt, "") == 0, "empty answer accepted");
@@ -44,8 +46,7 @@ static void test_family(int f)
     CHECK(flaws_seen[3] > 0 && flaws_seen[0] + flaws_seen[1] > 0, "%s: no near-miss flaws", name);
 }
 
-int main(void)
-{
+int main(void) {
     CHECK(lp_synth_family_count() == 10, "families");
     for (int f = 0; f < lp_synth_family_count(); f++) test_family(f);
     /* known answers, written out by hand */

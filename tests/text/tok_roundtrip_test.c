@@ -11,22 +11,51 @@
 #include "tests/support/check.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint32_t next_u32(void)
-{
+static uint32_t next_u32(void) {
     rng ^= rng << 13;
     rng ^= rng >> 7;
     rng ^= rng << 17;
     return (uint32_t)(rng >> 11);
 }
 
-static const char *PIECES[] = {"the", " quick", " brown", "狐狸", "跳过", "了", " lazy", "狗", "。", "，", " 2024",
-                               "'s", "'ll", "\n\n", "  ", "\t", "<|endoftext|>", "<|endo", "ftext|>", "é", "ü",
-                               "\xe2\x80\x99", "\xf0\x9f\x98\x80", "\xc3", "\xa9", "\xff", "\x80", "\xed\xa0\x80", "\0",
-                               "\xf4\x90\x80\x80", "123", "abc", "ABC", "!!!", "\r\n"};
+static const char *PIECES[] = {"the",
+                               " quick",
+                               " brown",
+                               "狐狸",
+                               "跳过",
+                               "了",
+                               " lazy",
+                               "狗",
+                               "。",
+                               "，",
+                               " 2024",
+                               "'s",
+                               "'ll",
+                               "\n\n",
+                               "  ",
+                               "\t",
+                               "<|endoftext|>",
+                               "<|endo",
+                               "ftext|>",
+                               "é",
+                               "ü",
+                               "\xe2\x80\x99",
+                               "\xf0\x9f\x98\x80",
+                               "\xc3",
+                               "\xa9",
+                               "\xff",
+                               "\x80",
+                               "\xed\xa0\x80",
+                               "\0",
+                               "\xf4\x90\x80\x80",
+                               "123",
+                               "abc",
+                               "ABC",
+                               "!!!",
+                               "\r\n"};
 
 /* A random mixture of text pieces, lone bytes and cut multi-byte sequences. */
-static size_t random_text(char *buf, size_t cap)
-{
+static size_t random_text(char *buf, size_t cap) {
     size_t n = 0, want = next_u32() % cap;
     while (n < want) {
         uint32_t k = next_u32() % 4;
@@ -44,15 +73,17 @@ static size_t random_text(char *buf, size_t cap)
     return n;
 }
 
-static lp_tokenizer *train_small(void)
-{
+static lp_tokenizer *train_small(void) {
     static const char corpus[] =
         "The quick brown fox jumps over the lazy dog. It's the dog's day; we'll see.\n"
         "敏捷的棕色狐狸跳过了懒狗。床前明月光，疑是地上霜。举头望明月，低头思故乡。\n"
         "Numbers 12345 and 2024, tabs\tand  double spaces.\n";
     const char *texts[4];
     size_t lens[4];
-    for (int i = 0; i < 4; i++) { texts[i] = corpus; lens[i] = sizeof corpus - 1; }
+    for (int i = 0; i < 4; i++) {
+        texts[i] = corpus;
+        lens[i] = sizeof corpus - 1;
+    }
     const char *special[] = {"<|user|>"};
     lp_tok_train_opts o = {.vocab_size = 400, .min_frequency = 1, .special = special, .n_special = 1};
     lp_tokenizer *t = NULL;
@@ -62,8 +93,7 @@ static lp_tokenizer *train_small(void)
     return t;
 }
 
-static void roundtrip(lp_tokenizer *t, const char *s, size_t n, int allow_special)
-{
+static void roundtrip(lp_tokenizer *t, const char *s, size_t n, int allow_special) {
     lp_ids ids = {0};
     char err[256], *back = NULL;
     size_t blen = 0;
@@ -80,8 +110,7 @@ static void roundtrip(lp_tokenizer *t, const char *s, size_t n, int allow_specia
     lp_ids_free(&ids);
 }
 
-static void test_fuzz(lp_tokenizer *t)
-{
+static void test_fuzz(lp_tokenizer *t) {
     static char buf[4096];
     for (int it = 0; it < 3000; it++) {
         size_t n = random_text(buf, sizeof buf);
@@ -97,8 +126,7 @@ static void test_fuzz(lp_tokenizer *t)
     free(b);
 }
 
-static void test_special(lp_tokenizer *t)
-{
+static void test_special(lp_tokenizer *t) {
     const char s[] = "hi<|endoftext|>there<|user|>";
     lp_ids ids = {0};
     char err[256];
@@ -117,21 +145,20 @@ static void test_special(lp_tokenizer *t)
     CHECK(bl == 7 && memcmp(back, "hithere", 7) == 0, "skip_special gave '%s'", back);
     free(back);
     int32_t bad = 1 << 30;
-    CHECK(lp_tokenizer_decode(t, &bad, 1, 0, &back, &bl, err, sizeof err) != 0 && strstr(err, "outside the vocabulary"),
+    CHECK(lp_tokenizer_decode(t, &bad, 1, 0, &back, &bl, err, sizeof err) != 0 &&
+              strstr(err, "outside the vocabulary"),
           "unknown id accepted: %s", err);
     lp_ids_free(&ids);
     CHECK(lp_tokenizer_vocab_size(t) == 400, "vocab size %d", lp_tokenizer_vocab_size(t));
 }
 
-static void write_file(const char *path, const char *s)
-{
+static void write_file(const char *path, const char *s) {
     FILE *f = fopen(path, "w");
     fputs(s, f);
     fclose(f);
 }
 
-static void expect_load_error(const char *dir, const char *name, const char *content, const char *msg)
-{
+static void expect_load_error(const char *dir, const char *name, const char *content, const char *msg) {
     char path[512], err[512] = "";
     snprintf(path, sizeof path, "%s/%s", dir, name);
     write_file(path, content);
@@ -141,19 +168,22 @@ static void expect_load_error(const char *dir, const char *name, const char *con
     if (rc == 0) lp_tokenizer_destroy(t);
 }
 
-static void test_bad_files(lp_tokenizer *good)
-{
+static void test_bad_files(lp_tokenizer *good) {
     const char *dir = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
     expect_load_error(dir, "syntax.json", "{\n \"model\": {\n  \"vocab\": {,\n", "3:");
     expect_load_error(dir, "nomodel.json", "{\"version\": \"1.0\"}", "missing object \"model\"");
-    expect_load_error(dir, "wordpiece.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}", "expected \"BPE\"");
-    expect_load_error(dir, "gap.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 2}, \"merges\": []}}",
+    expect_load_error(dir, "wordpiece.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}",
+                      "expected \"BPE\"");
+    expect_load_error(dir, "gap.json",
+                      "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 2}, \"merges\": []}}",
                       "id 1 is missing");
-    expect_load_error(dir, "merge.json",
-                      "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a c\"]}}",
-                      "missing from the vocabulary");
+    expect_load_error(
+        dir, "merge.json",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a c\"]}}",
+        "missing from the vocabulary");
     expect_load_error(dir, "pretok.json",
-                      "{\"pre_tokenizer\": {\"type\": \"Whitespace\"}, \"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}",
+                      "{\"pre_tokenizer\": {\"type\": \"Whitespace\"}, \"model\": {\"type\": \"BPE\", "
+                      "\"vocab\": {}, \"merges\": []}}",
                       "expected type \"ByteLevel\"");
     /* save / load / save gives the same ids */
     char path[512], err[256];
@@ -174,8 +204,7 @@ static void test_bad_files(lp_tokenizer *good)
     }
 }
 
-int main(void)
-{
+int main(void) {
     lp_tokenizer *t = train_small();
     if (!t) return 1;
     test_fuzz(t);

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "llmpipe/fsutil.h"
 #include "llmpipe/data.h"
+#include "llmpipe/fsutil.h"
 #include "llmpipe/tokenizer.h"
 #include "tests/support/check.h"
 #include "tests/support/fake_host.h"
@@ -21,7 +21,8 @@ int main(void) {
     snprintf(corpus, sizeof corpus, "%s/corpus.txt", tmp);
     FILE *f = fopen(corpus, "w");
     REQUIRE(f, "cannot write %s", corpus);
-    for (int i = 0; i < 300; i++) fprintf(f, "The cat %d sat on the mat.\n小猫 %d 坐在垫子上。\n%%\n", i, i * 7 % 23);
+    for (int i = 0; i < 300; i++)
+        fprintf(f, "The cat %d sat on the mat.\n小猫 %d 坐在垫子上。\n%%\n", i, i * 7 % 23);
     fclose(f);
     snprintf(work, sizeof work, "%s/work", tmp);
     snprintf(cap, sizeof cap, "%s/out", tmp);

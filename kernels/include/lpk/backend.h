@@ -42,8 +42,8 @@ typedef struct lpk_backend_services {
     uint32_t version; /* LPK_API_VERSION */
     /* Reports a one-line error (no newline) for the call in progress. */
     void (*error)(void *host, const char *msg);
-    void *host; /* first argument of error() */
-    int threads;              /* > 0 */
+    void *host;  /* first argument of error() */
+    int threads; /* > 0 */
     lpk_precision precision;
     lpk_fp32_gemm fp32_gemm;
 } lpk_backend_services;
@@ -54,8 +54,7 @@ typedef struct lpk_backend {
     const char *name;
 
     /* services stays valid until fini; err gets the reason init failed */
-    int (*init)(const lpk_backend_services *services, lpk_backend_state **state,
-                char *err, size_t errlen);
+    int (*init)(const lpk_backend_services *services, lpk_backend_state **state, char *err, size_t errlen);
     int (*fini)(lpk_backend_state *st);
     /* 1 when bf16 products run on native hardware (AVX512-BF16, AMX, GPU) */
     int (*has_native_bf16)(lpk_backend_state *st);
@@ -63,83 +62,62 @@ typedef struct lpk_backend {
     void *(*alloc)(lpk_backend_state *st, size_t bytes);
     int (*free)(lpk_backend_state *st, void *p);
 
-    int (*gemm)(lpk_backend_state *st, lpk_trans ta, lpk_trans tb, int M, int N, int K,
-                float alpha, lpk_dtype dt, const void *A, int lda,
-                const void *B, int ldb, const float *bias, float beta,
+    int (*gemm)(lpk_backend_state *st, lpk_trans ta, lpk_trans tb, int M, int N, int K, float alpha,
+                lpk_dtype dt, const void *A, int lda, const void *B, int ldb, const float *bias, float beta,
                 float *C, int ldc);
     int (*f32_to_bf16)(lpk_backend_state *st, const float *x, lpk_bf16 *y, size_t n);
 
     int (*fill)(lpk_backend_state *st, float *x, float v, size_t n);
     int (*scale)(lpk_backend_state *st, float *x, float s, size_t n);
-    int (*add)(lpk_backend_state *st, float *y, const float *a, const float *b,
-                size_t n);
+    int (*add)(lpk_backend_state *st, float *y, const float *a, const float *b, size_t n);
     int (*sumsq)(lpk_backend_state *st, const float *x, size_t n, double *out);
-    int (*transpose_add)(lpk_backend_state *st, float *dst, int ldd, const float *src,
-                          int lds, int rows, int cols);
-    int (*bias_bwd)(lpk_backend_state *st, float *dbias, const float *dy, int N,
-                     int C);
+    int (*transpose_add)(lpk_backend_state *st, float *dst, int ldd, const float *src, int lds, int rows,
+                         int cols);
+    int (*bias_bwd)(lpk_backend_state *st, float *dbias, const float *dy, int N, int C);
 
-    int (*embed_fwd)(lpk_backend_state *st, float *out, const int32_t *tok,
-                     const int32_t *pos, int N, int T, int C, const float *wte,
-                     int V, const float *wpe, int maxT);
-    int (*embed_bwd)(lpk_backend_state *st, float *dwte, float *dwpe,
-                      const float *dout, const int32_t *tok,
-                      const int32_t *pos, int N, int T, int C, int V,
-                      int maxT);
-    int (*layernorm_fwd)(lpk_backend_state *st, float *out, lpk_bf16 *out16,
-                          float *mean, float *rstd,
-                          const float *x, const float *w, const float *b,
-                          int N, int C, float eps);
-    int (*layernorm_bwd)(lpk_backend_state *st, float *dx, float *dw, float *db,
-                          const float *dout, const float *x, const float *w,
-                          const float *mean, const float *rstd, int N, int C);
-    int (*gelu_fwd)(lpk_backend_state *st, float *y, lpk_bf16 *y16, const float *x,
-                     size_t n);
-    int (*gelu_bwd)(lpk_backend_state *st, float *dx, const float *dy, const float *x,
-                     size_t n);
-    int (*attn_fwd)(lpk_backend_state *st, float *out, float *lse, const float *qkv,
-                    int B, int T, int C, int H);
-    int (*attn_bwd)(lpk_backend_state *st, float *dqkv, const float *dout,
-                    const float *qkv, const float *out, const float *lse,
-                    int B, int T, int C, int H);
-    int (*attn_decode)(lpk_backend_state *st, float *out, const float *q, int ldq,
-                       const float *kcache, const float *vcache,
-                       const int32_t *len, int B, int maxT, int C, int H);
-    int (*xent)(lpk_backend_state *st, const float *logits, int ld,
-                const int32_t *target, const float *weight, int N, int V,
-                double norm, float *nll, float *dlogits, float dscale,
+    int (*embed_fwd)(lpk_backend_state *st, float *out, const int32_t *tok, const int32_t *pos, int N, int T,
+                     int C, const float *wte, int V, const float *wpe, int maxT);
+    int (*embed_bwd)(lpk_backend_state *st, float *dwte, float *dwpe, const float *dout, const int32_t *tok,
+                     const int32_t *pos, int N, int T, int C, int V, int maxT);
+    int (*layernorm_fwd)(lpk_backend_state *st, float *out, lpk_bf16 *out16, float *mean, float *rstd,
+                         const float *x, const float *w, const float *b, int N, int C, float eps);
+    int (*layernorm_bwd)(lpk_backend_state *st, float *dx, float *dw, float *db, const float *dout,
+                         const float *x, const float *w, const float *mean, const float *rstd, int N, int C);
+    int (*gelu_fwd)(lpk_backend_state *st, float *y, lpk_bf16 *y16, const float *x, size_t n);
+    int (*gelu_bwd)(lpk_backend_state *st, float *dx, const float *dy, const float *x, size_t n);
+    int (*attn_fwd)(lpk_backend_state *st, float *out, float *lse, const float *qkv, int B, int T, int C,
+                    int H);
+    int (*attn_bwd)(lpk_backend_state *st, float *dqkv, const float *dout, const float *qkv, const float *out,
+                    const float *lse, int B, int T, int C, int H);
+    int (*attn_decode)(lpk_backend_state *st, float *out, const float *q, int ldq, const float *kcache,
+                       const float *vcache, const int32_t *len, int B, int maxT, int C, int H);
+    int (*xent)(lpk_backend_state *st, const float *logits, int ld, const int32_t *target,
+                const float *weight, int N, int V, double norm, float *nll, float *dlogits, float dscale,
                 double *loss);
-    int (*logprob_fwd)(lpk_backend_state *st, const float *logits, int ld,
-                        const int32_t *tok, int N, int V, float temp,
-                        float *logp, float *entropy);
-    int (*logprob_bwd)(lpk_backend_state *st, float *dlogits, const float *logits,
-                        int ld, const int32_t *tok, int N, int V, float temp,
-                        const float *dlogp, const float *dentropy);
-    int (*rowdot_fwd)(lpk_backend_state *st, float *out, const float *x,
-                       const float *w, float b, int N, int C);
-    int (*rowdot_bwd)(lpk_backend_state *st, float *dx, float *dw, float *db,
-                       const float *dout, const float *x, const float *w,
-                       int N, int C);
-    int (*adamw)(lpk_backend_state *st, float *p, const float *g, float *m, float *v,
-                  size_t n, float lr, float beta1, float beta2, float eps,
-                  float wd, float bc1, float bc2, float gscale,
-                  lpk_bf16 *p16);
-    int (*xent_bf16)(lpk_backend_state *st, const float *logits, int ld,
-                     const int32_t *target, const float *weight, int N,
-                     int V, double norm, float *nll, lpk_bf16 *d16,
-                     int ld16, float dscale, double *loss);
-    int (*transpose_bf16)(lpk_backend_state *st, lpk_bf16 *dst, int ldd,
-                           const float *src, int lds, int rows, int cols);
-    int (*transpose_copy)(lpk_backend_state *st, float *dst, int ldd, const float *src,
-                           int lds, int rows, int cols);
-    int (*bias_bwd_bf16)(lpk_backend_state *st, float *dbias, lpk_bf16 *y16,
-                          const float *dy, int N, int C);
-    int (*adamw_t16)(lpk_backend_state *st, float *p, const float *g, float *m, float *v,
-                      int rows, int cols, float lr, float beta1, float beta2,
-                      float eps, float wd, float bc1, float bc2, float gscale,
-                      lpk_bf16 *p16t, int ldt);
-    int (*gelu_bias_bwd_bf16)(lpk_backend_state *st, float *dbias, lpk_bf16 *y16, float *dy,
-                               const float *x, int N, int C);
+    int (*logprob_fwd)(lpk_backend_state *st, const float *logits, int ld, const int32_t *tok, int N, int V,
+                       float temp, float *logp, float *entropy);
+    int (*logprob_bwd)(lpk_backend_state *st, float *dlogits, const float *logits, int ld, const int32_t *tok,
+                       int N, int V, float temp, const float *dlogp, const float *dentropy);
+    int (*rowdot_fwd)(lpk_backend_state *st, float *out, const float *x, const float *w, float b, int N,
+                      int C);
+    int (*rowdot_bwd)(lpk_backend_state *st, float *dx, float *dw, float *db, const float *dout,
+                      const float *x, const float *w, int N, int C);
+    int (*adamw)(lpk_backend_state *st, float *p, const float *g, float *m, float *v, size_t n, float lr,
+                 float beta1, float beta2, float eps, float wd, float bc1, float bc2, float gscale,
+                 lpk_bf16 *p16);
+    int (*xent_bf16)(lpk_backend_state *st, const float *logits, int ld, const int32_t *target,
+                     const float *weight, int N, int V, double norm, float *nll, lpk_bf16 *d16, int ld16,
+                     float dscale, double *loss);
+    int (*transpose_bf16)(lpk_backend_state *st, lpk_bf16 *dst, int ldd, const float *src, int lds, int rows,
+                          int cols);
+    int (*transpose_copy)(lpk_backend_state *st, float *dst, int ldd, const float *src, int lds, int rows,
+                          int cols);
+    int (*bias_bwd_bf16)(lpk_backend_state *st, float *dbias, lpk_bf16 *y16, const float *dy, int N, int C);
+    int (*adamw_t16)(lpk_backend_state *st, float *p, const float *g, float *m, float *v, int rows, int cols,
+                     float lr, float beta1, float beta2, float eps, float wd, float bc1, float bc2,
+                     float gscale, lpk_bf16 *p16t, int ldt);
+    int (*gelu_bias_bwd_bf16)(lpk_backend_state *st, float *dbias, lpk_bf16 *y16, float *dy, const float *x,
+                              int N, int C);
     /* the host/device boundary (lpk_copy_in ... lpk_sync) */
     int (*copy_in)(lpk_backend_state *st, void *dst, const void *src, size_t bytes);
     int (*copy_out)(lpk_backend_state *st, void *dst, const void *src, size_t bytes);

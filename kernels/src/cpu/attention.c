@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
 #include "attn_rows.h"
+#include "internal.h"
 #include "smallmm.h"
 #include "tile16.h"
 #include "vmath.h"
@@ -28,8 +28,7 @@
  * 22.6 against 30.4; T = 64, 4 x 12: 0.73 against 0.92; T = 1024,
  * 12 heads: 23 against 35. */
 static int use_bf16(cpu_state *ctx) {
-    return ctx->precision == LPK_PREC_BF16 && ctx->native_bf16 &&
-           cpu_attn_bf16_available();
+    return ctx->precision == LPK_PREC_BF16 && ctx->native_bf16 && cpu_attn_bf16_available();
 }
 
 /* The causal products of a query block [i0, i0 + R) run in strips of 8
@@ -46,18 +45,17 @@ static inline int strip_keys(int i0, int r0, int rr, int nk) {
 }
 
 /* S[R, nk] += A[R, hs] . Bt[hs, nk] for the keys each row sees */
-static void causal_scores(int i0, int R, int nk, int hs, const float *A, ptrdiff_t lda,
-                          const float *Bt, ptrdiff_t ldb, float *S, ptrdiff_t lds) {
+static void causal_scores(int i0, int R, int nk, int hs, const float *A, ptrdiff_t lda, const float *Bt,
+                          ptrdiff_t ldb, float *S, ptrdiff_t lds) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
         int rr = R - r0 < STRIP ? R - r0 : STRIP;
-        smallmm(rr, strip_keys(i0, r0, rr, nk), hs, A + r0 * lda, lda, 1, Bt, ldb,
-                S + r0 * lds, lds);
+        smallmm(rr, strip_keys(i0, r0, rr, nk), hs, A + r0 * lda, lda, 1, Bt, ldb, S + r0 * lds, lds);
     }
 }
 
 /* O[R, hs] += P[R, nk] . V[nk, hs], each row over the keys it sees */
-static void causal_rows(int i0, int R, int nk, int hs, const float *P, ptrdiff_t ldp,
-                        const float *V, ptrdiff_t ldv, float *O, ptrdiff_t ldo) {
+static void causal_rows(int i0, int R, int nk, int hs, const float *P, ptrdiff_t ldp, const float *V,
+                        ptrdiff_t ldv, float *O, ptrdiff_t ldo) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
         int rr = R - r0 < STRIP ? R - r0 : STRIP;
         int kmax = i0 + r0 + rr < nk ? i0 + r0 + rr : nk;
@@ -67,25 +65,26 @@ static void causal_rows(int i0, int R, int nk, int hs, const float *P, ptrdiff_t
 
 /* G[nk, hs] += P^T[nk, R] . X[R, hs]: keys before the block see every row,
  * a key in the diagonal block only the rows at or after it */
-static void causal_keys(int i0, int R, int nk, int hs, const float *P, ptrdiff_t ldp,
-                        const float *X, ptrdiff_t ldx, float *G, ptrdiff_t ldg) {
+static void causal_keys(int i0, int R, int nk, int hs, const float *P, ptrdiff_t ldp, const float *X,
+                        ptrdiff_t ldx, float *G, ptrdiff_t ldg) {
     if (i0 > 0) smallmm(i0, hs, R, P, 1, ldp, X, ldx, G, ldg);
     for (int j0 = i0; j0 < nk; j0 += STRIP) {
         int jj = nk - j0 < STRIP ? nk - j0 : STRIP, rs = j0 - i0;
-        smallmm(jj, hs, R - rs, P + rs * ldp + j0, 1, ldp, X + rs * ldx, ldx,
-                G + j0 * ldg, ldg);
+        smallmm(jj, hs, R - rs, P + rs * ldp + j0, 1, ldp, X + rs * ldx, ldx, G + j0 * ldg, ldg);
     }
 }
 
-int cpu_attn_fwd(cpu_state *ctx, float *out, float *lse, const float *qkv, int B,
-                 int T, int C, int H) {
+int cpu_attn_fwd(cpu_state *ctx, float *out, float *lse, const float *qkv, int B, int T, int C, int H) {
     if (use_bf16(ctx)) return cpu_attn_fwd_bf16(ctx, out, lse, qkv, B, T, C, H);
     const int hs = C / H;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
     const size_t per = (size_t)hs * T + (size_t)QB * T;
     float *ws = cpu_scratch(ctx, per, NT(ctx));
-    if (!ws) { cpu_error(ctx, "attention: out of memory"); return -1; }
+    if (!ws) {
+        cpu_error(ctx, "attention: out of memory");
+        return -1;
+    }
 #pragma omp parallel num_threads(NT(ctx))
     {
         float *kt = ws + (size_t)omp_get_thread_num() * cpu_scratch_stride(per);
@@ -100,13 +99,12 @@ int cpu_attn_fwd(cpu_state *ctx, float *out, float *lse, const float *qkv, int B
                 for (int r = 0; r < R; r++) memset(S + (size_t)r * T, 0, sizeof(float) * nk);
                 causal_scores(i0, R, nk, hs, base + i0 * ld + h * hs, ld, kt, T, S, T);
                 for (int r = 0; r < R; r++) {
-                    lse[(size_t)bh * T + i0 + r] =
-                        attn_softmax_row(S + (size_t)r * T, i0 + r + 1, nk, scale);
+                    lse[(size_t)bh * T + i0 + r] = attn_softmax_row(S + (size_t)r * T, i0 + r + 1, nk, scale);
                     float *o = out + ((size_t)b * T + i0 + r) * C + h * hs;
                     memset(o, 0, sizeof(float) * hs);
                 }
                 causal_rows(i0, R, nk, hs, S, T, base + 2 * C + h * hs, ld,
-                        out + ((size_t)b * T + i0) * C + h * hs, C);
+                            out + ((size_t)b * T + i0) * C + h * hs, C);
             }
         }
     }
@@ -124,16 +122,18 @@ static inline void attn_zero_head_grads(float *d, int T, ptrdiff_t ld, int C, in
     }
 }
 
-int cpu_attn_bwd(cpu_state *ctx, float *dqkv, const float *dout,
-                 const float *qkv, const float *out, const float *lse, int B,
-                 int T, int C, int H) {
+int cpu_attn_bwd(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
+                 const float *lse, int B, int T, int C, int H) {
     if (use_bf16(ctx)) return cpu_attn_bwd_bf16(ctx, dqkv, dout, qkv, out, lse, B, T, C, H);
     const int hs = C / H;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
     const size_t per = (size_t)2 * hs * T + (size_t)2 * QB * T + QB;
     float *ws = cpu_scratch(ctx, per, NT(ctx));
-    if (!ws) { cpu_error(ctx, "attention backward: out of memory"); return -1; }
+    if (!ws) {
+        cpu_error(ctx, "attention backward: out of memory");
+        return -1;
+    }
 #pragma omp parallel num_threads(NT(ctx))
     {
         float *kt = ws + (size_t)omp_get_thread_num() * cpu_scratch_stride(per);
@@ -157,28 +157,24 @@ int cpu_attn_bwd(cpu_state *ctx, float *dqkv, const float *dout,
                 causal_scores(i0, R, nk, hs, base + i0 * ld + h * hs, ld, kt, T, P, T);
                 causal_scores(i0, R, nk, hs, gob + (size_t)i0 * C, C, vt, T, dP, T);
                 for (int r = 0; r < R; r++)
-                    attn_dscore_row(P + (size_t)r * T, dP + (size_t)r * T, i0 + r + 1, nk,
-                                    scale, lse[(size_t)bh * T + i0 + r], Dr[r]);
+                    attn_dscore_row(P + (size_t)r * T, dP + (size_t)r * T, i0 + r + 1, nk, scale,
+                                    lse[(size_t)bh * T + i0 + r], Dr[r]);
                 /* dQ = dS K ; dK += dS^T Q ; dV += P^T dO */
-                causal_rows(i0, R, nk, hs, dP, T, base + C + h * hs, ld,
-                            dbase + i0 * ld + h * hs, ld);
-                causal_keys(i0, R, nk, hs, dP, T, base + i0 * ld + h * hs, ld,
-                            dbase + C + h * hs, ld);
-                causal_keys(i0, R, nk, hs, P, T, gob + (size_t)i0 * C, C,
-                            dbase + 2 * C + h * hs, ld);
+                causal_rows(i0, R, nk, hs, dP, T, base + C + h * hs, ld, dbase + i0 * ld + h * hs, ld);
+                causal_keys(i0, R, nk, hs, dP, T, base + i0 * ld + h * hs, ld, dbase + C + h * hs, ld);
+                causal_keys(i0, R, nk, hs, P, T, gob + (size_t)i0 * C, C, dbase + 2 * C + h * hs, ld);
             }
         }
     }
     return 0;
 }
 
-int cpu_attn_decode(cpu_state *ctx, float *out, const float *q, int ldq,
-                    const float *kcache, const float *vcache, const int32_t *len,
-                    int B, int maxT, int C, int H) {
+int cpu_attn_decode(cpu_state *ctx, float *out, const float *q, int ldq, const float *kcache,
+                    const float *vcache, const int32_t *len, int B, int maxT, int C, int H) {
     const int hs = C / H;
     const float scale = 1.0f / sqrtf((float)hs);
     int fail = 0;
-#pragma omp parallel num_threads(NTW(ctx, (size_t)B * maxT * C)) reduction(| : fail)
+#pragma omp parallel num_threads(NTW(ctx, (size_t)B *maxT *C)) reduction(| : fail)
     {
         float *s = malloc(sizeof(float) * (size_t)maxT);
         if (!s) fail = 1;
@@ -198,7 +194,10 @@ int cpu_attn_decode(cpu_state *ctx, float *out, const float *q, int ldq,
                 mx = a > mx ? a : mx;
             }
             float sum = 0.0f;
-            for (int j = 0; j < n; j++) { s[j] = lpk_expf(s[j] - mx); sum += s[j]; }
+            for (int j = 0; j < n; j++) {
+                s[j] = lpk_expf(s[j] - mx);
+                sum += s[j];
+            }
             float inv = 1.0f / sum;
             float *o = out + (size_t)b * C + h * hs;
             for (int d = 0; d < hs; d++) o[d] = 0.0f;
@@ -210,6 +209,9 @@ int cpu_attn_decode(cpu_state *ctx, float *out, const float *q, int ldq,
         }
         free(s);
     }
-    if (fail) { cpu_error(ctx, "attention decode: out of memory"); return -1; }
+    if (fail) {
+        cpu_error(ctx, "attention decode: out of memory");
+        return -1;
+    }
     return 0;
 }

@@ -28,9 +28,7 @@
 
 #define QB 64
 
-static inline __mmask16 tail16(int n) {
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-}
+static inline __mmask16 tail16(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
 /* rows layout of n rows x c columns (row stride lds) into dst[n][cpw];
  * the native conversion rounds to nearest even like lpk_to_bf16 */
@@ -40,8 +38,8 @@ static void pack_rows(float *dst, int cpw, const float *src, ptrdiff_t lds, int 
         float *d = dst + (size_t)r * cpw;
         for (int k = 0; k < c; k += 32) {
             __m512 lo = _mm512_maskz_loadu_ps(tail16(c - k), s + k);
-            __m512 hi = c - k > 16 ? _mm512_maskz_loadu_ps(tail16(c - k - 16), s + k + 16)
-                                   : _mm512_setzero_ps();
+            __m512 hi =
+                c - k > 16 ? _mm512_maskz_loadu_ps(tail16(c - k - 16), s + k + 16) : _mm512_setzero_ps();
             __m512 w = (__m512)_mm512_cvtne2ps_pbh(hi, lo);
             _mm512_mask_storeu_ps(d + k / 2, tail16((c - k + 1) / 2), w);
         }
@@ -65,10 +63,11 @@ static void pack_ipair(float *dst, const float *src, ptrdiff_t lds, int n, int c
         for (int k = 0; k < c; k += 16) {
             __mmask16 m = tail16(c - k);
             __m512i a = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s0 + k)));
-            __m512i b = two ? _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(
-                                  _mm512_maskz_loadu_ps(m, s0 + lds + k)))
+            __m512i b = two ? _mm512_cvtepu16_epi32(
+                                  (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s0 + lds + k)))
                             : _mm512_setzero_si512();
-            _mm512_mask_storeu_ps(d + k, m, _mm512_castsi512_ps(_mm512_or_si512(a, _mm512_slli_epi32(b, 16))));
+            _mm512_mask_storeu_ps(d + k, m,
+                                  _mm512_castsi512_ps(_mm512_or_si512(a, _mm512_slli_epi32(b, 16))));
         }
     }
 }
@@ -77,9 +76,10 @@ static void pack_ipair(float *dst, const float *src, ptrdiff_t lds, int n, int c
  * up to 32 columns: accumulators stay in registers only when the row loop
  * is fully unrolled, hence one instance per row count. `acc` adds to C,
  * else C is overwritten (scores need no zeroing pass first). */
-static inline __attribute__((always_inline)) void tile16(
-    const int rows, const int acc, int Kp, const float *a, ptrdiff_t sam, ptrdiff_t sak,
-    const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, __mmask16 k0, __mmask16 k1) {
+static inline __attribute__((always_inline)) void tile16(const int rows, const int acc, int Kp,
+                                                         const float *a, ptrdiff_t sam, ptrdiff_t sak,
+                                                         const float *B, ptrdiff_t ldb, float *C,
+                                                         ptrdiff_t ldc, __mmask16 k0, __mmask16 k1) {
     __m512 c0[8], c1[8];
     for (int r = 0; r < rows; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int kp = 0; kp < Kp; kp++) {
@@ -107,9 +107,10 @@ static inline __attribute__((always_inline)) void tile16(
 /* C[M,N] (+)= A . B over Kp pairs (added when acc, else stored). A word
  * (m, kp) = A[m*sam + kp*sak]; B word (kp, n) = B[kp*ldb + n]. 8 x 32
  * register tiles, edges masked. */
-static inline __attribute__((always_inline)) void mm16_body(
-    const int acc, int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrdiff_t sak,
-    const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
+static inline __attribute__((always_inline)) void mm16_body(const int acc, int M, int N, int Kp,
+                                                            const float *A, ptrdiff_t sam, ptrdiff_t sak,
+                                                            const float *B, ptrdiff_t ldb, float *C,
+                                                            ptrdiff_t ldc) {
     for (int n0 = 0; n0 < N; n0 += 32) {
         int nn = N - n0;
         __mmask16 k0 = tail16(nn), k1 = nn > 16 ? tail16(nn - 16) : 0;
@@ -121,13 +122,13 @@ static inline __attribute__((always_inline)) void mm16_body(
     }
 }
 
-static void mm16(int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrdiff_t sak,
-                 const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
+static void mm16(int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrdiff_t sak, const float *B,
+                 ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
     mm16_body(1, M, N, Kp, A, sam, sak, B, ldb, C, ldc);
 }
 
-static void mm16_store(int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrdiff_t sak,
-                       const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
+static void mm16_store(int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrdiff_t sak, const float *B,
+                       ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
     mm16_body(0, M, N, Kp, A, sam, sak, B, ldb, C, ldc);
 }
 
@@ -138,8 +139,8 @@ static void mm16_store(int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrd
 /* S[R, nk] = Q[R] . Kcol for the keys each strip of rows sees (pairs
  * along the head dimension, hp of them); columns a strip does not reach
  * are left as they are: the row softmax zeroes them */
-static void causal_scores16(int i0, int R, int nk, int hp, const float *Q, ptrdiff_t ldq,
-                            const float *Kcol, ptrdiff_t ldk, float *S, ptrdiff_t lds) {
+static void causal_scores16(int i0, int R, int nk, int hp, const float *Q, ptrdiff_t ldq, const float *Kcol,
+                            ptrdiff_t ldk, float *S, ptrdiff_t lds) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
         int rr = R - r0 < STRIP ? R - r0 : STRIP;
         int n = (i0 + r0 + rr + 31) & ~31;
@@ -149,8 +150,8 @@ static void causal_scores16(int i0, int R, int nk, int hp, const float *Q, ptrdi
 
 /* O[R, hs] = P[R] . V over the key pairs each strip of rows sees (a
  * query block's output rows get no other contribution: stored) */
-static void causal_rows16(int i0, int R, int nk, int hs, const float *P, ptrdiff_t ldp,
-                          const float *Vip, float *O, ptrdiff_t ldo) {
+static void causal_rows16(int i0, int R, int nk, int hs, const float *P, ptrdiff_t ldp, const float *Vip,
+                          float *O, ptrdiff_t ldo) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
         int rr = R - r0 < STRIP ? R - r0 : STRIP;
         int n = i0 + r0 + rr < nk ? i0 + r0 + rr : nk;
@@ -163,19 +164,18 @@ static void causal_rows16(int i0, int R, int nk, int hs, const float *P, ptrdiff
  * Keys before the block add to what earlier blocks wrote; the block's own
  * keys get their first contribution here, so they are stored and G needs
  * no zeroing beforehand. */
-static void causal_keys16(int i0, int R, int nk, int hs, const float *Pip, const float *Xip,
-                          float *G, ptrdiff_t ldg) {
+static void causal_keys16(int i0, int R, int nk, int hs, const float *Pip, const float *Xip, float *G,
+                          ptrdiff_t ldg) {
     int rp = (R + 1) / 2;
     if (i0 > 0) mm16(i0, hs, rp, Pip, 1, nk, Xip, hs, G, ldg);
     for (int j0 = i0; j0 < nk; j0 += STRIP) {
         int jj = nk - j0 < STRIP ? nk - j0 : STRIP, rs = (j0 - i0) / 2;
-        mm16_store(jj, hs, rp - rs, Pip + (size_t)rs * nk + j0, 1, nk, Xip + (size_t)rs * hs,
-                   hs, G + j0 * ldg, ldg);
+        mm16_store(jj, hs, rp - rs, Pip + (size_t)rs * nk + j0, 1, nk, Xip + (size_t)rs * hs, hs,
+                   G + j0 * ldg, ldg);
     }
 }
 
-int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv,
-                      int B, int T, int C, int H) {
+int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, int B, int T, int C, int H) {
     const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
@@ -183,7 +183,10 @@ int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv,
      * scores [QB][T], p rows [QB][tp] */
     const size_t per = (size_t)T * hp * 3 + (size_t)tp * hs + (size_t)QB * T + (size_t)QB * tp;
     float *ws = cpu_scratch(ctx, per, NT(ctx));
-    if (!ws) { cpu_error(ctx, "attention: out of memory"); return -1; }
+    if (!ws) {
+        cpu_error(ctx, "attention: out of memory");
+        return -1;
+    }
 #pragma omp parallel num_threads(NT(ctx))
     {
         float *q16 = ws + (size_t)omp_get_thread_num() * cpu_scratch_stride(per);
@@ -203,8 +206,7 @@ int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv,
                 int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
                 causal_scores16(i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, S, T);
                 for (int r = 0; r < R; r++)
-                    lse[(size_t)bh * T + i0 + r] =
-                        attn_softmax_row(S + (size_t)r * T, i0 + r + 1, nk, scale);
+                    lse[(size_t)bh * T + i0 + r] = attn_softmax_row(S + (size_t)r * T, i0 + r + 1, nk, scale);
                 pack_rows(p16, tp, S, T, R, nk);
                 causal_rows16(i0, R, nk, hs, p16, tp, vip, out + ((size_t)b * T + i0) * C + h * hs, C);
             }
@@ -213,19 +215,21 @@ int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv,
     return 0;
 }
 
-int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout,
-                      const float *qkv, const float *out, const float *lse,
-                      int B, int T, int C, int H) {
+int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
+                      const float *lse, int B, int T, int C, int H) {
     const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2, qp = QB / 2;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
     /* q rows, dO rows, scratch rows, k cols, v cols [T x hp each];
      * k ipair [tp][hs]; block: q ipair, dO ipair [qp][hs]; P, dP [QB][T];
      * dS rows [QB][tp]; dS ipair, P ipair [qp][T]; D [QB] */
-    const size_t per = (size_t)T * hp * 5 + (size_t)tp * hs + (size_t)2 * qp * hs +
-                       (size_t)2 * QB * T + (size_t)QB * tp + (size_t)2 * qp * T + QB;
+    const size_t per = (size_t)T * hp * 5 + (size_t)tp * hs + (size_t)2 * qp * hs + (size_t)2 * QB * T +
+                       (size_t)QB * tp + (size_t)2 * qp * T + QB;
     float *ws = cpu_scratch(ctx, per, NT(ctx));
-    if (!ws) { cpu_error(ctx, "attention backward: out of memory"); return -1; }
+    if (!ws) {
+        cpu_error(ctx, "attention backward: out of memory");
+        return -1;
+    }
 #pragma omp parallel num_threads(NT(ctx))
     {
         float *q16 = ws + (size_t)omp_get_thread_num() * cpu_scratch_stride(per);
@@ -260,8 +264,8 @@ int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout,
                 causal_scores16(i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, P, T);
                 causal_scores16(i0, R, nk, hp, g16 + (size_t)i0 * hp, hp, vcol, T, dP, T);
                 for (int r = 0; r < R; r++)
-                    attn_dscore_row(P + (size_t)r * T, dP + (size_t)r * T, i0 + r + 1, nk,
-                                    scale, lse[(size_t)bh * T + i0 + r], Dr[r]);
+                    attn_dscore_row(P + (size_t)r * T, dP + (size_t)r * T, i0 + r + 1, nk, scale,
+                                    lse[(size_t)bh * T + i0 + r], Dr[r]);
                 pack_rows(ds16, tp, dP, T, R, nk);
                 pack_ipair(dsip, dP, T, R, nk); /* word (rp, j) at rp * nk + j */
                 pack_ipair(pip, P, T, R, nk);
@@ -281,15 +285,13 @@ int cpu_attn_bf16_available(void) { return 1; }
 
 #else
 
-int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv,
-                      int B, int T, int C, int H) {
+int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, int B, int T, int C, int H) {
     (void)out, (void)lse, (void)qkv, (void)B, (void)T, (void)C, (void)H;
     cpu_error(ctx, "attention: built without AVX512-BF16");
     return -1;
 }
-int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout,
-                      const float *qkv, const float *out, const float *lse,
-                      int B, int T, int C, int H) {
+int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
+                      const float *lse, int B, int T, int C, int H) {
     (void)dqkv, (void)dout, (void)qkv, (void)out, (void)lse, (void)B, (void)T, (void)C, (void)H;
     cpu_error(ctx, "attention: built without AVX512-BF16");
     return -1;

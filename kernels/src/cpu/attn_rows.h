@@ -25,8 +25,7 @@ static inline float attn_softmax_row(float *s, int n, int nk, float scale) {
 #ifdef __AVX512F__
     __m512 vmx = _mm512_set1_ps(-INFINITY);
     for (int j = 0; j < n; j += 16)
-        vmx = _mm512_max_ps(vmx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY),
-                                                      attn_mask16(n - j), s + j));
+        vmx = _mm512_max_ps(vmx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), attn_mask16(n - j), s + j));
     float mx = _mm512_reduce_max_ps(vmx) * scale;
     __m512 vs = _mm512_set1_ps(scale), vm = _mm512_set1_ps(mx), vsum = _mm512_setzero_ps();
     for (int j = 0; j < n; j += 16) {
@@ -67,8 +66,7 @@ static inline float attn_softmax_row(float *s, int n, int nk, float scale) {
 /* Backward of one row: p holds the recomputed scores and becomes the
  * probabilities exp(scale * p - lse); dp holds dO . V^T and becomes the
  * score gradient p * (dp - D) * scale, D = dO . O; zeros from n to nk. */
-static inline void attn_dscore_row(float *p, float *dp, int n, int nk, float scale,
-                                   float lse, float D) {
+static inline void attn_dscore_row(float *p, float *dp, int n, int nk, float scale, float lse, float D) {
 #ifdef __AVX512F__
     __m512 vs = _mm512_set1_ps(scale), vl = _mm512_set1_ps(lse), vd = _mm512_set1_ps(D);
     int j = 0;
@@ -95,9 +93,8 @@ static inline void attn_dscore_row(float *p, float *dp, int n, int nk, float sca
 /* Zeroes R rows of P and dP (nk wide, row stride ld; skipped when NULL,
  * for products that store rather than add) and sets each row's
  * D = dO_r . O_r (hs wide, row stride C). */
-static inline void attn_block_prep(float *P, float *dP, size_t ld, int R, int nk,
-                                   const float *go, const float *o, size_t C, int hs,
-                                   float *Dr) {
+static inline void attn_block_prep(float *P, float *dP, size_t ld, int R, int nk, const float *go,
+                                   const float *o, size_t C, int hs, float *Dr) {
     for (int r = 0; r < R; r++) {
         if (P) {
             memset(P + r * ld, 0, sizeof(float) * nk);

@@ -8,26 +8,31 @@
 #include "internal.h"
 
 /* Services are append only: read what this backend knows of, no more. */
-static int cpu_init(const lpk_backend_services *sv, cpu_state **state,
-                    char *err, size_t errlen) {
+static int cpu_init(const lpk_backend_services *sv, cpu_state **state, char *err, size_t errlen) {
     if (!sv || sv->size < sizeof *sv || sv->version != LPK_API_VERSION || !sv->error) {
-        snprintf(err, errlen, "cpu backend: services of API version %u, expected %d",
-                 sv ? sv->version : 0u, LPK_API_VERSION);
+        snprintf(err, errlen, "cpu backend: services of API version %u, expected %d", sv ? sv->version : 0u,
+                 LPK_API_VERSION);
         return -1;
     }
     cpu_state *s = calloc(1, sizeof *s);
-    if (!s) { snprintf(err, errlen, "cpu backend: out of memory"); return -1; }
+    if (!s) {
+        snprintf(err, errlen, "cpu backend: out of memory");
+        return -1;
+    }
     s->sv = *sv;
     s->sv.size = sizeof s->sv;
     s->threads = sv->threads > 0 ? sv->threads : 1;
     s->precision = sv->precision;
     s->fp32_gemm = sv->fp32_gemm == LPK_GEMM_OPENBLAS ? LPK_GEMM_OPENBLAS : LPK_GEMM_ONEDNN;
-    if (cpu_gemm_init(s, err, errlen) != 0) { free(s); return -1; }
+    if (cpu_gemm_init(s, err, errlen) != 0) {
+        free(s);
+        return -1;
+    }
     /* native when every bf16 product kernel of this build is: oneDNN's
      * matmul and the AVX512-BF16 attention compiled in */
     __builtin_cpu_init();
-    s->native_bf16 = cpu_gemm_native_bf16(s) && cpu_attn_bf16_available() &&
-                     __builtin_cpu_supports("avx512bf16");
+    s->native_bf16 =
+        cpu_gemm_native_bf16(s) && cpu_attn_bf16_available() && __builtin_cpu_supports("avx512bf16");
     *state = s;
     return 0;
 }
@@ -73,7 +78,11 @@ static void *cpu_alloc(cpu_state *ctx, size_t bytes) {
     return p;
 }
 
-static int cpu_free(cpu_state *ctx, void *p) { (void)ctx; free(p); return 0; }
+static int cpu_free(cpu_state *ctx, void *p) {
+    (void)ctx;
+    free(p);
+    return 0;
+}
 
 /* Host and device memory are one on the CPU. */
 static int cpu_copy(cpu_state *ctx, void *dst, const void *src, size_t bytes) {
@@ -86,7 +95,10 @@ static int cpu_memset(cpu_state *ctx, void *dst, int value, size_t bytes) {
     memset(dst, value, bytes);
     return 0;
 }
-static int cpu_sync(cpu_state *ctx) { (void)ctx; return 0; }
+static int cpu_sync(cpu_state *ctx) {
+    (void)ctx;
+    return 0;
+}
 
 static const lpk_backend cpu_table = {
     .api_version = LPK_API_VERSION,
@@ -133,6 +145,4 @@ static const lpk_backend cpu_table = {
     .sync = cpu_sync,
 };
 
-__attribute__((visibility("default"))) const lpk_backend *lpk_backend_entry(void) {
-    return &cpu_table;
-}
+__attribute__((visibility("default"))) const lpk_backend *lpk_backend_entry(void) { return &cpu_table; }

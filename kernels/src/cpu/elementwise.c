@@ -16,7 +16,6 @@
 #include "internal.h"
 #include "vmath.h"
 
-
 int cpu_f32_to_bf16(cpu_state *ctx, const float *x, lpk_bf16 *y, size_t n) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) y[i] = lpk_to_bf16(x[i]);
@@ -29,7 +28,10 @@ int cpu_f32_to_bf16(cpu_state *ctx, const float *x, lpk_bf16 *y, size_t n) {
 #define FILL_STREAM_MIN ((size_t)1 << 20)
 
 int cpu_fill(cpu_state *ctx, float *x, float v, size_t n) {
-    if (v == 0.0f && n < ((size_t)1 << 16)) { memset(x, 0, n * sizeof *x); return 0; }
+    if (v == 0.0f && n < ((size_t)1 << 16)) {
+        memset(x, 0, n * sizeof *x);
+        return 0;
+    }
 #ifdef __AVX512F__
     if (n >= FILL_STREAM_MIN) {
         size_t head = (size_t)((64 - ((uintptr_t)x & 63)) & 63) / sizeof *x;
@@ -100,7 +102,7 @@ int cpu_sumsq(cpu_state *ctx, const float *x, size_t n, double *out) {
 int cpu_bias_bwd(cpu_state *ctx, float *dbias, const float *dy, int N, int C) {
     const int BLK = 64;
     int nb = (C + BLK - 1) / BLK;
-#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N *C)) schedule(static)
     for (int b = 0; b < nb; b++) {
         int lo = b * BLK, hi = lo + BLK < C ? lo + BLK : C;
         float acc[64];
@@ -132,8 +134,8 @@ static inline float gelu_grad(float v) {
  * walked in order, each thread over its own contiguous rows with its
  * column sums in L1; the per-thread sums are added in thread order, so a
  * fixed thread count gives the same bits every run. */
-static void bias_bwd_rows(cpu_state *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
-                          const float *gelu_x, float *dy_rw, int N, int C) {
+static void bias_bwd_rows(cpu_state *ctx, float *dbias, lpk_bf16 *y16, const float *dy, const float *gelu_x,
+                          float *dy_rw, int N, int C) {
     const int nt = NTW(ctx, (size_t)N * C);
     const size_t per = (size_t)C;
     float *acc = cpu_scratch(ctx, per, nt);
@@ -181,20 +183,18 @@ static void bias_bwd_rows(cpu_state *ctx, float *dbias, lpk_bf16 *y16, const flo
     }
 }
 
-int cpu_bias_bwd_bf16(cpu_state *ctx, float *dbias, lpk_bf16 *y16, const float *dy,
-                       int N, int C) {
+int cpu_bias_bwd_bf16(cpu_state *ctx, float *dbias, lpk_bf16 *y16, const float *dy, int N, int C) {
     bias_bwd_rows(ctx, dbias, y16, dy, NULL, NULL, N, C);
     return 0;
 }
 
-int cpu_gelu_bias_bwd_bf16(cpu_state *ctx, float *dbias, lpk_bf16 *y16, float *dy,
-                            const float *x, int N, int C) {
+int cpu_gelu_bias_bwd_bf16(cpu_state *ctx, float *dbias, lpk_bf16 *y16, float *dy, const float *x, int N,
+                           int C) {
     bias_bwd_rows(ctx, dbias, y16, dy, x, dy, N, C);
     return 0;
 }
 
-int cpu_gelu_fwd(cpu_state *ctx, float *y, lpk_bf16 *y16, const float *x,
-                  size_t n) {
+int cpu_gelu_fwd(cpu_state *ctx, float *y, lpk_bf16 *y16, const float *x, size_t n) {
     if (y16) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
         for (size_t i = 0; i < n; i++) {
@@ -215,8 +215,7 @@ int cpu_gelu_fwd(cpu_state *ctx, float *y, lpk_bf16 *y16, const float *x,
     return 0;
 }
 
-int cpu_gelu_bwd(cpu_state *ctx, float *dx, const float *dy, const float *x,
-                  size_t n) {
+int cpu_gelu_bwd(cpu_state *ctx, float *dx, const float *dy, const float *x, size_t n) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_grad(x[i]);
     return 0;
@@ -226,9 +225,8 @@ int cpu_gelu_bwd(cpu_state *ctx, float *dx, const float *dy, const float *x,
  * step with denom = sqrt(v)/sqrt(bc2) + eps), so trajectories agree to
  * rounding. */
 /* One element; decay first, then the Adam step. */
-static inline float adamw_elem(float p, float g, float *m, float *v, float beta1,
-                               float beta2, float decay, float step, float sbc2,
-                               float eps) {
+static inline float adamw_elem(float p, float g, float *m, float *v, float beta1, float beta2, float decay,
+                               float step, float sbc2, float eps) {
     float mi = beta1 * *m + (1.0f - beta1) * g;
     float vi = beta2 * *v + (1.0f - beta2) * g * g;
     *m = mi;
@@ -241,30 +239,27 @@ static inline float adamw_elem(float p, float g, float *m, float *v, float beta1
  * p16t. The tied LM head is the one user: its GEMMs read wte as [C, V],
  * which a separate pass over the 38.6M-element 124M-model wte rebuilt
  * after every step (7.5 ms). Elements are updated exactly as cpu_adamw. */
-int cpu_adamw_t16(cpu_state *ctx, float *p, const float *g, float *m, float *v,
-                   int rows, int cols, float lr, float beta1, float beta2,
-                   float eps, float wd, float bc1, float bc2, float gscale,
-                   lpk_bf16 *p16t, int ldt) {
+int cpu_adamw_t16(cpu_state *ctx, float *p, const float *g, float *m, float *v, int rows, int cols, float lr,
+                  float beta1, float beta2, float eps, float wd, float bc1, float bc2, float gscale,
+                  lpk_bf16 *p16t, int ldt) {
     const float decay = 1.0f - lr * wd;
     const float step = lr / bc1;
     const float sbc2 = sqrtf(bc2);
     const int nb = (rows + 15) / 16;
-#pragma omp parallel for num_threads(NTW(ctx, (size_t)rows * cols)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)rows *cols)) schedule(static)
     for (int b = 0; b < nb; b++) {
         int i0 = b * 16, ni = rows - i0 < 16 ? rows - i0 : 16;
         size_t lo = (size_t)i0 * cols, hi = lo + (size_t)ni * cols;
 #pragma omp simd
         for (size_t i = lo; i < hi; i++)
-            p[i] = adamw_elem(p[i], g[i] * gscale, &m[i], &v[i], beta1, beta2, decay, step,
-                              sbc2, eps);
+            p[i] = adamw_elem(p[i], g[i] * gscale, &m[i], &v[i], beta1, beta2, decay, step, sbc2, eps);
         cpu_transpose_bf16_rows(p16t, ldt, p, cols, i0, ni, cols);
     }
     return 0;
 }
 
-int cpu_adamw(cpu_state *ctx, float *p, const float *g, float *m, float *v,
-               size_t n, float lr, float beta1, float beta2, float eps,
-               float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16) {
+int cpu_adamw(cpu_state *ctx, float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+              float beta2, float eps, float wd, float bc1, float bc2, float gscale, lpk_bf16 *p16) {
     const float decay = 1.0f - lr * wd;
     const float step = lr / bc1;
     const float sbc2 = sqrtf(bc2);
@@ -272,15 +267,13 @@ int cpu_adamw(cpu_state *ctx, float *p, const float *g, float *m, float *v,
     if (p16) {
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
         for (size_t i = 0; i < n; i++) {
-            p[i] = adamw_elem(p[i], g[i] * gscale, &m[i], &v[i], beta1, beta2, decay, step,
-                              sbc2, eps);
+            p[i] = adamw_elem(p[i], g[i] * gscale, &m[i], &v[i], beta1, beta2, decay, step, sbc2, eps);
             p16[i] = lpk_to_bf16(p[i]);
         }
         return 0;
     }
 #pragma omp parallel for simd num_threads(NTW(ctx, n)) schedule(static)
     for (size_t i = 0; i < n; i++)
-        p[i] = adamw_elem(p[i], g[i] * gscale, &m[i], &v[i], beta1, beta2, decay, step,
-                          sbc2, eps);
+        p[i] = adamw_elem(p[i], g[i] * gscale, &m[i], &v[i], beta1, beta2, decay, step, sbc2, eps);
     return 0;
 }

@@ -62,10 +62,9 @@ static float row_lse_once(const float *z, int V, float *ex, float *sum) {
  * each logit is exponentiated once: exp dominated this kernel (two per
  * logit measured 60 ms for 2048 x 50257, one 40 ms, and with the max found
  * in the same pass 37 ms; 30 ms with the FMA exp of vmath.h). */
-static int xent(cpu_state *ctx, const float *logits, int ld,
-                const int32_t *target, const float *weight, int N, int V,
-                double norm, float *nll, float *dlogits, lpk_bf16 *d16,
-                int ld16, float dscale, double *loss) {
+static int xent(cpu_state *ctx, const float *logits, int ld, const int32_t *target, const float *weight,
+                int N, int V, double norm, float *nll, float *dlogits, lpk_bf16 *d16, int ld16, float dscale,
+                double *loss) {
     int nt = NTW(ctx, (size_t)N * V);
     /* per thread a row of exponentials, then the per-row losses (doubles) */
     const size_t per = (size_t)(V > 0 ? V : 1);
@@ -120,27 +119,21 @@ static int xent(cpu_state *ctx, const float *logits, int ld,
     return 0;
 }
 
-int cpu_xent(cpu_state *ctx, const float *logits, int ld,
-             const int32_t *target, const float *weight, int N, int V,
-             double norm, float *nll, float *dlogits, float dscale,
-             double *loss) {
-    return xent(ctx, logits, ld, target, weight, N, V, norm, nll, dlogits,
-                NULL, 0, dscale, loss);
+int cpu_xent(cpu_state *ctx, const float *logits, int ld, const int32_t *target, const float *weight, int N,
+             int V, double norm, float *nll, float *dlogits, float dscale, double *loss) {
+    return xent(ctx, logits, ld, target, weight, N, V, norm, nll, dlogits, NULL, 0, dscale, loss);
 }
 
-int cpu_xent_bf16(cpu_state *ctx, const float *logits, int ld,
-                  const int32_t *target, const float *weight, int N, int V,
-                  double norm, float *nll, lpk_bf16 *d16, int ld16,
-                  float dscale, double *loss) {
-    return xent(ctx, logits, ld, target, weight, N, V, norm, nll, NULL, d16,
-                ld16, dscale, loss);
+int cpu_xent_bf16(cpu_state *ctx, const float *logits, int ld, const int32_t *target, const float *weight,
+                  int N, int V, double norm, float *nll, lpk_bf16 *d16, int ld16, float dscale,
+                  double *loss) {
+    return xent(ctx, logits, ld, target, weight, N, V, norm, nll, NULL, d16, ld16, dscale, loss);
 }
 
-int cpu_logprob_fwd(cpu_state *ctx, const float *logits, int ld,
-                     const int32_t *tok, int N, int V, float temp, float *logp,
-                     float *entropy) {
+int cpu_logprob_fwd(cpu_state *ctx, const float *logits, int ld, const int32_t *tok, int N, int V, float temp,
+                    float *logp, float *entropy) {
     const float s = 1.0f / temp;
-#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * V)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N *V)) schedule(static)
     for (int i = 0; i < N; i++) {
         const float *z = logits + (size_t)i * ld;
         float mx;
@@ -157,11 +150,10 @@ int cpu_logprob_fwd(cpu_state *ctx, const float *logits, int ld,
     return 0;
 }
 
-int cpu_logprob_bwd(cpu_state *ctx, float *dlogits, const float *logits, int ld,
-                     const int32_t *tok, int N, int V, float temp,
-                     const float *dlogp, const float *dentropy) {
+int cpu_logprob_bwd(cpu_state *ctx, float *dlogits, const float *logits, int ld, const int32_t *tok, int N,
+                    int V, float temp, const float *dlogp, const float *dentropy) {
     const float s = 1.0f / temp;
-#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * V)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N *V)) schedule(static)
     for (int i = 0; i < N; i++) {
         const float *z = logits + (size_t)i * ld;
         float *d = dlogits + (size_t)i * ld;
@@ -193,9 +185,8 @@ int cpu_logprob_bwd(cpu_state *ctx, float *dlogits, const float *logits, int ld,
     return 0;
 }
 
-int cpu_rowdot_fwd(cpu_state *ctx, float *out, const float *x, const float *w,
-                    float b, int N, int C) {
-#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
+int cpu_rowdot_fwd(cpu_state *ctx, float *out, const float *x, const float *w, float b, int N, int C) {
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N *C)) schedule(static)
     for (int i = 0; i < N; i++) {
         const float *r = x + (size_t)i * C;
         float a = 0.0f;
@@ -206,11 +197,10 @@ int cpu_rowdot_fwd(cpu_state *ctx, float *out, const float *x, const float *w,
     return 0;
 }
 
-int cpu_rowdot_bwd(cpu_state *ctx, float *dx, float *dw, float *db,
-                    const float *dout, const float *x, const float *w, int N,
-                    int C) {
+int cpu_rowdot_bwd(cpu_state *ctx, float *dx, float *dw, float *db, const float *dout, const float *x,
+                   const float *w, int N, int C) {
     if (dx) {
-#pragma omp parallel for num_threads(NTW(ctx, (size_t)N * C)) schedule(static)
+#pragma omp parallel for num_threads(NTW(ctx, (size_t)N *C)) schedule(static)
         for (int i = 0; i < N; i++) {
             float g = dout[i];
             if (g == 0.0f) continue;

@@ -13,9 +13,9 @@
 /* What each build is compiled for (-march=x86-64-vN, plus AVX512-BF16 for
  * the avx512 build, whose attention kernels use it). */
 static const char *const needs[] = {
-    "sse3", "ssse3", "sse4.1", "sse4.2", "popcnt",
+    "sse3",    "ssse3",    "sse4.1",   "sse4.2",   "popcnt",
 #if LPK_CPU_LEVEL >= 3
-    "avx", "avx2", "fma", "bmi", "bmi2", "f16c", "movbe",
+    "avx",     "avx2",     "fma",      "bmi",      "bmi2",     "f16c",       "movbe",
 #endif
 #if LPK_CPU_LEVEL >= 4
     "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx512bf16",
@@ -24,10 +24,25 @@ static const char *const needs[] = {
 
 /* __builtin_cpu_supports takes only a literal */
 static int supports(const char *f) {
-#define F(name) if (!strcmp(f, name)) return __builtin_cpu_supports(name)
-    F("sse3"); F("ssse3"); F("sse4.1"); F("sse4.2"); F("popcnt");
-    F("avx"); F("avx2"); F("fma"); F("bmi"); F("bmi2"); F("f16c"); F("movbe");
-    F("avx512f"); F("avx512bw"); F("avx512cd"); F("avx512dq"); F("avx512vl");
+#define F(name) \
+    if (!strcmp(f, name)) return __builtin_cpu_supports(name)
+    F("sse3");
+    F("ssse3");
+    F("sse4.1");
+    F("sse4.2");
+    F("popcnt");
+    F("avx");
+    F("avx2");
+    F("fma");
+    F("bmi");
+    F("bmi2");
+    F("f16c");
+    F("movbe");
+    F("avx512f");
+    F("avx512bw");
+    F("avx512cd");
+    F("avx512dq");
+    F("avx512vl");
     F("avx512bf16");
 #undef F
     return 0;

@@ -13,10 +13,8 @@
 #include <immintrin.h>
 #endif
 
-static inline void smallmm_generic(int M, int N, int K, const float *A,
-                                   ptrdiff_t sam, ptrdiff_t sak,
-                                   const float *B, ptrdiff_t ldb, float *C,
-                                   ptrdiff_t ldc) {
+static inline void smallmm_generic(int M, int N, int K, const float *A, ptrdiff_t sam, ptrdiff_t sak,
+                                   const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
     for (int m = 0; m < M; m++) {
         float *c = C + m * ldc;
         for (int k = 0; k < K; k++) {
@@ -28,9 +26,8 @@ static inline void smallmm_generic(int M, int N, int K, const float *A,
     }
 }
 
-static inline void smallmm(int M, int N, int K, const float *A, ptrdiff_t sam,
-                           ptrdiff_t sak, const float *B, ptrdiff_t ldb,
-                           float *C, ptrdiff_t ldc) {
+static inline void smallmm(int M, int N, int K, const float *A, ptrdiff_t sam, ptrdiff_t sak, const float *B,
+                           ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
 #ifdef __AVX512F__
     int m0 = 0;
     for (; m0 + 8 <= M; m0 += 8) {
@@ -58,12 +55,9 @@ static inline void smallmm(int M, int N, int K, const float *A, ptrdiff_t sam,
             }
         }
         if (n0 < N)
-            smallmm_generic(8, N - n0, K, A + m0 * sam, sam, sak, B + n0, ldb,
-                            C + m0 * ldc + n0, ldc);
+            smallmm_generic(8, N - n0, K, A + m0 * sam, sam, sak, B + n0, ldb, C + m0 * ldc + n0, ldc);
     }
-    if (m0 < M)
-        smallmm_generic(M - m0, N, K, A + m0 * sam, sam, sak, B, ldb,
-                        C + m0 * ldc, ldc);
+    if (m0 < M) smallmm_generic(M - m0, N, K, A + m0 * sam, sam, sak, B, ldb, C + m0 * ldc, ldc);
 #else
     smallmm_generic(M, N, K, A, sam, sak, B, ldb, C, ldc);
 #endif

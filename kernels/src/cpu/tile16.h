@@ -37,12 +37,12 @@ static inline void tr16(__m512 r[16]) {
     for (int i = 0; i < 16; i++) r[i] = t[i];
 }
 
-
 /* lpk_to_bf16 on 16 lanes, bit for bit */
 static inline __m256i to_bf16x16(__m512 x) {
     __m512i u = _mm512_castps_si512(x);
     __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    __m512i rne = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16);
+    __m512i rne =
+        _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16);
     __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
                                             _mm512_set1_epi32(0x7F800000));
     __m512i q = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
@@ -56,8 +56,8 @@ static inline void load_tile(__m512 r[16], const float *src, ptrdiff_t lds) {
 #endif
 
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols */
-static inline void transpose_f32(float *dst, ptrdiff_t ldd, const float *src,
-                                 ptrdiff_t lds, int rows, int cols) {
+static inline void transpose_f32(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, int rows,
+                                 int cols) {
     int r0 = 0;
 #ifdef __AVX512F__
     for (; r0 + 16 <= rows; r0 += 16) {

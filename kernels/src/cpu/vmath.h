@@ -56,8 +56,7 @@ static inline float lpk_expf(float x) {
 static inline __m512 lpk_exp16(__m512 x) {
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
     const __m512 magic = _mm512_set1_ps(12582912.0f);
-    __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic),
-                             magic);
+    __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic), magic);
     __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693145751953125f), x);
     r = _mm512_fmadd_ps(n, _mm512_set1_ps(-1.428606765330187e-06f), r);
     __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(LPK_EXP_C6), r, _mm512_set1_ps(LPK_EXP_C5));
@@ -72,8 +71,6 @@ static inline __m512 lpk_exp16(__m512 x) {
 #endif
 
 /* tanh from exp; the absolute error stays ~1e-7, which is what GELU needs. */
-static inline float lpk_tanhf(float x) {
-    return 1.0f - 2.0f / (1.0f + lpk_expf(2.0f * x));
-}
+static inline float lpk_tanhf(float x) { return 1.0f - 2.0f / (1.0f + lpk_expf(2.0f * x)); }
 
 #endif

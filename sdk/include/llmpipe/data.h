@@ -20,15 +20,15 @@ extern "C" {
  * A 64-byte little-endian header, then the tokens:
  *   char magic[8] = "LPTOKSHD"; uint32 version = 1; uint32 bytes per token (2 or 4);
  *   uint64 token count; uint32 vocabulary size; int32 end-of-text id; 32 bytes zero. */
-#define LP_SHARD_MAGIC "LPTOKSHD"
-#define LP_SHARD_VERSION 1
+#define LP_SHARD_MAGIC       "LPTOKSHD"
+#define LP_SHARD_VERSION     1
 #define LP_SHARD_HEADER_SIZE 64
 
 typedef struct lp_shard_writer lp_shard_writer;
 /* Tokens are stored in 2 bytes when vocab_size <= 65536, else 4. The file
  * appears at path only when lp_shard_writer_close succeeds. */
-int lp_shard_writer_create(lp_shard_writer **w, const char *path, int vocab_size, int32_t eot,
-                           char *err, size_t errsz);
+int lp_shard_writer_create(lp_shard_writer **w, const char *path, int vocab_size, int32_t eot, char *err,
+                           size_t errsz);
 int lp_shard_writer_append(lp_shard_writer *w, const int32_t *ids, size_t n, char *err, size_t errsz);
 /* Writes the header, syncs and renames into place; frees w in all cases. */
 int lp_shard_writer_close(lp_shard_writer *w, char *err, size_t errsz);
@@ -92,23 +92,23 @@ int lp_data_kind_parse(const char *name, lp_data_kind *kind);
 const char *lp_data_kind_name(lp_data_kind kind);
 
 typedef struct lp_record {
-    int line;                               /* where the record starts */
+    int line;                                 /* where the record starts */
     const char *instruction, *input, *output; /* SFT (input "" when absent) */
-    const char *prompt;                     /* the other kinds */
-    const char *chosen, *rejected;          /* preference */
+    const char *prompt;                       /* the other kinds */
+    const char *chosen, *rejected;            /* preference */
     double margin;
     int has_margin;
-    const char *const *responses;           /* ranked, best first */
+    const char *const *responses; /* ranked, best first */
     int k;
-    const char *reference, *family;         /* prompts (NULL when absent) */
+    const char *reference, *family; /* prompts (NULL when absent) */
 } lp_record;
 
 typedef struct lp_dataset lp_dataset;
 /* skip_bad: a malformed record is skipped and counted instead of failing
  * (a JSON syntax error inside a JSON array still fails: nothing after it can
  * be trusted). */
-int lp_dataset_load(lp_dataset **out, const char *path, lp_data_kind kind, int skip_bad,
-                    char *err, size_t errsz);
+int lp_dataset_load(lp_dataset **out, const char *path, lp_data_kind kind, int skip_bad, char *err,
+                    size_t errsz);
 void lp_dataset_destroy(lp_dataset *d);
 size_t lp_dataset_count(const lp_dataset *d);
 const lp_record *lp_dataset_get(const lp_dataset *d, size_t i);
@@ -151,8 +151,8 @@ typedef struct lp_packed {
     uint8_t *mask;
 } lp_packed;
 
-int lp_sft_pack(const lp_sft_tokens *ex, size_t n, size_t T, int32_t pad, lp_packed *out,
-                char *err, size_t errsz);
+int lp_sft_pack(const lp_sft_tokens *ex, size_t n, size_t T, int32_t pad, lp_packed *out, char *err,
+                size_t errsz);
 void lp_packed_free(lp_packed *p);
 
 #ifdef __cplusplus

@@ -46,16 +46,14 @@ lp_atomic_file *lp_atomic_open(const char *path, char *err, size_t err_size);
 /* 0, or -1 once any write has failed. */
 int lp_atomic_write(lp_atomic_file *f, const void *data, size_t len);
 /* Overwrites bytes already written (a header whose counts are known last). */
-int lp_atomic_pwrite(lp_atomic_file *f, const void *data, size_t len,
-                     uint64_t offset);
+int lp_atomic_pwrite(lp_atomic_file *f, const void *data, size_t len, uint64_t offset);
 /* Flush, fsync, rename into place, fsync the folder; frees f either way. */
 int lp_atomic_commit(lp_atomic_file *f, char *err, size_t err_size);
 /* Drops the temporary file; frees f (NULL is allowed). */
 void lp_atomic_abort(lp_atomic_file *f);
 
 /* Writes `len` bytes to `path` atomically, in one go. */
-int lp_write_file_atomic(const char *path, const void *data, size_t len,
-                         char *err, size_t err_size);
+int lp_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

@@ -44,33 +44,31 @@ typedef struct lp_model_config {
     int n_head;
     int n_embd;
     int vocab_size;
-    int n_ctx;        /* maximum sequence length (position table size) */
-    int scalar_head;  /* 1: add score.weight (reward model / critic) */
-    float ln_eps;     /* 0 means 1e-5 */
+    int n_ctx;       /* maximum sequence length (position table size) */
+    int scalar_head; /* 1: add score.weight (reward model / critic) */
+    float ln_eps;    /* 0 means 1e-5 */
 } lp_model_config;
 
 typedef struct lp_param {
-    const char *name;   /* e.g. "transformer.h.0.attn.c_attn.weight" */
-    int ndim;           /* 1 or 2 */
+    const char *name; /* e.g. "transformer.h.0.attn.c_attn.weight" */
+    int ndim;         /* 1 or 2 */
     int64_t shape[2];
     size_t numel;
-    float *data;        /* fp32 master weights (device memory) */
-    float *grad;        /* device memory; NULL in a frozen model */
-    int decay;          /* 1: weight decay applies (matrices, not embeddings) */
+    float *data; /* fp32 master weights (device memory) */
+    float *grad; /* device memory; NULL in a frozen model */
+    int decay;   /* 1: weight decay applies (matrices, not embeddings) */
 } lp_param;
 
 typedef struct lp_model lp_model;
 
 /* The model keeps ctx (not owned); ctx precision selects fp32 or bf16 mixed. */
-lp_model *lp_model_create(const lp_model_config *cfg, lpk_ctx *ctx, char *err,
-                          size_t errlen);
+lp_model *lp_model_create(const lp_model_config *cfg, lpk_ctx *ctx, char *err, size_t errlen);
 /* A frozen model (a reference or reward model that is only evaluated): no
  * gradient buffers, and the forward keeps no per-layer activations (all
  * blocks run in one set of buffers, so activation memory does not grow with
  * n_layer). Its outputs equal a trainable model's bit for bit; backward,
  * the gradient functions and the optimizer refuse it. */
-lp_model *lp_model_create_frozen(const lp_model_config *cfg, lpk_ctx *ctx,
-                                 char *err, size_t errlen);
+lp_model *lp_model_create_frozen(const lp_model_config *cfg, lpk_ctx *ctx, char *err, size_t errlen);
 int lp_model_is_frozen(const lp_model *m);
 void lp_model_destroy(lp_model *m);
 
@@ -124,17 +122,16 @@ int lp_model_logits_copy(lp_model *m, float *host);
  * per-token weights (NULL: 1). loss = sum(w * nll) / norm, norm <= 0 meaning
  * sum(w over counted tokens). per_token (optional, [B*T]) gets each token's
  * unweighted nll. Records dloss/dlogits for lp_model_backward. */
-int lp_model_lm_loss(lp_model *m, const int32_t *targets, const float *weights,
-                     double norm, float *per_token, double *loss);
+int lp_model_lm_loss(lp_model *m, const int32_t *targets, const float *weights, double norm, float *per_token,
+                     double *loss);
 
 /* Log-probability and entropy of tokens[B*T] under softmax(logits / temp);
  * either output may be NULL. */
-int lp_model_logprobs(lp_model *m, const int32_t *tokens, float temp,
-                      float *logp, float *entropy);
+int lp_model_logprobs(lp_model *m, const int32_t *tokens, float temp, float *logp, float *entropy);
 /* Records the upstream gradient d(objective)/d(logp) and d/d(entropy) (either
  * may be NULL) for lp_model_backward. */
-int lp_model_logprobs_grad(lp_model *m, const int32_t *tokens, float temp,
-                           const float *dlogp, const float *dentropy);
+int lp_model_logprobs_grad(lp_model *m, const int32_t *tokens, float temp, const float *dlogp,
+                           const float *dentropy);
 
 /* Scalar head at every position: out[B*T] (critic values). */
 int lp_model_values(lp_model *m, float *out);
@@ -143,8 +140,7 @@ int lp_model_values_grad(lp_model *m, const float *dvalues);
 /* Scalar head at the last real token of each sequence (index lengths[b]-1,
  * the rest being padding): out[B] (reward). */
 int lp_model_scalar_last(lp_model *m, const int32_t *lengths, float *out);
-int lp_model_scalar_last_grad(lp_model *m, const int32_t *lengths,
-                              const float *dout);
+int lp_model_scalar_last_grad(lp_model *m, const int32_t *lengths, const float *dout);
 
 /* Backpropagates all pending head gradients; adds into parameter grads. */
 int lp_model_backward(lp_model *m);
@@ -175,12 +171,12 @@ int lp_kv_cache_len(const lp_kv_cache *c, int b);
  * stride max_prompt, lens[b] >= 1) and writes each row's next-token logits
  * to logits[B, vocab] (rows not active are left unspecified). Replaces whatever the cache held. Uses (and so
  * invalidates) the training activations. */
-int lp_model_prefill(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
-                     const int32_t *lens, int max_prompt, float *logits);
+int lp_model_prefill(lp_model *m, lp_kv_cache *c, const int32_t *tokens, const int32_t *lens, int max_prompt,
+                     float *logits);
 /* Appends tokens[b] to every sequence with active[b] != 0 (NULL: all) and
  * writes their next-token logits to logits[B, vocab] (rows not active are left unspecified). */
-int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens,
-                         const uint8_t *active, float *logits);
+int lp_model_decode_step(lp_model *m, lp_kv_cache *c, const int32_t *tokens, const uint8_t *active,
+                         float *logits);
 
 #ifdef __cplusplus
 }

@@ -14,10 +14,10 @@ extern "C" {
 #define LP_SHA256_HEX_SIZE 65 /* 64 hex digits + NUL */
 
 typedef struct lp_sha256 {
-  uint32_t h[8];
-  uint64_t total; /* bytes fed so far */
-  uint8_t buf[64];
-  size_t used; /* bytes waiting in buf */
+    uint32_t h[8];
+    uint64_t total; /* bytes fed so far */
+    uint8_t buf[64];
+    size_t used; /* bytes waiting in buf */
 } lp_sha256;
 
 void lp_sha256_init(lp_sha256 *s);

@@ -37,8 +37,8 @@ lpk_ctx *lp_stage_kernel_ctx(const lp_host_services *h, const char *precision, c
 /* The same from explicit settings, for tools outside a stage (llmpipe
  * eval): messages start with "<who>: ". device NULL or "" means "cpu";
  * threads <= 0 means the kernel library's default. */
-lpk_ctx *lp_kernel_ctx_open(const char *who, const char *device, int threads, const char *precision, char *err,
-                            size_t errsz);
+lpk_ctx *lp_kernel_ctx_open(const char *who, const char *device, int threads, const char *precision,
+                            char *err, size_t errsz);
 
 /* ---- inputs by content ------------------------------------------------- */
 
@@ -85,18 +85,18 @@ int lp_stage_publish_model(const lp_host_services *h, const lp_model *m, lp_expo
 typedef struct lp_stage_sample_opts {
     const char *const *prompts;
     size_t n_prompts;
-    int max_tokens;      /* new tokens per sample (fewer when the context ends) */
-    float temperature;   /* 0: greedy */
-    int top_k;           /* 0: off */
-    int bos;             /* put before each prompt (a document start) and the
+    int max_tokens;    /* new tokens per sample (fewer when the context ends) */
+    float temperature; /* 0: greedy */
+    int top_k;         /* 0: off */
+    int bos;           /* put before each prompt (a document start) and the
                           * stop token; -1: none */
 } lp_stage_sample_opts;
 
 /* One generated continuation per prompt, seeded by the run seed and step,
  * published as "step N: <prompt><text>" (invalid UTF-8 replaced) with
  * emit_text("sample") and the log. */
-int lp_stage_emit_samples(const lp_host_services *h, lp_model *m, lp_tokenizer *tok, const lp_stage_sample_opts *o,
-                          int64_t step, char *err, size_t errsz);
+int lp_stage_emit_samples(const lp_host_services *h, lp_model *m, lp_tokenizer *tok,
+                          const lp_stage_sample_opts *o, int64_t step, char *err, size_t errsz);
 
 /* ---- shared trainer parameters ------------------------------------------
  * lr, min_lr, warmup_steps, weight_decay, beta1, beta2, grad_clip,

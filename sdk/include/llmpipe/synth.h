@@ -24,9 +24,10 @@ int lp_synth_family_find(const char *name);
 
 /* Difficulty knobs; a field <= 0 takes the value of the preset level. */
 typedef struct lp_synth_level {
-    int min_items, max_items; /* list length (sort, reverse, count), digits (upper_zh), syllables (upper_en) */
-    int max_value;            /* numbers in [0, max_value] (sort, add) */
-    int pool;                 /* words drawn from the first `pool` (<= 64) of the word list (reverse, count) */
+    int min_items,
+        max_items; /* list length (sort, reverse, count), digits (upper_zh), syllables (upper_en) */
+    int max_value; /* numbers in [0, max_value] (sort, add) */
+    int pool;      /* words drawn from the first `pool` (<= 64) of the word list (reverse, count) */
 } lp_synth_level;
 
 /* Preset levels: 1 (easy: 2-3 items, numbers to 20, 12 words), 2 (3-5, 99, 24),

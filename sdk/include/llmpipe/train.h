@@ -45,21 +45,21 @@ double lp_lr_at(const lp_lr_schedule *s, int64_t step);
 
 typedef struct lp_trainer_opts {
     lp_lr_schedule lr;
-    lp_adamw_config adamw;   /* .lr is ignored: the schedule sets it */
-    int micro_steps;         /* micro-batches accumulated per update (>= 1) */
-    double clip;             /* global gradient-norm limit; <= 0: off */
-    int64_t max_steps;       /* optimizer steps in total (resume included) */
-    int64_t eval_every;      /* validation every N steps (and at the end); 0: off */
-    int64_t sample_every;    /* sample hook every N steps; 0: off */
-    int64_t ckpt_every;      /* in-stage checkpoint every N steps; 0: only at the end */
-    int keep_last;           /* in-stage checkpoints kept (<= 0: all) */
-    int max_bad_steps;       /* stop after this many non-finite steps in a row (>= 1) */
-    const char *ckpt_dir;    /* where in-stage checkpoints go; NULL: none */
-    int eot;                 /* written to config.json (-1: none) */
+    lp_adamw_config adamw;      /* .lr is ignored: the schedule sets it */
+    int micro_steps;            /* micro-batches accumulated per update (>= 1) */
+    double clip;                /* global gradient-norm limit; <= 0: off */
+    int64_t max_steps;          /* optimizer steps in total (resume included) */
+    int64_t eval_every;         /* validation every N steps (and at the end); 0: off */
+    int64_t sample_every;       /* sample hook every N steps; 0: off */
+    int64_t ckpt_every;         /* in-stage checkpoint every N steps; 0: only at the end */
+    int keep_last;              /* in-stage checkpoints kept (<= 0: all) */
+    int max_bad_steps;          /* stop after this many non-finite steps in a row (>= 1) */
+    const char *ckpt_dir;       /* where in-stage checkpoints go; NULL: none */
+    int eot;                    /* written to config.json (-1: none) */
     const char *tokenizer_json; /* copied into each checkpoint (may be NULL) */
-    double flops_per_token;  /* training FLOPs per token, for MFU (0: no MFU) */
-    double peak_flops;       /* the machine's peak FLOP/s, for MFU */
-    uint64_t seed;           /* seeds lp_trainer_rng */
+    double flops_per_token;     /* training FLOPs per token, for MFU (0: no MFU) */
+    double peak_flops;          /* the machine's peak FLOP/s, for MFU */
+    uint64_t seed;              /* seeds lp_trainer_rng */
 } lp_trainer_opts;
 
 typedef struct lp_train_hooks {
@@ -83,15 +83,15 @@ typedef struct lp_train_hooks {
 #define LP_TRAINER_MAX_GROUPS 8
 
 typedef struct lp_step_result {
-    int64_t step;       /* steps done after this one (1-based) */
-    double loss;        /* mean over the step's micro-batches */
-    double grad_norm;   /* before clipping (the first group's) */
-    double lr;          /* the first group's */
+    int64_t step;     /* steps done after this one (1-based) */
+    double loss;      /* mean over the step's micro-batches */
+    double grad_norm; /* before clipping (the first group's) */
+    double lr;        /* the first group's */
     double group_grad_norm[LP_TRAINER_MAX_GROUPS];
     double group_lr[LP_TRAINER_MAX_GROUPS];
     int64_t tokens;
     double seconds;
-    int skipped;        /* non-finite loss or gradient: no update */
+    int skipped; /* non-finite loss or gradient: no update */
 } lp_step_result;
 
 typedef struct lp_trainer lp_trainer;
@@ -110,17 +110,17 @@ lp_trainer *lp_trainer_create(lp_model *m, const lp_trainer_opts *o, const lp_tr
  * state are records of trainer.state under "<name>." (the first group's
  * without a prefix, so a one-group checkpoint is the one-model one). */
 typedef struct lp_trainer_group {
-    const char *name;         /* unique, [A-Za-z0-9_-], at most 63 bytes */
-    lp_model *model;          /* trainable (not frozen) */
-    lp_adamw_config adamw;    /* .lr is ignored: the schedule sets it */
+    const char *name;      /* unique, [A-Za-z0-9_-], at most 63 bytes */
+    lp_model *model;       /* trainable (not frozen) */
+    lp_adamw_config adamw; /* .lr is ignored: the schedule sets it */
     lp_lr_schedule lr;
-    double clip;              /* this group's gradient-norm limit; <= 0: off */
+    double clip; /* this group's gradient-norm limit; <= 0: off */
 } lp_trainer_group;
 
 /* o->lr, o->adamw and o->clip are ignored (each group has its own). */
-lp_trainer *lp_trainer_create_groups(const lp_trainer_group *groups, int n_groups,
-                                     const lp_trainer_opts *o, const lp_train_hooks *h,
-                                     const lp_host_services *host, char *err, size_t errsz);
+lp_trainer *lp_trainer_create_groups(const lp_trainer_group *groups, int n_groups, const lp_trainer_opts *o,
+                                     const lp_train_hooks *h, const lp_host_services *host, char *err,
+                                     size_t errsz);
 int lp_trainer_num_groups(const lp_trainer *t);
 lp_adamw *lp_trainer_group_optimizer(lp_trainer *t, int k);
 void lp_trainer_destroy(lp_trainer *t);

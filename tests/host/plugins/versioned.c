@@ -17,19 +17,20 @@
 #define TEST_SIZE sizeof(lp_stage_desc)
 #endif
 
-static int create(const lp_host_services *h, void **state, char *err,
-                  size_t n) {
-  (void)err; (void)n;
-  *state = (void *)h;
-  return 0;
+static int create(const lp_host_services *h, void **state, char *err, size_t n) {
+    (void)err;
+    (void)n;
+    *state = (void *)h;
+    return 0;
 }
 
 static int run(void *state, char *err, size_t n) {
-  (void)err; (void)n;
-  const lp_host_services *h = state;
-  lp_metric m = {"ok", 1.0};
-  h->emit_metrics(h->host, 1, &m, 1);
-  return 0;
+    (void)err;
+    (void)n;
+    const lp_host_services *h = state;
+    lp_metric m = {"ok", 1.0};
+    h->emit_metrics(h->host, 1, &m, 1);
+    return 0;
 }
 
 static void destroy(void *state) { (void)state; }
