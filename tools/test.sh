@@ -29,6 +29,18 @@ run_suite() {
   rm -f "$log"
 }
 
+# One code style (.clang-format): a file that clang-format would change
+# counts as a failed target, named here.
+style_start=$SECONDS
+unformatted=$(git ls-files '*.c' '*.h' 2>/dev/null | xargs -r clang-format --dry-run 2>&1 | grep -oE '^[^:]+\.[ch]' | sort -u)
+if [ -n "$unformatted" ]; then
+  echo "=== style: files clang-format would change:"; echo "$unformatted"
+  failed=$((failed + 1))
+else
+  echo "=== style: every C file matches .clang-format ($((SECONDS - style_start)) s)"
+  passed=$((passed + 1))
+fi
+
 run_suite "normal" --test_env=LLMPIPE_PYTHON="$LLMPIPE_PYTHON"
 run_suite "asan+ubsan" --config=asan --test_env=LLMPIPE_PYTHON="$LLMPIPE_PYTHON"
 echo "$passed passed, $failed failed"
