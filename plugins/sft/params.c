@@ -38,6 +38,8 @@ static const lp_param_spec own[] = {
     {"min_lr", LP_PARAM_FLOAT, "1e-4", 0, "floor reached by the cosine decay at the last step"},
     {"warmup_steps", LP_PARAM_INT, "10", 0, "linear warmup steps"},
     {"weight_decay", LP_PARAM_FLOAT, "0.0", 0, "AdamW decoupled weight decay (matrices only)"},
+    {"model", LP_PARAM_STRING, "\"\"", 0,
+     "starting model folder (llmpipe or Hugging Face GPT-2) when no input artifact is one"},
     {"tokenizer", LP_PARAM_STRING, "\"\"", 0, "tokenizer.json overriding the input model's"},
     {"debug_step_sleep_ms", LP_PARAM_INT, "0", 0, "testing: sleep this long in every step"},
 };
@@ -65,6 +67,7 @@ int sft_params_read(const lp_host_services *h, sft_params *p, char *err, size_t 
         h->param_int(H, "tokens_per_step", &p->tokens_per_step) || h->param_bool(H, "packing", &p->pack) ||
         h->param_string(H, "overlong", &p->overlong) || h->param_bool(H, "skip_bad", &p->skip_bad) ||
         h->param_float(H, "epochs", &p->epochs) || h->param_string(H, "tokenizer", &p->tokenizer) ||
+        h->param_string(H, "model", &p->model) ||
         h->param_int(H, "debug_step_sleep_ms", &p->debug_step_sleep_ms))
         return lp_errf(err, errsz, "stage '%s': parameters: %s", h->stage_name(H), h->last_error(H));
     const char *bad = NULL;

@@ -8,7 +8,7 @@
 #include "llmpipe/stage.h"
 
 typedef struct sft_params {
-    const char *data, *val_data, *eval_tasks, *tokenizer, *precision;
+    const char *data, *model, *val_data, *eval_tasks, *tokenizer, *precision;
     const char *template_input, *template_no_input; /* "" = Alpaca */
     const char *overlong;                           /* "truncate" or "skip" */
     double val_fraction, epochs;

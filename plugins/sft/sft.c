@@ -133,7 +133,7 @@ static int exact_match(sft *s, lp_model *m, int64_t step, char *err, size_t n) {
     size_t k = 0;
     mt[k++] = (lp_metric){"exact_match", lp_eval_accuracy(&r, -1)};
     for (int i = 0; i < r.families; i++) {
-        snprintf(names[i], sizeof names[i], "exact_match.%s", r.name[i]);
+        snprintf(names[i], sizeof names[i], "exact_match/%s", r.name[i]);
         mt[k++] = (lp_metric){names[i], lp_eval_accuracy(&r, i)};
     }
     s->h->emit_metrics(s->h->host, step, mt, k);
@@ -196,7 +196,13 @@ static int create(const lp_host_services *h, void **state, char *err, size_t n) 
 /* Model, tokenizer and kernel context from the input model folder. */
 static int open_model(sft *s, char *err, size_t n) {
     const lp_host_services *h = s->h;
-    if (lp_stage_find_inputs(h, LP_INPUT_MODEL, 0, &s->in, err, n)) return -1;
+    if (lp_stage_find_inputs(h, 0, LP_INPUT_MODEL, &s->in, err, n)) return -1;
+    if (!s->in.model[0]) snprintf(s->in.model, sizeof s->in.model, "%s", s->p.model);
+    if (!s->in.model[0] || lp_stage_classify(s->in.model) != LP_INPUT_MODEL)
+        return lp_errf(err, n,
+                       "sft: no starting model: give an input artifact with a model or set model to a model "
+                       "folder (got \"%s\")",
+                       s->in.model);
     const char *dirs[] = {s->in.model};
     if (lp_stage_find_tokenizer(h, s->p.tokenizer, dirs, 1, s->tok_path, sizeof s->tok_path, err, n) ||
         lp_tokenizer_open(&s->tok, s->tok_path, err, n))

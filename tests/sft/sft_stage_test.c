@@ -129,8 +129,8 @@ int main(void) {
           lp_fake_host_count(h, LP_FAKE_METRIC, "exact_match"));
     CHECK(lp_fake_host_count(h, LP_FAKE_METRIC, "val_loss") == 3, "val_loss 3 times (%zu)",
           lp_fake_host_count(h, LP_FAKE_METRIC, "val_loss"));
-    CHECK(lp_fake_host_count(h, LP_FAKE_METRIC, "exact_match.sort_en") >= 1 ||
-              lp_fake_host_count(h, LP_FAKE_METRIC, "exact_match.add_en") >= 1,
+    CHECK(lp_fake_host_count(h, LP_FAKE_METRIC, "exact_match/sort_en") >= 1 ||
+              lp_fake_host_count(h, LP_FAKE_METRIC, "exact_match/add_en") >= 1,
           "exact match per family");
     const lp_fake_entry *last = lp_fake_host_last(h, LP_FAKE_METRIC, "records_truncated");
     CHECK(last && last->value == 0, "no record truncated");
