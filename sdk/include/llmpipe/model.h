@@ -107,7 +107,6 @@ int lp_model_grad_read(lp_model *m, int i, float *host);
 /* Trunk forward for tokens[B*T]; keeps activations for backward. Allocation
  * happens only when B*T grows. */
 int lp_model_forward(lp_model *m, const int32_t *tokens, int B, int T);
-int lp_model_forward_packed(lp_model *m, const int32_t *tokens, const int32_t *seg, int B, int T);
 /* Final LayerNorm output [B, T, n_embd] of the last forward (device
  * memory; lp_model_hidden_copy for the host). */
 const float *lp_model_hidden(const lp_model *m);
