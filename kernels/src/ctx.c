@@ -320,6 +320,22 @@ int lpk_attn_bwd(lpk_ctx *c, float *dqkv, const float *dout, const float *qkv, c
     if (!attn_shape_ok(c, "attention backward", B, T, C, H)) return -1;
     DISPATCH(c, P_ATTN, attn_bwd, dqkv, dout, qkv, out, lse, B, T, C, H);
 }
+/* Segment attention: NULL start is the plain entry, any backend; a table
+ * of version 2.0 (too small to hold the entry) reads as not implemented. */
+int lpk_attn_fwd_seg(lpk_ctx *c, float *out, float *lse, const float *qkv, const int32_t *start, int B, int T,
+                     int C, int H) {
+    if (!start) return lpk_attn_fwd(c, out, lse, qkv, B, T, C, H);
+    if (!attn_shape_ok(c, "attention", B, T, C, H)) return -1;
+    if (!LPK_BACKEND_HAS(c->be, attn_fwd_seg)) return unsupported(c, "attn_fwd_seg");
+    DISPATCH(c, P_ATTN, attn_fwd_seg, out, lse, qkv, start, B, T, C, H);
+}
+int lpk_attn_bwd_seg(lpk_ctx *c, float *dqkv, const float *dout, const float *qkv, const float *out,
+                     const float *lse, const int32_t *start, int B, int T, int C, int H) {
+    if (!start) return lpk_attn_bwd(c, dqkv, dout, qkv, out, lse, B, T, C, H);
+    if (!attn_shape_ok(c, "attention backward", B, T, C, H)) return -1;
+    if (!LPK_BACKEND_HAS(c->be, attn_bwd_seg)) return unsupported(c, "attn_bwd_seg");
+    DISPATCH(c, P_ATTN, attn_bwd_seg, dqkv, dout, qkv, out, lse, start, B, T, C, H);
+}
 int lpk_attn_decode(lpk_ctx *c, float *out, const float *q, int ldq, const float *kc, const float *vc,
                     const int32_t *len, int B, int maxT, int C, int H) {
     if (!attn_shape_ok(c, "attention decode", B, maxT, C, H)) return -1;

@@ -142,9 +142,16 @@ static const lpk_backend *load_checked(const char *label, const char *path, int 
     }
     entry_fn entry = (entry_fn)dlsym(dl, "lpk_backend_entry");
     const lpk_backend *be = entry ? entry() : NULL;
-    if (!be || be->api_version != LPK_API_VERSION || be->size < sizeof(lpk_backend)) {
+    /* a 2.0 table is smaller than this header's: its later entries are
+     * read as absent (LPK_BACKEND_HAS) */
+    if (!be || be->api_version != LPK_API_VERSION) {
         snprintf(err, errlen, "kernel backend %s (%s): %s API version %u, this program needs %d", label, path,
                  entry ? "table of" : "no lpk_backend_entry;", be ? be->api_version : 0u, LPK_API_VERSION);
+        return NULL;
+    }
+    if (be->size < LPK_BACKEND_MIN_SIZE) {
+        snprintf(err, errlen, "kernel backend %s (%s): table of %u bytes, API version 2.0 has %zu", label,
+                 path, be->size, (size_t)LPK_BACKEND_MIN_SIZE);
         return NULL;
     }
     score_fn sf = (score_fn)dlsym(dl, "lpk_backend_score");

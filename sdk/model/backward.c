@@ -51,7 +51,8 @@ static int block_backward(lp_model *m, int l, const float *x, float wbeta) {
                                    P(m, LP(m, l, LW_LN2W)), a->ln2_mean, a->ln2_rstd, N, C));
     /* attention projection: mid = x + att . Wproj + bproj */
     TRY(linear_backward(m, l, LW_PROJW, LW_PROJB, a->att, a->att_16, C, C, dres, g16, 0, wbeta, dsm));
-    LPK_CHECK(m, lpk_attn_bwd(c, dqkv, dsm, a->qkv, a->att, a->lse, B, T, C, H));
+    LPK_CHECK(
+        m, lpk_attn_bwd_seg(c, dqkv, dsm, a->qkv, a->att, a->lse, m->packed ? m->start : NULL, B, T, C, H));
     /* qkv = ln1 . Wqkv + bqkv */
     TRY(linear_backward(m, l, LW_QKVW, LW_QKVB, a->ln1, a->ln1_16, C, 3 * C, dqkv, g16, 0, wbeta, dsm));
     LPK_CHECK(m, lpk_layernorm_bwd(c, dres, G(m, LP(m, l, LW_LN1W)), G(m, LP(m, l, LW_LN1B)), dsm, x,
@@ -142,7 +143,7 @@ int lp_model_backward(lp_model *m) {
                                    m->lnf_mean, m->lnf_rstd, N, C));
     for (int l = L - 1; l >= 0; l--)
         TRY(block_backward(m, l, l ? m->la[l - 1].out : m->emb, fresh ? 0.0f : 1.0f));
-    LPK_CHECK(m, lpk_embed_bwd(c, G(m, m->p_wte), G(m, m->p_wpe), m->dres, m->tokens, NULL, N, m->T, C, V,
-                               m->cfg.n_ctx));
+    LPK_CHECK(m, lpk_embed_bwd(c, G(m, m->p_wte), G(m, m->p_wpe), m->dres, m->tokens,
+                               m->packed ? m->pos : NULL, N, m->T, C, V, m->cfg.n_ctx));
     return 0;
 }

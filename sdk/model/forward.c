@@ -1,4 +1,5 @@
 /* Trunk forward and the heads (LM loss, log-probs, scalar). */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@ int lp_block_forward(lp_model *m, int l, const float *x, int B, int T) {
                                         P(m, LP(m, l, LW_LN1W)), P(m, LP(m, l, LW_LN1B)), N, C, eps));
     TRY(lp_mm_bias(m, N, 3 * C, C, a->ln1, a->ln1_16, P(m, LP(m, l, LW_QKVW)), W16(m, LP(m, l, LW_QKVW)),
                    P(m, LP(m, l, LW_QKVB)), a->qkv));
-    LPK_CHECK(m, lpk_attn_fwd(c, a->att, a->lse, a->qkv, B, T, C, H));
+    LPK_CHECK(m, lpk_attn_fwd_seg(c, a->att, a->lse, a->qkv, m->packed ? m->start : NULL, B, T, C, H));
     const lpk_bf16 *h16 = to16(m, a->att_16, a->att, NC);
     TRY(lp_mm_bias(m, N, C, C, a->att, h16, P(m, LP(m, l, LW_PROJW)), W16(m, LP(m, l, LW_PROJW)),
                    P(m, LP(m, l, LW_PROJB)), a->mid));
@@ -32,12 +33,10 @@ int lp_block_forward(lp_model *m, int l, const float *x, int B, int T) {
     return 0;
 }
 
-int lp_model_forward_hook(lp_model *m, const int32_t *tokens, int B, int T, lp_block_hook hook, void *user) {
-    if (B < 1 || T < 1 || T > m->cfg.n_ctx) {
-        lp_model_set_error(m, "model forward: batch %d x length %d, expected B >= 1 and 1 <= T <= n_ctx (%d)",
-                           B, T, m->cfg.n_ctx);
-        return -1;
-    }
+/* The trunk forward; pack (host, NULL for plain rows) holds each token's
+ * position [N] then its segment's first index in the row [N]. */
+static int forward_rows(lp_model *m, const int32_t *tokens, const int32_t *pack, int B, int T,
+                        lp_block_hook hook, void *user) {
     const int C = m->cfg.n_embd, N = B * T;
     TRY(lp_model_reserve(m, (size_t)N));
     TRY(lp_model_sync_bf16(m));
@@ -45,9 +44,15 @@ int lp_model_forward_hook(lp_model *m, const int32_t *tokens, int B, int T, lp_b
     m->T = T;
     m->logits_state = 0;
     m->dvalues_pending = 0;
+    m->packed = 0;
     LPK_CHECK(m, lpk_copy_in(m->ctx, m->tokens, tokens, (size_t)N * sizeof(int32_t)));
-    LPK_CHECK(m, lpk_embed_fwd(m->ctx, m->emb, m->tokens, NULL, N, T, C, P(m, m->p_wte), m->cfg.vocab_size,
-                               P(m, m->p_wpe), m->cfg.n_ctx));
+    if (pack) {
+        LPK_CHECK(m, lpk_copy_in(m->ctx, m->pos, pack, (size_t)N * sizeof(int32_t)));
+        LPK_CHECK(m, lpk_copy_in(m->ctx, m->start, pack + N, (size_t)N * sizeof(int32_t)));
+        m->packed = 1;
+    }
+    LPK_CHECK(m, lpk_embed_fwd(m->ctx, m->emb, m->tokens, m->packed ? m->pos : NULL, N, T, C, P(m, m->p_wte),
+                               m->cfg.vocab_size, P(m, m->p_wpe), m->cfg.n_ctx));
     const float *x = m->emb;
     for (int l = 0; l < m->cfg.n_layer; l++) {
         TRY(lp_block_forward(m, l, x, B, T));
@@ -59,9 +64,60 @@ int lp_model_forward_hook(lp_model *m, const int32_t *tokens, int B, int T, lp_b
     return 0;
 }
 
+int lp_model_forward_hook(lp_model *m, const int32_t *tokens, int B, int T, lp_block_hook hook, void *user) {
+    if (B < 1 || T < 1 || T > m->cfg.n_ctx) {
+        lp_model_set_error(m, "model forward: batch %d x length %d, expected B >= 1 and 1 <= T <= n_ctx (%d)",
+                           B, T, m->cfg.n_ctx);
+        return -1;
+    }
+    return forward_rows(m, tokens, NULL, B, T, hook, user);
+}
+
 int lp_model_forward(lp_model *m, const int32_t *tokens, int B, int T) {
     lp_model_begin(m);
     return lp_model_forward_hook(m, tokens, B, T, NULL, NULL);
+}
+
+/* Positions and segment starts from seg into pack[2N] (see forward_rows);
+ * a segment longer than n_ctx is an error. */
+static int pack_segments(lp_model *m, const int32_t *seg, int B, int T, int32_t *pack) {
+    const size_t N = (size_t)B * T;
+    for (int b = 0; b < B; b++) {
+        const int32_t *s = seg + (size_t)b * T;
+        int32_t *pos = pack + (size_t)b * T, *start = pack + N + (size_t)b * T;
+        int first = 0;
+        for (int t = 0; t < T; t++) {
+            if (t > 0 && s[t] != s[t - 1]) first = t;
+            if (t - first >= m->cfg.n_ctx) {
+                lp_model_set_error(m,
+                                   "model forward packed: row %d, segment %d starting at token %d is longer "
+                                   "than n_ctx (%d): position %d",
+                                   b, s[t], first, m->cfg.n_ctx, t - first);
+                return -1;
+            }
+            pos[t] = t - first;
+            start[t] = first;
+        }
+    }
+    return 0;
+}
+
+int lp_model_forward_packed(lp_model *m, const int32_t *tokens, const int32_t *seg, int B, int T) {
+    lp_model_begin(m);
+    if (!seg) return lp_model_forward_hook(m, tokens, B, T, NULL, NULL);
+    if (B < 1 || T < 1 || (size_t)B * T > INT_MAX) {
+        lp_model_set_error(m, "model forward packed: batch %d x length %d, expected B >= 1 and T >= 1", B, T);
+        return -1;
+    }
+    int32_t *pack = malloc(2 * (size_t)B * T * sizeof *pack);
+    if (!pack) {
+        lp_model_set_error(m, "model forward packed: out of memory for %d x %d positions", B, T);
+        return -1;
+    }
+    int rc = pack_segments(m, seg, B, T, pack);
+    if (rc == 0) rc = forward_rows(m, tokens, pack, B, T, NULL, NULL);
+    free(pack);
+    return rc;
 }
 
 int lp_model_hidden_copy(lp_model *m, float *host) {

@@ -63,8 +63,13 @@ struct lp_model {
     /* activations, sized for cap_tokens = B*T; all device memory */
     int B, T;
     size_t cap_tokens;
-    int32_t *tokens;  /* the last forward's tokens [BT] */
-    int32_t *itok;    /* staging for targets / tokens of a head [BT] */
+    int32_t *tokens; /* the last forward's tokens [BT] */
+    int32_t *itok;   /* staging for targets / tokens of a head [BT] */
+    /* packed forward (lp_model_forward_packed): each token's position and
+     * the first token of its segment (the attention's start), [BT] each;
+     * read by the backward while packed is set */
+    int32_t *pos, *start;
+    int packed;
     float *io[3];     /* staging for head inputs and outputs, [BT] each */
     size_t act_bytes; /* what lp_model_reserve allocated */
     float *emb;
@@ -186,8 +191,9 @@ static inline const lpk_bf16 *to16(lp_model *m, lpk_bf16 *dst, const float *x, s
 /* The gradient staging buffer, grown to n elements (bf16 mode). */
 lpk_bf16 *lp_model_g16(lp_model *m, size_t n);
 
-/* One block forward on n rows given the block's input; attention is either
- * full causal (batch B x T) — decode paths do their own. */
+/* One block forward on n rows given the block's input; attention is full
+ * causal over each row of T, or within segments after a packed forward
+ * (m->packed) — decode paths do their own. */
 int lp_block_forward(lp_model *m, int l, const float *x, int B, int T);
 /* The trunk forward with a hook after each block (prefill copies the keys
  * and values there, since a frozen model keeps no block's activations

@@ -2,7 +2,8 @@
  * a kernel's failure reaches the caller through the services' error
  * callback (int -1 and lpk_ctx_error; NaN for a value call, whose error is
  * cleared on entry), an entry the backend leaves NULL is a clean "not
- * implemented", and a library of another API version is refused. */
+ * implemented", a library of another API version is refused, and one of
+ * version 2.0 (a smaller table) loads with its missing entries absent. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +51,34 @@ int main(void) {
     CHECK(isnan(v) && strstr(lpk_ctx_error(c), "xent: not implemented"), "xent: '%s'", lpk_ctx_error(c));
     lpk_ctx_clear_error(c);
     CHECK(!lpk_ctx_error(c)[0], "clear_error");
+    /* segment attention: NULL start is the plain entry, else its own */
+    int32_t *st = lpk_alloc(c, sizeof(int32_t));
+    r = lpk_attn_fwd_seg(c, x, x, x, NULL, 1, 1, 1, 1);
+    CHECK(r < 0 && !strcmp(lpk_ctx_error(c), "attn_fwd: not implemented by kernel backend 'fake'"), "'%s'",
+          lpk_ctx_error(c));
+    r = lpk_attn_bwd_seg(c, x, x, x, x, x, st, 1, 1, 1, 1);
+    printf("attn_bwd_seg -> %d, '%s'\n", r, lpk_ctx_error(c));
+    CHECK(r < 0 && !strcmp(lpk_ctx_error(c), "attn_bwd_seg: not implemented by kernel backend 'fake'"),
+          "'%s'", lpk_ctx_error(c));
+    lpk_free(c, st);
     lpk_free(c, x);
     lpk_ctx_destroy(c);
+
+    /* a 2.0 library loads; what its table is too small to hold is absent */
+    c = lpk_ctx_create(&(lpk_ctx_opts){.backend = "fake_v20", .num_threads = 1}, err, sizeof err);
+    CHECK(c, "a table of version 2.0's size was refused: %s", err);
+    if (c) {
+        x = lpk_alloc(c, 4 * sizeof(float));
+        st = lpk_alloc(c, sizeof(int32_t));
+        CHECK(x && st && lpk_fill(c, x, 1.0f, 4) == 0, "fill: %s", lpk_ctx_error(c));
+        r = lpk_attn_fwd_seg(c, x, x, x, st, 1, 1, 1, 1);
+        printf("fake_v20 attn_fwd_seg -> %d, '%s'\n", r, lpk_ctx_error(c));
+        CHECK(r < 0 && !strcmp(lpk_ctx_error(c), "attn_fwd_seg: not implemented by kernel backend 'fake'"),
+              "'%s'", lpk_ctx_error(c));
+        lpk_free(c, st);
+        lpk_free(c, x);
+        lpk_ctx_destroy(c);
+    }
 
     CHECK(!lpk_ctx_create(&(lpk_ctx_opts){.backend = "fake_old"}, err, sizeof err),
           "an API version 1 library was accepted");

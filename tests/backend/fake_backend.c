@@ -1,7 +1,9 @@
 /* A minimal backend for boundary_test: memory, copies and two kernels, one
  * failing as a device launch would, every other entry left NULL. Built with
  * -DFAKE_OLD it claims API version 1 (a library built against old
- * headers). */
+ * headers); with -DFAKE_V20 a table of version 2.0's size, whose entries
+ * past it the dispatch code must never read (they fail loudly if it
+ * does). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,13 +64,27 @@ static int sumsq(lpk_backend_state *st, const float *x, size_t n, double *out) {
     return -1;
 }
 
+#ifdef FAKE_V20
+static int seg_fwd(lpk_backend_state *st, float *out, float *lse, const float *qkv, const int32_t *start,
+                   int B, int T, int C, int H) {
+    (void)out, (void)lse, (void)qkv, (void)start, (void)B, (void)T, (void)C, (void)H;
+    st->sv.error(st->sv.host, "fake: an entry past the table's size was called");
+    return -1;
+}
+#endif
+
 static const lpk_backend table = {
 #ifdef FAKE_OLD
     .api_version = 1,
 #else
     .api_version = LPK_API_VERSION,
 #endif
+#ifdef FAKE_V20
+    .size = LPK_BACKEND_MIN_SIZE,
+    .attn_fwd_seg = seg_fwd,
+#else
     .size = sizeof(lpk_backend),
+#endif
     .name = "fake",
     .init = init,
     .fini = fini,

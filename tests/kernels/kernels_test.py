@@ -222,14 +222,85 @@ for Bb, Tt, Cc, H in ((2, 11, 24, 3), (1, 150, 128, 2)):
     assert lib.lpk_attn_bwd(ctx, P(dqkv), P(dout), P(qkv), P(out), P(lse), Bb, Tt, Cc, H) == 0
     check(f"attention bwd T={Tt}", dqkv, qt.grad, 1e-5)
 
+bf16_attn = lib.lpk_ctx_has_native_bf16(ctx16)
+if not bf16_attn:
+    print(f"skip attention bf16: backend {backend} has no native bf16 products here")
+
+# attention within segments (packed sequences): query t sees keys
+# start[t]..t, against the same reference with an explicit mask; starts
+# both segment-shaped (block-diagonal, crossing the 64-row query blocks,
+# with 1-token segments) and arbitrary (0 <= start <= t); NULL start is
+# plain causal bit for bit
+def starts_of(seg):
+    st = np.zeros(seg.shape, np.int32)
+    for b in range(seg.shape[0]):
+        for t in range(1, seg.shape[1]):
+            st[b, t] = st[b, t - 1] if seg[b, t] == seg[b, t - 1] else t
+    return st
+
+
+def seg_cases():
+    seg = np.repeat(np.arange(4), [40, 70, 1, 39])[None, :]
+    seg = np.concatenate([seg, np.repeat([3, 4, 5], [1, 96, 53])[None, :]])
+    yield "segments", (2, 150, 128, 2), starts_of(seg)
+    seg = rng.integers(0, 3, (2, 29)).cumsum(1)
+    yield "segments odd", (2, 29, 24, 3), starts_of(seg)
+    st = np.array([[rng.integers(0, t + 1) for t in range(67)]], np.int32)
+    yield "arbitrary starts", (1, 67, 36, 4), st
+
+
+def attention_seg_ref(qkv, st, Bb, Tt, Cc, H):
+    qt = T(qkv).requires_grad_()
+    q, k, v = qt.split(Cc, 2)
+    hs = Cc // H
+    q = q.view(Bb, Tt, H, hs).transpose(1, 2); k = k.view(Bb, Tt, H, hs).transpose(1, 2)
+    v = v.view(Bb, Tt, H, hs).transpose(1, 2)
+    j = torch.arange(Tt)
+    allowed = (j[None, None, :] <= j[None, :, None]) & (j[None, None, :] >= torch.tensor(st)[:, :, None])
+    att = (q @ k.transpose(-1, -2)) / math.sqrt(hs)
+    att = att.masked_fill(~allowed[:, None], float("-inf"))
+    return qt, (att.softmax(-1) @ v).transpose(1, 2).reshape(Bb, Tt, Cc), att
+
+
+for name, (Bb, Tt, Cc, H), st in seg_cases():
+    qkv = f32(rng.standard_normal((Bb, Tt, 3 * Cc)))
+    st = np.ascontiguousarray(st, np.int32)
+    qt, yt, att = attention_seg_ref(qkv, st, Bb, Tt, Cc, H)
+    dout = f32(rng.standard_normal((Bb, Tt, Cc)))
+    yt.backward(T(dout))
+    for cname, cx, tf, tb in (("fp32", ctx, 1e-5, 1e-5), ("bf16 precision", ctx16, 1.5e-2, 3e-2)):
+        if cx is ctx16 and not bf16_attn:
+            continue
+        out = np.zeros((Bb, Tt, Cc), np.float32); lse = np.zeros((Bb, H, Tt), np.float32)
+        assert lib.lpk_attn_fwd_seg(cx, P(out), P(lse), P(qkv), I(st), Bb, Tt, Cc, H) == 0
+        check(f"attention {name} {cname} fwd T={Tt}", out, yt.detach(), tf)
+        check(f"attention {name} {cname} lse T={Tt}", lse, att.logsumexp(-1).detach(), tf / 10)
+        dqkv = np.zeros_like(qkv)
+        assert lib.lpk_attn_bwd_seg(cx, P(dqkv), P(dout), P(qkv), P(out), P(lse), I(st), Bb, Tt, Cc, H) == 0
+        check(f"attention {name} {cname} bwd T={Tt}", dqkv, qt.grad, tb)
+# NULL start: the plain kernels' bits
+qkv = f32(rng.standard_normal((2, 150, 3 * 128)))
+o1 = np.zeros((2, 150, 128), np.float32); l1 = np.zeros((2, 2, 150), np.float32)
+o2 = o1.copy(); l2 = l1.copy()
+lib.lpk_attn_fwd(ctx, P(o1), P(l1), P(qkv), 2, 150, 128, 2)
+lib.lpk_attn_fwd_seg(ctx, P(o2), P(l2), P(qkv), None, 2, 150, 128, 2)
+check("attention seg NULL start = plain (bits)", o2, o1, 0)
+# a start past its query is an error, not a read out of the mask
+bad = np.zeros((1, 8), np.int32); bad[0, 5] = 6
+qkv = f32(rng.standard_normal((1, 8, 12))); out = np.zeros((1, 8, 4), np.float32)
+lse = np.zeros((1, 1, 8), np.float32)
+lib.lpk_ctx_error.restype = C.c_char_p
+r = lib.lpk_attn_fwd_seg(ctx, P(out), P(lse), P(qkv), I(bad), 1, 8, 4, 1)
+msg = lib.lpk_ctx_error(ctx).decode()
+print(f"bad start -> {r}, '{msg}'")
+if r == 0 or "start[5] = 6" not in msg:
+    failures.append("attention seg bad start")
+
 # attention with bf16 products (bf16 precision in the avx512 build on
 # AVX512-BF16 CPUs, at every length, so short sequences exercise it): inputs,
 # probabilities and score gradients rounded to bf16 with fp32 accumulation,
 # so the bound is a few bf16 units (2^-8 = 3.9e-3) of the largest value; odd
 # head sizes and sequence lengths exercise the padding
-bf16_attn = lib.lpk_ctx_has_native_bf16(ctx16)
-if not bf16_attn:
-    print(f"skip attention bf16: backend {backend} has no native bf16 products here")
 for Bb, Tt, Cc, H in ((2, 11, 24, 3), (1, 150, 128, 2), (1, 67, 36, 4)) if bf16_attn else ():
     qkv = f32(rng.standard_normal((Bb, Tt, 3 * Cc)))
     out = np.zeros((Bb, Tt, Cc), np.float32); lse = np.zeros((Bb, H, Tt), np.float32)

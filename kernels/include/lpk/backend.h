@@ -18,8 +18,9 @@
  *
  * Both structs start with their size and a version, and are append only: a
  * new member goes at the end, and a reader checks the size before touching
- * a member past the first release's. A change that moves or retypes a
- * member bumps LPK_API_VERSION, and the loader rejects other versions.
+ * a member past the first release's (LPK_BACKEND_HAS); LPK_API_MINOR counts
+ * such additions. A change that moves or retypes a member bumps
+ * LPK_API_VERSION, and the loader rejects other versions.
  * Every entry returns 0 on success and < 0 on failure, after reporting a
  * one-line message through services->error. An entry may be NULL (the
  * dispatch code then fails the call as not implemented). Each entry has the
@@ -125,7 +126,22 @@ typedef struct lpk_backend {
     int (*memset)(lpk_backend_state *st, void *dst, int value, size_t bytes);
     int (*sync)(lpk_backend_state *st);
     /* API version 2 ends here; new entries go below this line */
+
+    /* 2.1: causal attention within segments (lpk_attn_fwd_seg); start is
+     * never NULL here (the dispatch code sends NULL to attn_fwd/attn_bwd) */
+    int (*attn_fwd_seg)(lpk_backend_state *st, float *out, float *lse, const float *qkv, const int32_t *start,
+                        int B, int T, int C, int H);
+    int (*attn_bwd_seg)(lpk_backend_state *st, float *dqkv, const float *dout, const float *qkv,
+                        const float *out, const float *lse, const int32_t *start, int B, int T, int C, int H);
 } lpk_backend;
+
+/* The size of a table of API version 2.0, the smallest the loader takes: a
+ * library built against the 2.0 header has no members past sync. */
+#define LPK_BACKEND_MIN_SIZE offsetof(lpk_backend, attn_fwd_seg)
+/* Whether table be has a non-NULL entry `member`: never reads a member
+ * past the size the backend was compiled with. */
+#define LPK_BACKEND_HAS(be, member) \
+    ((be)->size >= offsetof(lpk_backend, member) + sizeof(((lpk_backend *)0)->member) && (be)->member)
 
 /* What a backend library exports (see the top of this file). */
 const lpk_backend *lpk_backend_entry(void);

@@ -25,6 +25,9 @@ extern "C" {
 #endif
 
 #define LPK_API_VERSION 2
+/* Entries appended to the backend table since version 2.0 (lpk/backend.h):
+ * 1 = the segment attention (lpk_attn_fwd_seg / lpk_attn_bwd_seg). */
+#define LPK_API_MINOR 1
 
 typedef enum { LPK_F32 = 0, LPK_BF16 = 1 } lpk_dtype;
 
@@ -181,6 +184,18 @@ int lpk_attn_fwd(lpk_ctx *ctx, float *out, float *lse, const float *qkv, int B, 
 /* dqkv is overwritten. */
 int lpk_attn_bwd(lpk_ctx *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
                  const float *lse, int B, int T, int C, int H);
+/* The same within segments, for packed sequences: query t of row b sees
+ * keys start[b*T + t] .. t only (0 <= start <= t; for a row of packed
+ * examples, the index of the first token of t's example). start is device
+ * memory (int32 [B*T], lpk_copy_in), read by both passes; NULL means plain
+ * causal, exactly lpk_attn_fwd / lpk_attn_bwd. Work skipped is proportional
+ * to the keys before the starts, so packed rows cost less than full
+ * causal ones. A backend of API version 2.0 refuses a non-NULL start as
+ * not implemented. */
+int lpk_attn_fwd_seg(lpk_ctx *ctx, float *out, float *lse, const float *qkv, const int32_t *start, int B,
+                     int T, int C, int H);
+int lpk_attn_bwd_seg(lpk_ctx *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
+                     const float *lse, const int32_t *start, int B, int T, int C, int H);
 /* One new query per sequence against a KV cache laid out [B, maxT, C]:
  * q[b] (row stride ldq) attends to cache positions 0..len[b]-1. */
 int lpk_attn_decode(lpk_ctx *ctx, float *out, const float *q, int ldq, const float *kcache,

@@ -54,12 +54,13 @@ static void pack_cols(float *dst, float *tmp, const float *src, ptrdiff_t lds, i
     transpose_f32(dst, n, tmp, cp, n, cp);
 }
 
-/* ipair layout of n rows x c columns into dst[(n+1)/2][c] */
-static void pack_ipair(float *dst, const float *src, ptrdiff_t lds, int n, int c) {
+/* ipair layout of n rows x c columns into dst[(n+1)/2][c] (row stride
+ * ldd >= c) */
+static void pack_ipair(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, int n, int c) {
     for (int rp = 0; rp < (n + 1) / 2; rp++) {
         const float *s0 = src + 2 * rp * lds;
         const int two = 2 * rp + 1 < n;
-        float *d = dst + (size_t)rp * c;
+        float *d = dst + rp * ldd;
         for (int k = 0; k < c; k += 16) {
             __mmask16 m = tail16(c - k);
             __m512i a = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s0 + k)));
@@ -133,41 +134,46 @@ static void mm16_store(int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrd
 }
 
 /* Causal strips, as in attention.c: 8 query rows (or keys) at a time, each
- * over the keys (or query rows) it can see; skipped terms are zeros. */
+ * over the keys (or query rows) it can see, from the strip's first start
+ * (st, attn_rows.h; a multiple of 32, so key pairs stay aligned); skipped
+ * terms are zeros. */
 #define STRIP 8
 
 /* S[R, nk] = Q[R] . Kcol for the keys each strip of rows sees (pairs
  * along the head dimension, hp of them); columns a strip does not reach
  * are left as they are: the row softmax zeroes them */
-static void causal_scores16(int i0, int R, int nk, int hp, const float *Q, ptrdiff_t ldq, const float *Kcol,
-                            ptrdiff_t ldk, float *S, ptrdiff_t lds) {
+static void causal_scores16(const int32_t *st, int i0, int R, int nk, int hp, const float *Q, ptrdiff_t ldq,
+                            const float *Kcol, ptrdiff_t ldk, float *S, ptrdiff_t lds) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
-        int rr = R - r0 < STRIP ? R - r0 : STRIP;
+        int rr = R - r0 < STRIP ? R - r0 : STRIP, ks = attn_first_key(st, i0 + r0, rr);
         int n = (i0 + r0 + rr + 31) & ~31;
-        mm16_store(rr, n < nk ? n : nk, hp, Q + r0 * ldq, ldq, 1, Kcol, ldk, S + r0 * lds, lds);
+        mm16_store(rr, (n < nk ? n : nk) - ks, hp, Q + r0 * ldq, ldq, 1, Kcol + ks, ldk, S + r0 * lds + ks,
+                   lds);
     }
 }
 
 /* O[R, hs] = P[R] . V over the key pairs each strip of rows sees (a
  * query block's output rows get no other contribution: stored) */
-static void causal_rows16(int i0, int R, int nk, int hs, const float *P, ptrdiff_t ldp, const float *Vip,
-                          float *O, ptrdiff_t ldo) {
+static void causal_rows16(const int32_t *st, int i0, int R, int nk, int hs, const float *P, ptrdiff_t ldp,
+                          const float *Vip, float *O, ptrdiff_t ldo) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
-        int rr = R - r0 < STRIP ? R - r0 : STRIP;
+        int rr = R - r0 < STRIP ? R - r0 : STRIP, kp = attn_first_key(st, i0 + r0, rr) / 2;
         int n = i0 + r0 + rr < nk ? i0 + r0 + rr : nk;
-        mm16_store(rr, hs, (n + 1) / 2, P + r0 * ldp, ldp, 1, Vip, hs, O + r0 * ldo, ldo);
+        mm16_store(rr, hs, (n + 1) / 2 - kp, P + r0 * ldp + kp, ldp, 1, Vip + (size_t)kp * hs, hs,
+                   O + r0 * ldo, ldo);
     }
 }
 
-/* G[nk, hs] (+)= P^T . X, P in row pairs (word (rp, j) at rp * nk + j), X in
- * row pairs [rp][hs]: diagonal keys only from the row pair that sees them.
- * Keys before the block add to what earlier blocks wrote; the block's own
- * keys get their first contribution here, so they are stored and G needs
- * no zeroing beforehand. */
-static void causal_keys16(int i0, int R, int nk, int hs, const float *Pip, const float *Xip, float *G,
+/* G[nk, hs] (+)= P^T . X, P in row pairs (word (rp, j) at rp * nk + j,
+ * filled from column k0, the block's first key), X in row pairs [rp][hs]:
+ * diagonal keys only from the row pair that sees them. Keys before the
+ * block add to what earlier blocks wrote; the block's own keys get their
+ * first contribution here, so they are stored and G needs no zeroing
+ * beforehand. */
+static void causal_keys16(int k0, int i0, int R, int nk, int hs, const float *Pip, const float *Xip, float *G,
                           ptrdiff_t ldg) {
     int rp = (R + 1) / 2;
-    if (i0 > 0) mm16(i0, hs, rp, Pip, 1, nk, Xip, hs, G, ldg);
+    if (i0 > k0) mm16(i0 - k0, hs, rp, Pip + k0, 1, nk, Xip, hs, G + k0 * ldg, ldg);
     for (int j0 = i0; j0 < nk; j0 += STRIP) {
         int jj = nk - j0 < STRIP ? nk - j0 : STRIP, rs = (j0 - i0) / 2;
         mm16_store(jj, hs, rp - rs, Pip + (size_t)rs * nk + j0, 1, nk, Xip + (size_t)rs * hs, hs,
@@ -175,7 +181,8 @@ static void causal_keys16(int i0, int R, int nk, int hs, const float *Pip, const
     }
 }
 
-int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, int B, int T, int C, int H) {
+int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start, int B,
+                      int T, int C, int H) {
     const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
@@ -199,16 +206,18 @@ int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, 
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H;
             const float *base = qkv + (size_t)b * T * ld;
+            const int32_t *st = start ? start + (size_t)b * T : NULL;
             pack_rows(q16, hp, base + h * hs, ld, T, hs);
             pack_cols(kcol, tmp, base + C + h * hs, ld, T, hs);
-            pack_ipair(vip, base + 2 * C + h * hs, ld, T, hs);
+            pack_ipair(vip, hs, base + 2 * C + h * hs, ld, T, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
-                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
-                causal_scores16(i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, S, T);
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, k0 = attn_first_key(st, i0, R);
+                causal_scores16(st, i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, S, T);
                 for (int r = 0; r < R; r++)
-                    lse[(size_t)bh * T + i0 + r] = attn_softmax_row(S + (size_t)r * T, i0 + r + 1, nk, scale);
-                pack_rows(p16, tp, S, T, R, nk);
-                causal_rows16(i0, R, nk, hs, p16, tp, vip, out + ((size_t)b * T + i0) * C + h * hs, C);
+                    lse[(size_t)bh * T + i0 + r] =
+                        attn_softmax_seg(S + (size_t)r * T, k0, st ? st[i0 + r] : 0, i0 + r + 1, nk, scale);
+                pack_rows(p16 + k0 / 2, tp, S + k0, T, R, nk - k0);
+                causal_rows16(st, i0, R, nk, hs, p16, tp, vip, out + ((size_t)b * T + i0) * C + h * hs, C);
             }
         }
     }
@@ -216,7 +225,7 @@ int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, 
 }
 
 int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
-                      const float *lse, int B, int T, int C, int H) {
+                      const float *lse, const int32_t *start, int B, int T, int C, int H) {
     const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2, qp = QB / 2;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
@@ -253,28 +262,32 @@ int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout, const floa
             float *dbase = dqkv + (size_t)b * T * ld;
             const float *gob = dout + (size_t)b * T * C + h * hs;
             const float *ob = out + (size_t)b * T * C + h * hs;
+            const int32_t *st = start ? start + (size_t)b * T : NULL;
             pack_rows(q16, hp, base + h * hs, ld, T, hs);
             pack_rows(g16, hp, gob, C, T, hs);
             pack_cols(kcol, tmp, base + C + h * hs, ld, T, hs);
             pack_cols(vcol, tmp, base + 2 * C + h * hs, ld, T, hs);
-            pack_ipair(kip, base + C + h * hs, ld, T, hs);
+            pack_ipair(kip, hs, base + C + h * hs, ld, T, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
-                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R;
-                attn_block_prep(NULL, NULL, T, R, nk, gob + (size_t)i0 * C, ob + (size_t)i0 * C, C, hs, Dr);
-                causal_scores16(i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, P, T);
-                causal_scores16(i0, R, nk, hp, g16 + (size_t)i0 * hp, hp, vcol, T, dP, T);
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, k0 = attn_first_key(st, i0, R);
+                attn_block_prep(NULL, NULL, T, k0, R, nk, gob + (size_t)i0 * C, ob + (size_t)i0 * C, C, hs,
+                                Dr);
+                causal_scores16(st, i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, P, T);
+                causal_scores16(st, i0, R, nk, hp, g16 + (size_t)i0 * hp, hp, vcol, T, dP, T);
                 for (int r = 0; r < R; r++)
-                    attn_dscore_row(P + (size_t)r * T, dP + (size_t)r * T, i0 + r + 1, nk, scale,
-                                    lse[(size_t)bh * T + i0 + r], Dr[r]);
-                pack_rows(ds16, tp, dP, T, R, nk);
-                pack_ipair(dsip, dP, T, R, nk); /* word (rp, j) at rp * nk + j */
-                pack_ipair(pip, P, T, R, nk);
-                pack_ipair(qip, base + i0 * ld + h * hs, ld, R, hs);
-                pack_ipair(gip, gob + (size_t)i0 * C, C, R, hs);
+                    attn_dscore_seg(P + (size_t)r * T, dP + (size_t)r * T, k0, st ? st[i0 + r] : 0,
+                                    i0 + r + 1, nk, scale, lse[(size_t)bh * T + i0 + r], Dr[r]);
+                /* the block's columns from k0; word (rp, j) of the pair
+                 * layouts at rp * nk + j */
+                pack_rows(ds16 + k0 / 2, tp, dP + k0, T, R, nk - k0);
+                pack_ipair(dsip + k0, nk, dP + k0, T, R, nk - k0);
+                pack_ipair(pip + k0, nk, P + k0, T, R, nk - k0);
+                pack_ipair(qip, hs, base + i0 * ld + h * hs, ld, R, hs);
+                pack_ipair(gip, hs, gob + (size_t)i0 * C, C, R, hs);
                 /* dQ = dS K ; dK += dS^T Q ; dV += P^T dO */
-                causal_rows16(i0, R, nk, hs, ds16, tp, kip, dbase + i0 * ld + h * hs, ld);
-                causal_keys16(i0, R, nk, hs, dsip, qip, dbase + C + h * hs, ld);
-                causal_keys16(i0, R, nk, hs, pip, gip, dbase + 2 * C + h * hs, ld);
+                causal_rows16(st, i0, R, nk, hs, ds16, tp, kip, dbase + i0 * ld + h * hs, ld);
+                causal_keys16(k0, i0, R, nk, hs, dsip, qip, dbase + C + h * hs, ld);
+                causal_keys16(k0, i0, R, nk, hs, pip, gip, dbase + 2 * C + h * hs, ld);
             }
         }
     }
@@ -285,14 +298,15 @@ int cpu_attn_bf16_available(void) { return 1; }
 
 #else
 
-int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, int B, int T, int C, int H) {
-    (void)out, (void)lse, (void)qkv, (void)B, (void)T, (void)C, (void)H;
+int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start, int B,
+                      int T, int C, int H) {
+    (void)out, (void)lse, (void)qkv, (void)start, (void)B, (void)T, (void)C, (void)H;
     cpu_error(ctx, "attention: built without AVX512-BF16");
     return -1;
 }
 int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
-                      const float *lse, int B, int T, int C, int H) {
-    (void)dqkv, (void)dout, (void)qkv, (void)out, (void)lse, (void)B, (void)T, (void)C, (void)H;
+                      const float *lse, const int32_t *start, int B, int T, int C, int H) {
+    (void)dqkv, (void)dout, (void)qkv, (void)out, (void)lse, (void)start, (void)B, (void)T, (void)C, (void)H;
     cpu_error(ctx, "attention: built without AVX512-BF16");
     return -1;
 }

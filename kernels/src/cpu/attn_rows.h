@@ -6,8 +6,10 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
+#include "internal.h"
 #include "vmath.h"
 
 #ifdef __AVX512F__
@@ -90,15 +92,15 @@ static inline void attn_dscore_row(float *p, float *dp, int n, int nk, float sca
 #endif
 }
 
-/* Zeroes R rows of P and dP (nk wide, row stride ld; skipped when NULL,
- * for products that store rather than add) and sets each row's
+/* Zeroes columns [k0, nk) of R rows of P and dP (row stride ld; skipped
+ * when NULL, for products that store rather than add) and sets each row's
  * D = dO_r . O_r (hs wide, row stride C). */
-static inline void attn_block_prep(float *P, float *dP, size_t ld, int R, int nk, const float *go,
+static inline void attn_block_prep(float *P, float *dP, size_t ld, int k0, int R, int nk, const float *go,
                                    const float *o, size_t C, int hs, float *Dr) {
     for (int r = 0; r < R; r++) {
         if (P) {
-            memset(P + r * ld, 0, sizeof(float) * nk);
-            memset(dP + r * ld, 0, sizeof(float) * nk);
+            memset(P + r * ld + k0, 0, sizeof(float) * (nk - k0));
+            memset(dP + r * ld + k0, 0, sizeof(float) * (nk - k0));
         }
         const float *g = go + r * C, *y = o + r * C;
         float D = 0.0f;
@@ -107,5 +109,42 @@ static inline void attn_block_prep(float *P, float *dP, size_t ld, int R, int nk
         Dr[r] = D;
     }
 }
+
+/* ---- segments (packed sequences) -------------------------------------
+ * st[t] (NULL: 0) is the first key query t sees. Products start at the
+ * first key a strip or block of rows needs, rounded down to a 32-wide
+ * tile, so keys before every row's start cost nothing; the row functions
+ * below zero the columns from that tile edge up to the row's own start,
+ * which the products then read as exact zeros. With st NULL every offset
+ * is 0 and the plain causal path runs unchanged. */
+
+/* first key any of the rows [a, a + n) sees, rounded down to 32 */
+static inline int attn_first_key(const int32_t *st, int a, int n) {
+    if (!st) return 0;
+    int s = st[a];
+    for (int i = 1; i < n; i++) s = st[a + i] < s ? st[a + i] : s;
+    return s & ~31;
+}
+
+/* attn_softmax_row for a query seeing keys [lo, n) of a row whose
+ * columns [k0, nk) the products read (k0 <= lo < n <= nk) */
+static inline float attn_softmax_seg(float *s, int k0, int lo, int n, int nk, float scale) {
+    if (lo > k0) memset(s + k0, 0, sizeof(float) * (lo - k0));
+    return attn_softmax_row(s + lo, n - lo, nk - lo, scale);
+}
+
+/* attn_dscore_row for the same row */
+static inline void attn_dscore_seg(float *p, float *dp, int k0, int lo, int n, int nk, float scale, float lse,
+                                   float D) {
+    if (lo > k0) {
+        memset(p + k0, 0, sizeof(float) * (lo - k0));
+        memset(dp + k0, 0, sizeof(float) * (lo - k0));
+    }
+    attn_dscore_row(p + lo, dp + lo, n - lo, nk - lo, scale, lse, D);
+}
+
+/* Checks 0 <= start[b*T + t] <= t; 0, or -1 with the error reported. The
+ * array is read in place: on this backend device memory is host memory. */
+int cpu_attn_check_start(cpu_state *ctx, const char *what, const int32_t *start, int B, int T);
 
 #endif

@@ -143,6 +143,8 @@ static const lpk_backend cpu_table = {
     .copy = cpu_copy,
     .memset = cpu_memset,
     .sync = cpu_sync,
+    .attn_fwd_seg = cpu_attn_fwd_seg,
+    .attn_bwd_seg = cpu_attn_bwd_seg,
 };
 
 __attribute__((visibility("default"))) const lpk_backend *lpk_backend_entry(void) { return &cpu_table; }

@@ -84,12 +84,18 @@ int cpu_layernorm_bwd(cpu_state *ctx, float *dx, float *dw, float *db, const flo
 int cpu_attn_fwd(cpu_state *ctx, float *out, float *lse, const float *qkv, int B, int T, int C, int H);
 int cpu_attn_bwd(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
                  const float *lse, int B, int T, int C, int H);
+/* start (NULL: plain causal) as lpk_attn_fwd_seg */
+int cpu_attn_fwd_seg(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start, int B,
+                     int T, int C, int H);
+int cpu_attn_bwd_seg(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
+                     const float *lse, const int32_t *start, int B, int T, int C, int H);
 /* bf16-product variants (attention_bf16.c), used in bf16 precision when the
- * CPU has AVX512-BF16 and the build targets it */
+ * CPU has AVX512-BF16 and the build targets it; start already checked */
 int cpu_attn_bf16_available(void);
-int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, int B, int T, int C, int H);
+int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start, int B,
+                      int T, int C, int H);
 int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
-                      const float *lse, int B, int T, int C, int H);
+                      const float *lse, const int32_t *start, int B, int T, int C, int H);
 int cpu_attn_decode(cpu_state *ctx, float *out, const float *q, int ldq, const float *kcache,
                     const float *vcache, const int32_t *len, int B, int maxT, int C, int H);
 

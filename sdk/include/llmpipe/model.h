@@ -107,6 +107,17 @@ int lp_model_grad_read(lp_model *m, int i, float *host);
 /* Trunk forward for tokens[B*T]; keeps activations for backward. Allocation
  * happens only when B*T grows. */
 int lp_model_forward(lp_model *m, const int32_t *tokens, int B, int T);
+/* The same for rows of packed examples (supervised fine-tuning):
+ * seg[B*T] (host memory) numbers the examples within each row; a segment
+ * starts at a row's first token and wherever seg[i] != seg[i-1]. Positions
+ * restart at 0 at each segment start and each token attends only to the
+ * tokens of its own segment up to itself, so every example computes what
+ * it would alone. Padding is one more segment (seg -1 by convention; its
+ * outputs are for the loss to ignore). T may exceed n_ctx; a segment
+ * longer than n_ctx is an error. seg == NULL is exactly lp_model_forward.
+ * The heads and lp_model_backward work on it unchanged (the backward
+ * gives the packed forward's gradients). */
+int lp_model_forward_packed(lp_model *m, const int32_t *tokens, const int32_t *seg, int B, int T);
 /* Final LayerNorm output [B, T, n_embd] of the last forward (device
  * memory; lp_model_hidden_copy for the host). */
 const float *lp_model_hidden(const lp_model *m);
