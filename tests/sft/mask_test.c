@@ -23,14 +23,16 @@ static size_t nparams;
 static double loss_grads(const lp_sft_tokens *x, const lp_sft_tokens *lab, unsigned flags, float *g) {
     char err[256];
     lp_sft_batcher *bx, *bl;
-    ASSERT(lp_sft_batcher_create(&bx, x, 1, 1, 64, flags, 0, 1, err, sizeof err) == 0, "%s", err);
-    ASSERT(lp_sft_batcher_create(&bl, lab, 1, 1, 64, flags, 0, 1, err, sizeof err) == 0, "%s", err);
+    ASSERT(lp_sft_batcher_create(&bx, x, 1, 1, 192, flags, 0, 1, err, sizeof err) == 0, "%s", err);
+    ASSERT(lp_sft_batcher_create(&bl, lab, 1, 1, 192, flags, 0, 1, err, sizeof err) == 0, "%s", err);
     lp_sft_batch a, b;
-    ASSERT(lp_sft_batcher_next(bx, &a, err, sizeof err) == 0 && lp_sft_batcher_next(bl, &b, err, sizeof err) == 0,
+    ASSERT(lp_sft_batcher_next(bx, &a, err, sizeof err) == 0 &&
+               lp_sft_batcher_next(bl, &b, err, sizeof err) == 0,
            "%s", err);
     double loss;
     lp_model_zero_grad(m);
-    int rc = a.seg ? lp_model_forward_packed(m, a.ids, a.seg, a.B, a.T) : lp_model_forward(m, a.ids, a.B, a.T);
+    int rc =
+        a.seg ? lp_model_forward_packed(m, a.ids, a.seg, a.B, a.T) : lp_model_forward(m, a.ids, a.B, a.T);
     ASSERT(rc == 0 && lp_model_lm_loss(m, b.targets, NULL, (double)b.targets_n, NULL, &loss) == 0 &&
                lp_model_backward(m) == 0,
            "%s", lp_model_error(m));
@@ -74,8 +76,8 @@ static void check_mode(const lp_sft_tokens *ex, unsigned flags, int V) {
         l1 = loss_grads(ex, &c, flags, g1);
         double diff = 0;
         for (size_t i = 0; i < nparams; i++) diff = fmax(diff, fabs((double)g0[i] - g1[i]));
-        CHECK(l1 != l0 && diff > 1e-6, "%s: %s label changed: loss %.9g -> %.9g, max gradient change %.3g", mode,
-              k ? "end-of-text" : "response", l0, l1, diff);
+        CHECK(l1 != l0 && diff > 1e-6, "%s: %s label changed: loss %.9g -> %.9g, max gradient change %.3g",
+              mode, k ? "end-of-text" : "response", l0, l1, diff);
         lp_sft_tokens_free(&c);
     }
     free(g0);
@@ -84,22 +86,23 @@ static void check_mode(const lp_sft_tokens *ex, unsigned flags, int V) {
 
 int main(void) {
     char err[512];
-    const char *texts[] = {"Below is an instruction that describes a task. Write a response. ### Instruction: "
-                           "### Input: ### Response: sort the numbers 3, 10, 13 reverse the words"};
+    const char *texts[] = {
+        "Below is an instruction that describes a task. Write a response. ### Instruction: "
+        "### Input: ### Response: sort the numbers 3, 10, 13 reverse the words"};
     size_t lens[] = {strlen(texts[0])};
     lp_tokenizer *tok;
     lp_tok_train_opts to = {.vocab_size = 300, .min_frequency = 1};
     REQUIRE(lp_tokenizer_train_texts(&tok, texts, lens, 1, &to, err, sizeof err) == 0, "%s", err);
-    lp_record r = {.instruction = "Sort the numbers in ascending order.", .input = "13, 3, 10",
-                   .output = "3, 10, 13"};
+    lp_record r = {
+        .instruction = "Sort the numbers in ascending order.", .input = "13, 3, 10", .output = "3, 10, 13"};
     lp_sft_tokens ex;
     REQUIRE(lp_sft_tokenize(tok, lp_alpaca_template(), &r, 0, &ex, err, sizeof err) == 0, "%s", err);
-    REQUIRE(ex.n <= 64, "example of %zu tokens", ex.n);
+    REQUIRE(ex.n <= 192, "example of %zu tokens", ex.n);
     int V = lp_tokenizer_vocab_size(tok);
     lpk_ctx_opts ko = {.backend = "cpu", .num_threads = 1};
     ctx = lpk_ctx_create(&ko, err, sizeof err);
     REQUIRE(ctx != NULL, "%s", err);
-    lp_model_config cfg = {.n_layer = 2, .n_head = 2, .n_embd = 16, .vocab_size = V, .n_ctx = 64};
+    lp_model_config cfg = {.n_layer = 2, .n_head = 2, .n_embd = 16, .vocab_size = V, .n_ctx = 192};
     m = lp_model_create(&cfg, ctx, err, sizeof err);
     REQUIRE(m != NULL && lp_model_init_gpt2(m, 3) == 0, "%s", err);
     nparams = lp_model_numel(m);
