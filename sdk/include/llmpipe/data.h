@@ -128,14 +128,21 @@ int lp_template_check(const lp_prompt_template *tpl, char *err, size_t errsz);
 /* malloc'ed rendered prompt (NULL on OOM). */
 char *lp_render_prompt(const lp_prompt_template *tpl, const char *instruction, const char *input);
 
-/* One tokenized SFT example: prompt tokens (mask 0), then response and
+/* One tokenized example: prompt tokens (mask 0), then response and
  * end-of-text (mask 1). mask[i] says whether ids[i] is a training target. */
 typedef struct lp_sft_tokens {
     int32_t *ids;
     uint8_t *mask;
     size_t n;
-    int truncated; /* cut to max_len */
+    int truncated;   /* cut to max_len */
+    size_t prompt_n; /* leading prompt tokens (mask 0) */
 } lp_sft_tokens;
+
+/* An already rendered prompt and one response (SFT, preference pairs,
+ * ranked lists, rollouts), encoded apart so the mask boundary is exact,
+ * with end-of-text closing the response; cut to max_len (0: no limit). */
+int lp_response_tokenize(lp_tokenizer *t, const char *prompt, const char *response, size_t max_len,
+                         lp_sft_tokens *out, char *err, size_t errsz);
 
 int lp_sft_tokenize(lp_tokenizer *t, const lp_prompt_template *tpl, const lp_record *r, size_t max_len,
                     lp_sft_tokens *out, char *err, size_t errsz);
