@@ -105,18 +105,35 @@ static int val_loss(sft *s, lp_model *m, double *out, char *err, size_t n) {
     return 0;
 }
 
+/* The task part of a rendered prompt: its lines after "### Instruction:"
+ * up to "### Response:", section headers left out, joined by " | ". */
+static void task_text(const char *prompt, char *out, size_t n) {
+    const char *q = strstr(prompt, "### Instruction:\n");
+    q = q ? q + 17 : prompt;
+    size_t k = 0;
+    out[0] = 0;
+    while (*q && strncmp(q, "### Response:", 13)) {
+        size_t len = strcspn(q, "\n");
+        if (len && strncmp(q, "### ", 4)) {
+            k += (size_t)snprintf(out + k, n - k, "%s%.*s", k ? " | " : "", (int)len, q);
+            if (k >= n) {
+                out[n - 1] = 0;
+                return;
+            }
+        }
+        q += len + (q[len] == '\n');
+    }
+}
+
 static void log_sample(void *user, const lp_record *task, const char *answer, int correct) {
     sft *s = user;
     if (s->n_samples >= s->p.samples) return;
     s->n_samples++;
-    /* the task is the end of its prompt: the part after the instruction header */
-    const char *q = strstr(task->prompt, "### Instruction:\n");
-    q = q ? q + 17 : task->prompt;
-    size_t len = strcspn(q, "#");
-    while (len && (q[len - 1] == '\n' || q[len - 1] == ' ')) len--;
+    char q[512];
+    task_text(task->prompt, q, sizeof q);
     char *clean = lp_utf8_sanitize(answer, strlen(answer));
-    lp_stage_logf(s->h, LP_LOG_INFO, "sample [%s] %.*s -> %s (%s)", task->family ? task->family : "other",
-                  (int)len, q, clean ? clean : answer, correct > 0 ? "right" : "wrong");
+    lp_stage_logf(s->h, LP_LOG_INFO, "sample [%s] %s -> \"%s\" (%s)", task->family ? task->family : "other",
+                  q, clean ? clean : answer, correct > 0 ? "right" : "wrong");
     free(clean);
 }
 
