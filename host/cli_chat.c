@@ -140,8 +140,12 @@ static int answer(chat *c, const char *instruction, char *err, size_t errsz) {
     }
     if (lp_tokenizer_encode(c->tok, rendered, strlen(rendered), 0, &prompt, err, errsz) != 0) goto done;
     int n_ctx = lp_gen_n_ctx(c->g);
+    /* earlier turns give way while the answer has less than half the
+     * context; the instruction itself only below a quarter */
     int room = c->o.max_new < n_ctx / 2 ? c->o.max_new : n_ctx / 2;
     size_t limit = (size_t)(n_ctx - room);
+    int room_min = c->o.max_new < n_ctx / 4 ? c->o.max_new : n_ctx / 4;
+    size_t hard_limit = (size_t)(n_ctx - room_min);
     size_t past = 0;
     for (int i = 0; i < c->n_turns; i++) past += c->turns[i].n;
     int drop = 0;
@@ -159,12 +163,12 @@ static int answer(chat *c, const char *instruction, char *err, size_t errsz) {
     }
     const int32_t *p = prompt.v;
     size_t np = prompt.n;
-    if (np > limit) {
+    if (np > hard_limit) {
         /* the question is at the end of the template */
         fprintf(stderr, "(the instruction's first %zu of %zu tokens were cut to fit the context of %d)\n",
-                np - limit, np, n_ctx);
-        p += np - limit;
-        np = limit;
+                np - hard_limit, np, n_ctx);
+        p += np - hard_limit;
+        np = hard_limit;
     }
     for (int i = 0; i < c->n_turns; i++)
         for (size_t k = 0; k < c->turns[i].n; k++) lp_ids_push(&ctx, c->turns[i].ids[k]);

@@ -159,9 +159,9 @@ int lp_cli_generate(int argc, char **argv) {
         goto done;
     }
     int n_ctx = lp_gen_n_ctx(g);
-    /* keep the end of an over-long prompt (its question), leaving room
-     * for the answer */
-    int room = o.max_new < n_ctx / 2 ? o.max_new : n_ctx / 2;
+    /* keep the end of an over-long prompt (its question) when it leaves
+     * the answer less than a quarter of the context */
+    int room = o.max_new < n_ctx / 4 ? o.max_new : n_ctx / 4;
     size_t keep = (size_t)(n_ctx - room);
     const int32_t *start = ids.v;
     if (ids.n > keep) {
@@ -198,6 +198,7 @@ int lp_cli_generate(int argc, char **argv) {
             fprintf(stderr, WHO ": stopped (Ctrl-C)\n");
             rc = 130;
         }
+        st.load_s = lp_gen_load_s(g);
         if (r == 0 && o.stats) lp_gen_print_stats(stderr, &st, end, o.seed, &o.sampling);
     }
     for (int b = 0; p.text && b < o.n; b++) free(p.text[b]);

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "llmpipe/ckpt.h"
@@ -164,6 +165,16 @@ lp_gen *lp_gen_open(const char *who, const lp_gen_opts *o, char *err, size_t err
     }
     char msg[2048], path[4096];
     const char *tok_path = o->tokenizer;
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/config.json", o->model_dir);
+    if (stat(o->model_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        snprintf(msg, sizeof msg, "--model %s: no such folder", o->model_dir);
+        goto fail;
+    }
+    if (stat(path, &sb) != 0) {
+        snprintf(msg, sizeof msg, "--model %s: not a model folder (no config.json)", o->model_dir);
+        goto fail;
+    }
     if (lp_model_folder_config(o->model_dir, &g->cfg, msg, sizeof msg) != 0) goto fail;
     if (!tok_path) {
         snprintf(path, sizeof path, "%s/tokenizer.json", o->model_dir);
@@ -436,6 +447,7 @@ void lp_gen_print_stats(FILE *f, const lp_gen_stats *st, const lp_gen_end *end, 
         if (end[b] != end[0]) why = "mixed";
     /* the first step's tokens come from the prefill, timed by first_s */
     long later = st->tokens - st->rows;
+    if (st->load_s > 0) fprintf(f, "[model loaded in %.0f ms] ", 1e3 * st->load_s);
     fprintf(f, "[prompt %d tokens, %ld generated, first token after %.1f ms, %.1f tokens/s after it, %.2f s",
             st->prompt_tokens, st->tokens, 1e3 * st->first_s,
             later > 0 && st->decode_s > 0 ? (double)later / st->decode_s : 0.0, st->total_s);

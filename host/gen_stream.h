@@ -63,6 +63,7 @@ typedef struct lp_gen_stats {
     double first_s;  /* from the start of the run to the first token */
     double total_s;  /* the whole run */
     double decode_s; /* from the first token to the end */
+    double load_s;   /* opening the model, when the caller wants it shown */
 } lp_gen_stats;
 
 /* Called once per generated token of a row, end-of-text included, right
