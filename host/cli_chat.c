@@ -28,7 +28,7 @@ static void usage(FILE *f) {
             "With standard input not a terminal (a file, a pipe) there is no prompt: each\n"
             "line is an instruction and each answer is one line of output, its newlines\n"
             "and backslashes written as \\n and \\\\; /reset and /quit lines print nothing.\n\n");
-    lp_gen_opts_help(f);
+    lp_gen_opts_help(f, 0);
     fprintf(f, "  --no-history          answer every instruction on its own\n");
 }
 

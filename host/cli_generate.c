@@ -24,7 +24,7 @@ static void usage(FILE *f) {
             "N samples are drawn together and printed one after another, each under a\n"
             "line \"--- sample I/N ---\". Exit status 0, 1 when generation fails, 2 for\n"
             "bad usage or a model folder that does not load, 130 after Ctrl-C.\n\n");
-    lp_gen_opts_help(f);
+    lp_gen_opts_help(f, 1);
 }
 
 /* Rows are generated together but printed one after another: the row on

@@ -45,24 +45,26 @@ void lp_gen_opts_default(lp_gen_opts *o) {
     o->n = 1;
 }
 
-void lp_gen_opts_help(FILE *f) {
+void lp_gen_opts_help(FILE *f, int samples) {
     fprintf(f,
             "  --model DIR           model folder (model.safetensors, config.json,\n"
             "                        tokenizer.json), e.g. a run's artifacts/NAME\n"
             "  --tokenizer PATH      tokenizer.json or a folder with one (default: DIR's)\n"
-            "  --temperature T       0 = greedy (default 0; 0.8 when --n > 1)\n"
+            "  --temperature T       0 = greedy (default 0%s)\n"
             "  --top-k K             sample among the K likeliest tokens, 0 = all (default 50)\n"
             "  --top-p P             ... within the smallest set of mass P, 1 = off (default 0.95)\n"
             "  --max-new-tokens N    tokens to generate at most (default 256; the context\n"
             "                        window also ends an answer)\n"
             "  --seed S              sampling seed (default: a new one each run, shown\n"
             "                        by --stats); the same seed gives the same text\n"
-            "  --n N                 samples to draw (default 1; generated together)\n"
+            "%s"
             "  --device cpu|cuda     (default cpu)\n"
             "  --threads N           CPU threads (default: 1 for models under 20 M\n"
             "                        parameters, which decode fastest on one; else all)\n"
             "  --precision fp32|bf16 (default fp32)\n"
-            "  --stats               time to first token and tokens/s on stderr\n");
+            "  --stats               time to first token and tokens/s on stderr\n",
+            samples ? "; 0.8 when --n > 1" : "",
+            samples ? "  --n N                 samples to draw (default 1; generated together)\n" : "");
 }
 
 /* Whole-string numbers only: "1e" or "3x" is a typo, not 1 or 3. */

@@ -32,8 +32,8 @@ int lp_gen_parse_opt(const char *who, lp_gen_opts *o, int argc, char **argv, int
 /* Fills the defaults that depend on other options (temperature, seed).
  * Returns 2 after a one-line message when a required option is missing. */
 int lp_gen_opts_finish(const char *who, lp_gen_opts *o);
-/* The shared options' lines for --help. */
-void lp_gen_opts_help(FILE *f);
+/* The shared options' lines for --help (--n only with samples). */
+void lp_gen_opts_help(FILE *f, int samples);
 /* The shared option names, for "did you mean". */
 extern const char *const lp_gen_opt_names[];
 extern const size_t lp_gen_opt_count;
