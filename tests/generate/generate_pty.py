@@ -170,7 +170,7 @@ check(took < max(0.5, full_s / 2), "and does so before the answer would have end
 check(b"stopped (Ctrl-C)" in p.data(), "saying it was stopped")
 
 # ---- chat on a terminal: Ctrl-C stops an answer, the chat goes on ----------
-p = Pty([LL, "chat", "--model", "never", "--max-new-tokens", "1800", "--temperature", "0.8", "--seed", "2"] + ONE)
+p = Pty([LL, "chat", "--model", "never", "--max-new-tokens", "800", "--temperature", "0.8", "--seed", "2"] + ONE)
 check(p.quiet(b"> ", timeout=30), "chat shows a banner and a prompt")
 check(b"/quit or Ctrl-D" in p.data(), "the banner says how to leave")
 p.send(b"Tell me a long story.\r")
