@@ -19,5 +19,7 @@ int lp_cli_plugins(int argc, char **argv);
 int lp_cli_worker(int argc, char **argv);
 int lp_cli_keygen(int argc, char **argv);
 int lp_cli_eval(int argc, char **argv);
+int lp_cli_generate(int argc, char **argv);
+int lp_cli_chat(int argc, char **argv);
 
 #endif

@@ -30,5 +30,9 @@ const lp_cli_command lp_cli_commands[] = {
     {"eval", lp_cli_eval,
      "exact match of a model on task files: eval "
      "--model DIR --tasks FILE"},
+    {"generate", lp_cli_generate,
+     "a model's answer, streamed: generate --model DIR "
+     "--prompt TEXT|--instruction TEXT"},
+    {"chat", lp_cli_chat, "talk to a model: chat --model DIR"},
     {0, 0, 0},
 };
