@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
 #include "vmath.h"
 
 #ifdef __AVX512F__
@@ -142,9 +141,5 @@ static inline void attn_dscore_seg(float *p, float *dp, int k0, int lo, int n, i
     }
     attn_dscore_row(p + lo, dp + lo, n - lo, nk - lo, scale, lse, D);
 }
-
-/* Checks 0 <= start[b*T + t] <= t; 0, or -1 with the error reported. The
- * array is read in place: on this backend device memory is host memory. */
-int cpu_attn_check_start(cpu_state *ctx, const char *what, const int32_t *start, int B, int T);
 
 #endif

@@ -89,6 +89,9 @@ int cpu_attn_fwd_seg(cpu_state *ctx, float *out, float *lse, const float *qkv, c
                      int T, int C, int H);
 int cpu_attn_bwd_seg(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
                      const float *lse, const int32_t *start, int B, int T, int C, int H);
+/* Checks 0 <= start[b*T + t] <= t; 0, or -1 with the error reported. The
+ * array is read in place: on this backend device memory is host memory. */
+int cpu_attn_check_start(cpu_state *ctx, const char *what, const int32_t *start, int B, int T);
 /* bf16-product variants (attention_bf16.c), used in bf16 precision when the
  * CPU has AVX512-BF16 and the build targets it; start already checked */
 int cpu_attn_bf16_available(void);
