@@ -111,18 +111,29 @@ static inline void attn_block_prep(float *P, float *dP, size_t ld, int k0, int R
 
 /* ---- segments (packed sequences) -------------------------------------
  * st[t] (NULL: 0) is the first key query t sees. Products start at the
- * first key a strip or block of rows needs, rounded down to a 32-wide
- * tile, so keys before every row's start cost nothing; the row functions
- * below zero the columns from that tile edge up to the row's own start,
- * which the products then read as exact zeros. With st NULL every offset
- * is 0 and the plain causal path runs unchanged. */
+ * first key a strip or block of rows needs, rounded down to what the
+ * product's layout wants (whole register tiles, bf16 pairs), so keys
+ * before every row's start cost nothing; the row functions below zero the
+ * columns from the block's first key (rounded the most) up to the row's
+ * own start, which the products then read as exact zeros. With st NULL
+ * every offset is 0 and the plain causal path runs unchanged. */
 
-/* first key any of the rows [a, a + n) sees, rounded down to 32 */
-static inline int attn_first_key(const int32_t *st, int a, int n) {
+/* first key any of the rows [a, a + n) sees, rounded down to a multiple
+ * of align (a power of two) */
+static inline int attn_first_key(const int32_t *st, int a, int n, int align) {
     if (!st) return 0;
     int s = st[a];
     for (int i = 1; i < n; i++) s = st[a + i] < s ? st[a + i] : s;
-    return s & ~31;
+    return s & -align;
+}
+
+/* rows of the block [i0, i0 + R) that may see key j: all but the tail
+ * whose starts lie past j (for packed rows, the later examples'); the
+ * key-side products stop there */
+static inline int attn_rows_seeing(const int32_t *st, int i0, int R, int j) {
+    if (!st) return R;
+    while (R > 0 && st[i0 + R - 1] > j) R--;
+    return R;
 }
 
 /* attn_softmax_row for a query seeing keys [lo, n) of a row whose
