@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 tools/setup.sh
 bazel build //host:llmpipe //plugins/...
 [ -s data/fortunes.txt ] || { mkdir -p data && tools/corpus.sh data/fortunes.txt; }
+# the synthetic instruction tasks (defaults: level 1, seed 1; eval.jsonl is
+# the held-out yardstick, no task of it in the training files)
+[ -s data/synth/eval.jsonl ] || bazel-bin/host/llmpipe data synth --out data/synth
 args=("$@")
 if [ -f runs/quickstart/manifest.json ] && [[ " $* " != *" --resume "* ]]; then
   echo "quickstart: runs/quickstart exists; continuing it (--resume)"

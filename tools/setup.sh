@@ -25,7 +25,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 need_pip=0
 for r in $reqs; do
-  .venv/bin/python -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('$r'.replace('-','_')) is None)" 2>/dev/null || need_pip=1
+  mod=${r%%[=<>]*}
+  .venv/bin/python -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('$mod'.replace('-','_')) is None)" 2>/dev/null || need_pip=1
 done
 if [ "$need_pip" = 1 ]; then
   echo "setup: installing PyPI packages: $reqs"

@@ -54,24 +54,18 @@ void lp_sft_tokens_free(lp_sft_tokens *e) {
     memset(e, 0, sizeof *e);
 }
 
-int lp_sft_tokenize(lp_tokenizer *t, const lp_prompt_template *tpl, const lp_record *r, size_t max_len,
-                    lp_sft_tokens *out, char *err, size_t errsz) {
+int lp_response_tokenize(lp_tokenizer *t, const char *prompt, const char *response, size_t max_len,
+                         lp_sft_tokens *out, char *err, size_t errsz) {
     memset(out, 0, sizeof *out);
     if (lp_tokenizer_eot(t) < 0)
-        return lp_errf(err, errsz, "sft: the tokenizer has no %s token to end responses with", LP_EOT_TOKEN);
-    char *prompt = lp_render_prompt(tpl, r->instruction, r->input);
-    if (!prompt) return lp_errf(err, errsz, "sft: out of memory");
+        return lp_errf(err, errsz, "the tokenizer has no %s token to end responses with", LP_EOT_TOKEN);
     lp_ids ids = {0};
     /* the prompt and the response are encoded apart so the mask boundary is
      * exact; special-token text in the data stays plain text */
     int rc = lp_tokenizer_encode(t, prompt, strlen(prompt), 0, &ids, err, errsz);
     size_t np = ids.n;
-    free(prompt);
-    if (!rc) rc = lp_tokenizer_encode(t, r->output, strlen(r->output), 0, &ids, err, errsz);
-    if (!rc && lp_ids_push(&ids, lp_tokenizer_eot(t))) {
-        lp_errf(err, errsz, "sft: out of memory");
-        rc = -1;
-    }
+    if (!rc) rc = lp_tokenizer_encode(t, response, strlen(response), 0, &ids, err, errsz);
+    if (!rc && lp_ids_push(&ids, lp_tokenizer_eot(t))) rc = lp_errf(err, errsz, "out of memory");
     if (rc) {
         lp_ids_free(&ids);
         return -1;
@@ -85,12 +79,22 @@ int lp_sft_tokenize(lp_tokenizer *t, const lp_prompt_template *tpl, const lp_rec
     out->mask = malloc(n ? n : 1);
     if (!out->mask) {
         lp_ids_free(&ids);
-        lp_errf(err, errsz, "sft: out of memory");
-        return -1;
+        return lp_errf(err, errsz, "out of memory");
     }
     for (size_t i = 0; i < n; i++) out->mask[i] = i >= np;
     out->n = n;
+    out->prompt_n = np < n ? np : n;
     return 0;
+}
+
+int lp_sft_tokenize(lp_tokenizer *t, const lp_prompt_template *tpl, const lp_record *r, size_t max_len,
+                    lp_sft_tokens *out, char *err, size_t errsz) {
+    memset(out, 0, sizeof *out);
+    char *prompt = lp_render_prompt(tpl, r->instruction, r->input);
+    if (!prompt) return lp_errf(err, errsz, "sft: out of memory");
+    int rc = lp_response_tokenize(t, prompt, r->output, max_len, out, err, errsz);
+    free(prompt);
+    return rc;
 }
 
 void lp_packed_free(lp_packed *p) {

@@ -128,14 +128,21 @@ int lp_template_check(const lp_prompt_template *tpl, char *err, size_t errsz);
 /* malloc'ed rendered prompt (NULL on OOM). */
 char *lp_render_prompt(const lp_prompt_template *tpl, const char *instruction, const char *input);
 
-/* One tokenized SFT example: prompt tokens (mask 0), then response and
+/* One tokenized example: prompt tokens (mask 0), then response and
  * end-of-text (mask 1). mask[i] says whether ids[i] is a training target. */
 typedef struct lp_sft_tokens {
     int32_t *ids;
     uint8_t *mask;
     size_t n;
-    int truncated; /* cut to max_len */
+    int truncated;   /* cut to max_len */
+    size_t prompt_n; /* leading prompt tokens (mask 0) */
 } lp_sft_tokens;
+
+/* An already rendered prompt and one response (SFT, preference pairs,
+ * ranked lists, rollouts), encoded apart so the mask boundary is exact,
+ * with end-of-text closing the response; cut to max_len (0: no limit). */
+int lp_response_tokenize(lp_tokenizer *t, const char *prompt, const char *response, size_t max_len,
+                         lp_sft_tokens *out, char *err, size_t errsz);
 
 int lp_sft_tokenize(lp_tokenizer *t, const lp_prompt_template *tpl, const lp_record *r, size_t max_len,
                     lp_sft_tokens *out, char *err, size_t errsz);
@@ -154,6 +161,56 @@ typedef struct lp_packed {
 int lp_sft_pack(const lp_sft_tokens *ex, size_t n, size_t T, int32_t pad, lp_packed *out, char *err,
                 size_t errsz);
 void lp_packed_free(lp_packed *p);
+
+/* ---- SFT micro-batches: epochs of shuffled examples, packed or padded ----
+ * Each epoch visits every example once, in an order drawn from (seed,
+ * epoch) (or file order without shuffle), and the stream runs on into the
+ * next epoch. Packed: rows of T tokens are filled with whole examples in
+ * that order (a new row when the next one does not fit), and seg numbers
+ * the examples of a row (-1 on padding) for lp_model_forward_packed.
+ * Padded: one example a row, rows as long as the micro-batch's longest
+ * example, seg NULL (causal attention keeps right padding out of every
+ * real token). The examples must stay valid and unchanged while the
+ * batcher lives; every example must have 1..T tokens. */
+typedef struct lp_sft_batcher lp_sft_batcher;
+
+typedef struct lp_sft_batch {
+    int B, T;                     /* this micro-batch: B rows of T tokens */
+    const int32_t *ids, *targets; /* [B*T]; targets[i] = next token of the same
+                                   * example when it is a training target, else -1 */
+    const int32_t *seg;           /* [B*T] when packed, NULL when padded */
+    int64_t examples;             /* examples in the micro-batch */
+    int64_t tokens;               /* tokens that are not padding */
+    int64_t targets_n;            /* tokens with a target */
+} lp_sft_batch;
+
+enum {
+    LP_SFT_PACK = 1,    /* pack rows (else pad) */
+    LP_SFT_SHUFFLE = 2, /* a new order every epoch (else file order) */
+    LP_SFT_ONCE = 4,    /* one pass (validation): the last micro-batch ends
+                         * with empty rows, then next() returns 1 */
+};
+int lp_sft_batcher_create(lp_sft_batcher **out, const lp_sft_tokens *ex, size_t n, int B, int T,
+                          unsigned flags, int32_t pad, uint64_t seed, char *err, size_t errsz);
+void lp_sft_batcher_destroy(lp_sft_batcher *b);
+/* The next micro-batch (valid until the next call): 0, or 1 when a
+ * one-pass batcher is done. */
+int lp_sft_batcher_next(lp_sft_batcher *b, lp_sft_batch *out, char *err, size_t errsz);
+/* Back to the first example of epoch 0. */
+void lp_sft_batcher_rewind(lp_sft_batcher *b);
+uint64_t lp_sft_batcher_epoch(const lp_sft_batcher *b);
+/* Examples of the current epoch already handed out. */
+uint64_t lp_sft_batcher_position(const lp_sft_batcher *b);
+/* Micro-batches that epochs [0, epochs) take, from the start (exact: the
+ * packing of each epoch's order is simulated). */
+uint64_t lp_sft_batcher_count(const lp_sft_batcher *b, double epochs);
+
+/* The exact position as bytes, for checkpoints; restore refuses a state
+ * from another seed, shape, packing mode or example set. */
+#define LP_SFT_BATCHER_STATE_SIZE 64
+void lp_sft_batcher_state_save(const lp_sft_batcher *b, uint8_t state[LP_SFT_BATCHER_STATE_SIZE]);
+int lp_sft_batcher_state_restore(lp_sft_batcher *b, const uint8_t *state, size_t size, char *err,
+                                 size_t errsz);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,242 @@
+/* SFT micro-batches: per-epoch shuffled order, packing into rows with
+ * segment numbers or padding to the longest row, exact position for resume. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "llmpipe/data.h"
+#include "llmpipe/mix.h"
+#include "text_internal.h"
+
+#define STATE_MAGIC 0x4c505342u /* "BSPL" */
+
+struct lp_sft_batcher {
+    const lp_sft_tokens *ex;
+    size_t n;
+    int B, T, pack, shuffle, once;
+    int32_t pad;
+    uint64_t seed, fingerprint;
+    uint64_t epoch, pos; /* next example: order[pos] of epoch */
+    size_t *order;
+    int32_t *ids, *targets, *seg;
+};
+
+/* Fisher-Yates from a stream that depends only on (seed, epoch), so an
+ * order can be rebuilt after a resume without replaying earlier epochs. */
+static void make_order(size_t *order, size_t n, uint64_t seed, uint64_t epoch, int shuffle) {
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    if (!shuffle) return;
+    uint64_t s = lp_mix64(seed ^ lp_mix64(epoch + 0x5f7a11ULL));
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(lp_splitmix64(&s) % i);
+        size_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}
+
+int lp_sft_batcher_create(lp_sft_batcher **out, const lp_sft_tokens *ex, size_t n, int B, int T,
+                          unsigned flags, int32_t pad, uint64_t seed, char *err, size_t errsz) {
+    *out = NULL;
+    if (n == 0) return lp_errf(err, errsz, "sft batches: no examples");
+    if (B < 1 || T < 2) return lp_errf(err, errsz, "sft batches: need B >= 1 and T >= 2 (got %d, %d)", B, T);
+    uint64_t fp = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        if (ex[i].n < 1 || ex[i].n > (size_t)T)
+            return lp_errf(err, errsz, "sft batches: example %zu has %zu tokens, expected 1..%d", i, ex[i].n,
+                           T);
+        fp = lp_mix64(fp ^ ex[i].n) ^ lp_fnv1a64(ex[i].ids, ex[i].n * sizeof *ex[i].ids);
+    }
+    lp_sft_batcher *b = calloc(1, sizeof *b);
+    if (!b) return lp_errf(err, errsz, "sft batches: out of memory");
+    *b = (lp_sft_batcher){ex,
+                          n,
+                          B,
+                          T,
+                          (flags & LP_SFT_PACK) != 0,
+                          (flags & LP_SFT_SHUFFLE) != 0,
+                          (flags & LP_SFT_ONCE) != 0,
+                          pad,
+                          seed,
+                          fp,
+                          0,
+                          0,
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL};
+    size_t cells = (size_t)B * (size_t)T;
+    b->order = malloc(n * sizeof *b->order);
+    b->ids = malloc(cells * sizeof *b->ids);
+    b->targets = malloc(cells * sizeof *b->targets);
+    b->seg = malloc(cells * sizeof *b->seg);
+    if (!b->order || !b->ids || !b->targets || !b->seg) {
+        lp_sft_batcher_destroy(b);
+        return lp_errf(err, errsz, "sft batches: out of memory");
+    }
+    make_order(b->order, n, seed, 0, b->shuffle);
+    *out = b;
+    return 0;
+}
+
+void lp_sft_batcher_destroy(lp_sft_batcher *b) {
+    if (!b) return;
+    free(b->order);
+    free(b->ids);
+    free(b->targets);
+    free(b->seg);
+    free(b);
+}
+
+static const lp_sft_tokens *peek(lp_sft_batcher *b) { return &b->ex[b->order[b->pos]]; }
+
+static void advance(lp_sft_batcher *b) {
+    if (++b->pos == b->n) {
+        b->pos = 0;
+        b->epoch++;
+        make_order(b->order, b->n, b->seed, b->epoch, b->shuffle);
+    }
+}
+
+/* Writes one example at ids/targets/seg + at; a token is a target of the
+ * token before it when its mask says so. */
+static int64_t place(lp_sft_batcher *b, const lp_sft_tokens *e, size_t at, int32_t seg) {
+    int64_t nt = 0;
+    memcpy(b->ids + at, e->ids, e->n * sizeof *e->ids);
+    for (size_t j = 0; j < e->n; j++) {
+        int tgt = j + 1 < e->n && e->mask[j + 1];
+        b->targets[at + j] = tgt ? e->ids[j + 1] : -1;
+        b->seg[at + j] = seg;
+        nt += tgt;
+    }
+    return nt;
+}
+
+int lp_sft_batcher_next(lp_sft_batcher *b, lp_sft_batch *o, char *err, size_t errsz) {
+    (void)err;
+    (void)errsz;
+    memset(o, 0, sizeof *o);
+    if (b->once && b->epoch > 0) return 1;
+    const int B = b->B, T = b->T;
+    int Tb = T;
+    if (!b->pack) {
+        /* rows as long as this micro-batch's longest example: look ahead
+         * without moving (the order may turn over into the next epoch) */
+        uint64_t e0 = b->epoch, p0 = b->pos;
+        Tb = 1;
+        for (int r = 0; r < B && !(b->once && b->epoch > e0); r++) {
+            if ((int)peek(b)->n > Tb) Tb = (int)peek(b)->n;
+            advance(b);
+        }
+        if (b->epoch != e0) make_order(b->order, b->n, b->seed, e0, b->shuffle);
+        b->epoch = e0;
+        b->pos = p0;
+    }
+    size_t cells = (size_t)B * (size_t)Tb;
+    for (size_t i = 0; i < cells; i++) {
+        b->ids[i] = b->pad;
+        b->targets[i] = -1;
+        b->seg[i] = -1;
+    }
+    for (int r = 0; r < B && !(b->once && b->epoch > 0); r++) {
+        size_t used = 0;
+        int32_t seg = 0;
+        do {
+            const lp_sft_tokens *e = peek(b);
+            o->targets_n += place(b, e, (size_t)r * Tb + used, seg++);
+            o->tokens += (int64_t)e->n;
+            o->examples++;
+            used += e->n;
+            advance(b);
+        } while (b->pack && !(b->once && b->epoch > 0) && used + peek(b)->n <= (size_t)T);
+    }
+    o->B = B;
+    o->T = Tb;
+    o->ids = b->ids;
+    o->targets = b->targets;
+    o->seg = b->pack ? b->seg : NULL;
+    return 0;
+}
+
+void lp_sft_batcher_rewind(lp_sft_batcher *b) {
+    if (b->epoch != 0) make_order(b->order, b->n, b->seed, 0, b->shuffle);
+    b->epoch = 0;
+    b->pos = 0;
+}
+
+uint64_t lp_sft_batcher_epoch(const lp_sft_batcher *b) { return b->epoch; }
+uint64_t lp_sft_batcher_position(const lp_sft_batcher *b) { return b->pos; }
+
+uint64_t lp_sft_batcher_count(const lp_sft_batcher *b, double epochs) {
+    if (!(epochs > 0)) return 0;
+    uint64_t full = (uint64_t)epochs;
+    uint64_t want = full * b->n + (uint64_t)((epochs - (double)full) * (double)b->n + 0.5);
+    if (!b->pack) return (want + (uint64_t)b->B - 1) / (uint64_t)b->B;
+    size_t *order = malloc(b->n * sizeof *order);
+    if (!order) return 0;
+    /* the rows of the stream, counted exactly as next() fills them */
+    uint64_t seen = 0, rows = 0, epoch = 0;
+    size_t pos = 0;
+    make_order(order, b->n, b->seed, 0, b->shuffle);
+    while (seen < want) {
+        size_t used = 0;
+        do {
+            used += b->ex[order[pos]].n;
+            seen++;
+            if (++pos == b->n) {
+                pos = 0;
+                make_order(order, b->n, b->seed, ++epoch, b->shuffle);
+            }
+        } while (used + b->ex[order[pos]].n <= (size_t)b->T);
+        rows++;
+    }
+    free(order);
+    return (rows + (uint64_t)b->B - 1) / (uint64_t)b->B;
+}
+
+static void put64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t get64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+void lp_sft_batcher_state_save(const lp_sft_batcher *b, uint8_t st[LP_SFT_BATCHER_STATE_SIZE]) {
+    memset(st, 0, LP_SFT_BATCHER_STATE_SIZE);
+    put64(st, (uint64_t)STATE_MAGIC | (uint64_t)1 << 32);
+    put64(st + 8, (uint64_t)(uint32_t)b->B | (uint64_t)(uint32_t)b->T << 32);
+    put64(st + 16, (uint64_t)b->pack | (uint64_t)b->shuffle << 1);
+    put64(st + 24, b->seed);
+    put64(st + 32, b->n);
+    put64(st + 40, b->fingerprint);
+    put64(st + 48, b->epoch);
+    put64(st + 56, b->pos);
+}
+
+int lp_sft_batcher_state_restore(lp_sft_batcher *b, const uint8_t *st, size_t size, char *err, size_t errsz) {
+    if (size != LP_SFT_BATCHER_STATE_SIZE || get64(st) != ((uint64_t)STATE_MAGIC | (uint64_t)1 << 32))
+        return lp_errf(err, errsz, "sft batch state: not a version 1 state of %d bytes",
+                       LP_SFT_BATCHER_STATE_SIZE);
+    uint64_t bt = get64(st + 8), flags = get64(st + 16);
+    if ((int)(uint32_t)bt != b->B || (int)(uint32_t)(bt >> 32) != b->T ||
+        flags != ((uint64_t)b->pack | (uint64_t)b->shuffle << 1) || get64(st + 24) != b->seed)
+        return lp_errf(err, errsz,
+                       "sft batch state: saved with B=%d T=%d seed=%llu packing=%d, this run has B=%d T=%d "
+                       "seed=%llu packing=%d",
+                       (int)(uint32_t)bt, (int)(uint32_t)(bt >> 32), (unsigned long long)get64(st + 24),
+                       (int)(flags & 1), b->B, b->T, (unsigned long long)b->seed, b->pack);
+    if (get64(st + 32) != b->n || get64(st + 40) != b->fingerprint)
+        return lp_errf(err, errsz,
+                       "sft batch state: saved over %llu examples with other tokens, this run has %zu: the "
+                       "data, template or tokenizer changed",
+                       (unsigned long long)get64(st + 32), b->n);
+    uint64_t pos = get64(st + 56);
+    if (pos >= b->n)
+        return lp_errf(err, errsz, "sft batch state: position %llu beyond %zu examples",
+                       (unsigned long long)pos, b->n);
+    b->epoch = get64(st + 48);
+    b->pos = pos;
+    make_order(b->order, b->n, b->seed, b->epoch, b->shuffle);
+    return 0;
+}
