@@ -1,8 +1,11 @@
 /* SFT throughput against pretraining, on the same model and thread count,
  * measured in one run with the modes interleaved (this machine is noisy):
  * useful (non-padding) tokens per second of a training step (forward, LM
- * loss, backward, AdamW) with packing, with padding to each micro-batch's
- * longest example, and pretraining's tokens per second on full rows.
+ * loss, backward, AdamW) with packing, with packing behind a shared prompt
+ * prefix (computed once a row; useful tokens count every example whole, so
+ * the figures compare), with padding to each micro-batch's longest
+ * example, and pretraining's tokens per second on full rows; examples per
+ * second for every SFT mode.
  * Usage: sft_bench TOKENIZER SFT_JSONL [fp32|bf16] [ROUNDS] [THREADS]
  * (the quickstart model: 4 layers, 4 heads, width 192, n_ctx 256, B = 8). */
 #include <stdio.h>
@@ -15,8 +18,8 @@
 #include <llmpipe/optim.h>
 #include <llmpipe/tokenizer.h>
 
-enum { PRETRAIN, PACKED, PADDED, MODES };
-static const char *mode_name[MODES] = {"pretrain", "sft packed", "sft padded"};
+enum { PRETRAIN, PACKED, PREFIXED, PADDED, MODES };
+static const char *mode_name[MODES] = {"pretrain", "sft packed", "sft packed, shared prefix", "sft padded"};
 
 static double now(void) {
     struct timespec ts;
@@ -66,6 +69,8 @@ int main(int argc, char **argv) {
     lp_sft_batcher *bat[MODES] = {NULL};
     if (lp_sft_batcher_create(&bat[PACKED], ex, n, B, T, LP_SFT_PACK | LP_SFT_SHUFFLE, 0, 1, err,
                               sizeof err) ||
+        lp_sft_batcher_create(&bat[PREFIXED], ex, n, B, T, LP_SFT_PACK | LP_SFT_SHUFFLE | LP_SFT_SHARE_PREFIX,
+                              0, 1, err, sizeof err) ||
         lp_sft_batcher_create(&bat[PADDED], ex, n, B, T, LP_SFT_SHUFFLE, 0, 1, err, sizeof err))
         die("batches", err);
     int32_t *x = malloc(sizeof *x * B * T), *y = malloc(sizeof *y * B * T);
@@ -73,13 +78,17 @@ int main(int argc, char **argv) {
         x[i] = (int32_t)((i * 2654435761u) % (unsigned)cfg.vocab_size);
         y[i] = (int32_t)((i * 40503u + 7) % (unsigned)cfg.vocab_size);
     }
-    double *tps[MODES];
-    for (int k = 0; k < MODES; k++) tps[k] = calloc((size_t)rounds, sizeof **tps);
-    double rows_fill = 0;
-    int64_t packed_rows = 0;
+    double *tps[MODES], *eps[MODES];
+    for (int k = 0; k < MODES; k++) {
+        tps[k] = calloc((size_t)rounds, sizeof **tps);
+        eps[k] = calloc((size_t)rounds, sizeof **eps);
+    }
+    double rows_fill[MODES] = {0};
+    int64_t packed_rows[MODES] = {0}, ex_tokens = 0;
+    for (size_t i = 0; i < n; i++) ex_tokens += (int64_t)ex[i].n;
     for (int r = -1; r < rounds; r++) { /* round -1 warms up */
         for (int k = 0; k < MODES; k++) {
-            int64_t useful = 0;
+            int64_t useful = 0, examples = 0;
             double t0 = now();
             for (int s = 0; s < STEPS; s++) {
                 double loss;
@@ -95,35 +104,56 @@ int main(int argc, char **argv) {
                                 : lp_model_forward(m, b.ids, b.B, b.T)) ||
                          lp_model_lm_loss(m, b.targets, NULL, 0, NULL, &loss);
                     useful += b.tokens;
-                    if (k == PACKED && r >= 0) {
-                        rows_fill += (double)b.tokens / ((double)B * T);
-                        packed_rows++;
+                    examples += b.examples;
+                    if (r >= 0) {
+                        rows_fill[k] += (double)b.row_tokens / ((double)b.B * b.T);
+                        packed_rows[k]++;
                     }
                 }
                 if (rc || lp_model_backward(m) || lp_adamw_step(opt, 1e-4f, 1.0f))
                     die("step", lp_model_error(m));
             }
-            if (r >= 0) tps[k][r] = (double)useful / (now() - t0);
+            double dt = now() - t0;
+            if (r >= 0) tps[k][r] = (double)useful / dt, eps[k][r] = (double)examples / dt;
         }
     }
-    double med[MODES];
+    /* ratios from the same round, then their median: the modes of a round
+     * ran back to back, so a slower neighbour on the CPU hits them alike */
+    double med[MODES], emed[MODES], ratio[MODES], ex_s[MODES], *rr = calloc((size_t)rounds, sizeof *rr);
+    for (int k = 0; k < MODES; k++) {
+        for (int r = 0; r < rounds; r++) rr[r] = tps[k][r] / tps[PRETRAIN][r];
+        qsort(rr, (size_t)rounds, sizeof *rr, cmpd);
+        ratio[k] = rr[rounds / 2];
+        for (int r = 0; r < rounds; r++) rr[r] = eps[PACKED][r] > 0 ? eps[k][r] / eps[PACKED][r] : 0;
+        qsort(rr, (size_t)rounds, sizeof *rr, cmpd);
+        emed[k] = rr[rounds / 2];
+    }
     for (int k = 0; k < MODES; k++) {
         qsort(tps[k], (size_t)rounds, sizeof **tps, cmpd);
         med[k] = tps[k][rounds / 2];
+        qsort(eps[k], (size_t)rounds, sizeof **eps, cmpd);
+        ex_s[k] = eps[k][rounds / 2];
     }
+    free(rr);
     printf("model 4x192, vocab %d, B=%d T=%d, %s, %d threads, median of %d rounds x %d steps\n",
            cfg.vocab_size, B, T, prec, lpk_ctx_threads(ctx), rounds, STEPS);
-    for (int k = 0; k < MODES; k++)
-        printf("%-11s %8.0f useful tokens/s  %5.1f%% of pretraining\n", mode_name[k], med[k],
-               100.0 * med[k] / med[PRETRAIN]);
-    printf("packed rows are %.1f%% full on average\n",
-           packed_rows ? 100.0 * rows_fill / (double)packed_rows : 0);
-    for (int k = 0; k < MODES; k++) free(tps[k]);
+    printf("%zu examples, %.1f tokens each on average; shared prefix %d tokens\n", n, (double)ex_tokens / n,
+           lp_sft_batcher_prefix(bat[PREFIXED]));
+    for (int k = 0; k < MODES; k++) {
+        printf("%-26s %8.0f useful tokens/s  %5.1f%% of pretraining (same-round ratio %5.1f%%)", mode_name[k],
+               med[k], 100.0 * med[k] / med[PRETRAIN], 100.0 * ratio[k]);
+        if (k != PRETRAIN)
+            printf("  %7.1f examples/s (x%.2f of packed)  rows %.1f%% full", ex_s[k], emed[k],
+                   packed_rows[k] ? 100.0 * rows_fill[k] / (double)packed_rows[k] : 0);
+        printf("\n");
+    }
+    for (int k = 0; k < MODES; k++) free(tps[k]), free(eps[k]);
     for (size_t i = 0; i < n; i++) lp_sft_tokens_free(&ex[i]);
     free(ex);
     free(x);
     free(y);
     lp_sft_batcher_destroy(bat[PACKED]);
+    lp_sft_batcher_destroy(bat[PREFIXED]);
     lp_sft_batcher_destroy(bat[PADDED]);
     lp_adamw_destroy(opt);
     lp_model_destroy(m);

@@ -336,6 +336,21 @@ int lpk_attn_bwd_seg(lpk_ctx *c, float *dqkv, const float *dout, const float *qk
     if (!LPK_BACKEND_HAS(c->be, attn_bwd_seg)) return unsupported(c, "attn_bwd_seg");
     DISPATCH(c, P_ATTN, attn_bwd_seg, dqkv, dout, qkv, out, lse, start, B, T, C, H);
 }
+int lpk_attn_fwd_prefix(lpk_ctx *c, float *out, float *lse, const float *qkv, const int32_t *start,
+                        const int32_t *prefix, int B, int T, int C, int H) {
+    if (!prefix || !start) return lpk_attn_fwd_seg(c, out, lse, qkv, start, B, T, C, H);
+    if (!attn_shape_ok(c, "attention", B, T, C, H)) return -1;
+    if (!LPK_BACKEND_HAS(c->be, attn_fwd_prefix)) return unsupported(c, "attn_fwd_prefix");
+    DISPATCH(c, P_ATTN, attn_fwd_prefix, out, lse, qkv, start, prefix, B, T, C, H);
+}
+int lpk_attn_bwd_prefix(lpk_ctx *c, float *dqkv, const float *dout, const float *qkv, const float *out,
+                        const float *lse, const int32_t *start, const int32_t *prefix, int B, int T, int C,
+                        int H) {
+    if (!prefix || !start) return lpk_attn_bwd_seg(c, dqkv, dout, qkv, out, lse, start, B, T, C, H);
+    if (!attn_shape_ok(c, "attention backward", B, T, C, H)) return -1;
+    if (!LPK_BACKEND_HAS(c->be, attn_bwd_prefix)) return unsupported(c, "attn_bwd_prefix");
+    DISPATCH(c, P_ATTN, attn_bwd_prefix, dqkv, dout, qkv, out, lse, start, prefix, B, T, C, H);
+}
 int lpk_attn_decode(lpk_ctx *c, float *out, const float *q, int ldq, const float *kc, const float *vc,
                     const int32_t *len, int B, int maxT, int C, int H) {
     if (!attn_shape_ok(c, "attention decode", B, maxT, C, H)) return -1;

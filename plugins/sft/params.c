@@ -30,6 +30,9 @@ static const lp_param_spec own[] = {
     {"packing", LP_PARAM_BOOL, "true", 0,
      "pack several examples into a row, each attending only to itself (false: one example a row, "
      "padded)"},
+    {"share_prefix", LP_PARAM_BOOL, "true", 0,
+     "with packing: the prompt preamble common to all records (at least 4 tokens) computed once a row, "
+     "every example of the row attending to it (exact; false: each example computes its own)"},
     {"overlong", LP_PARAM_STRING, "\"truncate\"", 0,
      "records longer than seq_len: \"truncate\" (keep the start) or \"skip\""},
     {"skip_bad", LP_PARAM_BOOL, "false", 0, "skip and count malformed records instead of failing"},
@@ -67,7 +70,7 @@ int sft_params_read(const lp_host_services *h, sft_params *p, char *err, size_t 
         h->param_int(H, "tokens_per_step", &p->tokens_per_step) || h->param_bool(H, "packing", &p->pack) ||
         h->param_string(H, "overlong", &p->overlong) || h->param_bool(H, "skip_bad", &p->skip_bad) ||
         h->param_float(H, "epochs", &p->epochs) || h->param_string(H, "tokenizer", &p->tokenizer) ||
-        h->param_string(H, "model", &p->model) ||
+        h->param_string(H, "model", &p->model) || h->param_bool(H, "share_prefix", &p->share_prefix) ||
         h->param_int(H, "debug_step_sleep_ms", &p->debug_step_sleep_ms))
         return lp_errf(err, errsz, "stage '%s': parameters: %s", h->stage_name(H), h->last_error(H));
     const char *bad = NULL;

@@ -14,7 +14,7 @@ typedef struct sft_params {
     double val_fraction, epochs;
     int64_t batch_size, seq_len, tokens_per_step;
     int64_t eval_limit, eval_max_new, eval_batch, samples, val_max;
-    int pack, skip_bad, eval_at_start;
+    int pack, share_prefix, skip_bad, eval_at_start;
     int64_t debug_step_sleep_ms;
     lp_trainer_opts o; /* shared trainer parameters; max_steps 0 = from epochs */
 } sft_params;

@@ -260,7 +260,7 @@ static int open_data(sft *s, char *err, size_t n) {
                       e->longest, s->T, e->truncated, e->skipped_long, e->skipped_prompt);
     s->B = (int)p->batch_size;
     s->packed = p->pack;
-    unsigned fl = (p->pack ? LP_SFT_PACK : 0);
+    unsigned fl = (p->pack ? LP_SFT_PACK : 0) | (p->pack && p->share_prefix ? LP_SFT_SHARE_PREFIX : 0);
     if (lp_sft_batcher_create(&s->train, e->train, e->n_train, s->B, s->T, fl | LP_SFT_SHUFFLE, s->eot, seed,
                               err, n))
         return -1;

@@ -51,8 +51,8 @@ static int block_backward(lp_model *m, int l, const float *x, float wbeta) {
                                    P(m, LP(m, l, LW_LN2W)), a->ln2_mean, a->ln2_rstd, N, C));
     /* attention projection: mid = x + att . Wproj + bproj */
     TRY(linear_backward(m, l, LW_PROJW, LW_PROJB, a->att, a->att_16, C, C, dres, g16, 0, wbeta, dsm));
-    LPK_CHECK(
-        m, lpk_attn_bwd_seg(c, dqkv, dsm, a->qkv, a->att, a->lse, m->packed ? m->start : NULL, B, T, C, H));
+    LPK_CHECK(m, lpk_attn_bwd_prefix(c, dqkv, dsm, a->qkv, a->att, a->lse, m->packed ? m->start : NULL,
+                                     m->packed && m->prefixed ? m->pre : NULL, B, T, C, H));
     /* qkv = ln1 . Wqkv + bqkv */
     TRY(linear_backward(m, l, LW_QKVW, LW_QKVB, a->ln1, a->ln1_16, C, 3 * C, dqkv, g16, 0, wbeta, dsm));
     LPK_CHECK(m, lpk_layernorm_bwd(c, dres, G(m, LP(m, l, LW_LN1W)), G(m, LP(m, l, LW_LN1B)), dsm, x,

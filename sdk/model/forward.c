@@ -17,7 +17,8 @@ int lp_block_forward(lp_model *m, int l, const float *x, int B, int T) {
                                         P(m, LP(m, l, LW_LN1W)), P(m, LP(m, l, LW_LN1B)), N, C, eps));
     TRY(lp_mm_bias(m, N, 3 * C, C, a->ln1, a->ln1_16, P(m, LP(m, l, LW_QKVW)), W16(m, LP(m, l, LW_QKVW)),
                    P(m, LP(m, l, LW_QKVB)), a->qkv));
-    LPK_CHECK(m, lpk_attn_fwd_seg(c, a->att, a->lse, a->qkv, m->packed ? m->start : NULL, B, T, C, H));
+    LPK_CHECK(m, lpk_attn_fwd_prefix(c, a->att, a->lse, a->qkv, m->packed ? m->start : NULL,
+                                     m->packed && m->prefixed ? m->pre : NULL, B, T, C, H));
     const lpk_bf16 *h16 = to16(m, a->att_16, a->att, NC);
     TRY(lp_mm_bias(m, N, C, C, a->att, h16, P(m, LP(m, l, LW_PROJW)), W16(m, LP(m, l, LW_PROJW)),
                    P(m, LP(m, l, LW_PROJB)), a->mid));
@@ -34,7 +35,8 @@ int lp_block_forward(lp_model *m, int l, const float *x, int B, int T) {
 }
 
 /* The trunk forward; pack (host, NULL for plain rows) holds each token's
- * position [N] then its segment's first index in the row [N]. */
+ * position [N], its segment's first index in the row [N], then each row's
+ * shared prefix length [B] (all zeros: no prefix anywhere). */
 static int forward_rows(lp_model *m, const int32_t *tokens, const int32_t *pack, int B, int T,
                         lp_block_hook hook, void *user) {
     const int C = m->cfg.n_embd, N = B * T;
@@ -44,11 +46,14 @@ static int forward_rows(lp_model *m, const int32_t *tokens, const int32_t *pack,
     m->T = T;
     m->logits_state = 0;
     m->dvalues_pending = 0;
-    m->packed = 0;
+    m->packed = m->prefixed = 0;
     LPK_CHECK(m, lpk_copy_in(m->ctx, m->tokens, tokens, (size_t)N * sizeof(int32_t)));
     if (pack) {
         LPK_CHECK(m, lpk_copy_in(m->ctx, m->pos, pack, (size_t)N * sizeof(int32_t)));
         LPK_CHECK(m, lpk_copy_in(m->ctx, m->start, pack + N, (size_t)N * sizeof(int32_t)));
+        for (int b = 0; b < B; b++) m->prefixed |= pack[2 * (size_t)N + b] > 0;
+        if (m->prefixed)
+            LPK_CHECK(m, lpk_copy_in(m->ctx, m->pre, pack + 2 * (size_t)N, (size_t)B * sizeof(int32_t)));
         m->packed = 1;
     }
     LPK_CHECK(m, lpk_embed_fwd(m->ctx, m->emb, m->tokens, m->packed ? m->pos : NULL, N, T, C, P(m, m->p_wte),
@@ -78,24 +83,47 @@ int lp_model_forward(lp_model *m, const int32_t *tokens, int B, int T) {
     return lp_model_forward_hook(m, tokens, B, T, NULL, NULL);
 }
 
-/* Positions and segment starts from seg into pack[2N] (see forward_rows);
- * a segment longer than n_ctx is an error. */
+/* Positions, segment starts and prefix lengths from seg into pack[2N + B]
+ * (see forward_rows): a row's leading LP_SEG_SHARED tokens are its prefix
+ * (positions 0.., causal among themselves), and every later segment's
+ * positions continue from the prefix's length, as they would with the
+ * prefix in front of it alone. A segment longer than n_ctx (prefix
+ * included) or a shared token after the prefix is an error. */
 static int pack_segments(lp_model *m, const int32_t *seg, int B, int T, int32_t *pack) {
     const size_t N = (size_t)B * T;
     for (int b = 0; b < B; b++) {
         const int32_t *s = seg + (size_t)b * T;
         int32_t *pos = pack + (size_t)b * T, *start = pack + N + (size_t)b * T;
-        int first = 0;
-        for (int t = 0; t < T; t++) {
-            if (t > 0 && s[t] != s[t - 1]) first = t;
-            if (t - first >= m->cfg.n_ctx) {
+        int pre = 0;
+        while (pre < T && s[pre] == LP_SEG_SHARED) pre++;
+        pack[2 * N + b] = pre;
+        for (int t = 0; t < pre; t++) {
+            if (t >= m->cfg.n_ctx) {
+                lp_model_set_error(m, "model forward packed: row %d, shared prefix longer than n_ctx (%d)", b,
+                                   m->cfg.n_ctx);
+                return -1;
+            }
+            pos[t] = t;
+            start[t] = 0;
+        }
+        int first = pre;
+        for (int t = pre; t < T; t++) {
+            if (s[t] == LP_SEG_SHARED) {
+                lp_model_set_error(m,
+                                   "model forward packed: row %d, token %d has seg LP_SEG_SHARED after the "
+                                   "row's prefix (expected shared tokens only at a row's start)",
+                                   b, t);
+                return -1;
+            }
+            if (t > pre && s[t] != s[t - 1]) first = t;
+            if (pre + t - first >= m->cfg.n_ctx) {
                 lp_model_set_error(m,
                                    "model forward packed: row %d, segment %d starting at token %d is longer "
                                    "than n_ctx (%d): position %d",
-                                   b, s[t], first, m->cfg.n_ctx, t - first);
+                                   b, s[t], first, m->cfg.n_ctx, pre + t - first);
                 return -1;
             }
-            pos[t] = t - first;
+            pos[t] = pre + t - first;
             start[t] = first;
         }
     }
@@ -109,7 +137,7 @@ int lp_model_forward_packed(lp_model *m, const int32_t *tokens, const int32_t *s
         lp_model_set_error(m, "model forward packed: batch %d x length %d, expected B >= 1 and T >= 1", B, T);
         return -1;
     }
-    int32_t *pack = malloc(2 * (size_t)B * T * sizeof *pack);
+    int32_t *pack = malloc((2 * (size_t)B * T + B) * sizeof *pack);
     if (!pack) {
         lp_model_set_error(m, "model forward packed: out of memory for %d x %d positions", B, T);
         return -1;

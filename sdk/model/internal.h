@@ -66,10 +66,11 @@ struct lp_model {
     int32_t *tokens; /* the last forward's tokens [BT] */
     int32_t *itok;   /* staging for targets / tokens of a head [BT] */
     /* packed forward (lp_model_forward_packed): each token's position and
-     * the first token of its segment (the attention's start), [BT] each;
+     * the first token of its segment (the attention's start), [BT] each,
+     * and each row's shared prefix length [B] (pre, used when prefixed);
      * read by the backward while packed is set */
-    int32_t *pos, *start;
-    int packed;
+    int32_t *pos, *start, *pre;
+    int packed, prefixed;
     float *io[3];     /* staging for head inputs and outputs, [BT] each */
     size_t act_bytes; /* what lp_model_reserve allocated */
     float *emb;

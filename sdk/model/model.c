@@ -268,8 +268,8 @@ static void free_acts(lp_model *m) {
     m->lnf_16 = m->g16 = NULL;
     m->g16_cap = 0;
     lpk_free(c, m->tokens);
-    m->itok = m->pos = m->start = NULL;
-    m->packed = 0;
+    m->itok = m->pos = m->start = m->pre = NULL;
+    m->packed = m->prefixed = 0;
     m->io[0] = m->io[1] = m->io[2] = NULL;
     m->act_bytes = 0;
     m->emb = m->lnf = m->lnf_mean = m->lnf_rstd = NULL;
@@ -377,13 +377,14 @@ int lp_model_reserve(lp_model *m, size_t N) {
         m->dqkv = carve(&cur, 3 * N * C);
         m->dsmall = carve(&cur, N * C);
     }
-    /* tokens, itok, pos, start */
-    m->tokens = lpk_alloc(m->ctx, 4 * N16 * sizeof(int32_t));
+    /* tokens, itok, pos, start, pre (B <= N rows) */
+    m->tokens = lpk_alloc(m->ctx, 5 * N16 * sizeof(int32_t));
     if (!m->tokens) goto oom;
     m->itok = m->tokens + N16;
     m->pos = m->tokens + 2 * N16;
     m->start = m->tokens + 3 * N16;
-    bytes += 4 * N16 * sizeof(int32_t);
+    m->pre = m->tokens + 4 * N16;
+    bytes += 5 * N16 * sizeof(int32_t);
     m->act_bytes = bytes;
     m->cap_tokens = N;
     m->dvalues_pending = 0;

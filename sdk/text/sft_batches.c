@@ -1,5 +1,6 @@
 /* SFT micro-batches: per-epoch shuffled order, packing into rows with
- * segment numbers or padding to the longest row, exact position for resume. */
+ * segment numbers (optionally behind one shared prefix a row) or padding to
+ * the longest row, exact position for resume. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,11 +9,15 @@
 #include "text_internal.h"
 
 #define STATE_MAGIC 0x4c505342u /* "BSPL" */
+/* LP_SEG_SHARED of llmpipe/model.h (not included: the text library does
+ * not link the kernels) */
+#define SEG_SHARED (-2)
 
 struct lp_sft_batcher {
     const lp_sft_tokens *ex;
     size_t n;
     int B, T, pack, shuffle, once;
+    int pre; /* shared prefix length (0: none), packed only */
     int32_t pad;
     uint64_t seed, fingerprint;
     uint64_t epoch, pos; /* next example: order[pos] of epoch */
@@ -32,6 +37,22 @@ static void make_order(size_t *order, size_t n, uint64_t seed, uint64_t epoch, i
         order[i - 1] = order[j];
         order[j] = t;
     }
+}
+
+/* The longest token prefix of all examples whose every position's target
+ * is a prompt token (mask 0 up to and including the token after it), so
+ * the prefix computes the same for every example and carries no loss;
+ * 0 when shorter than LP_SFT_MIN_PREFIX. */
+static int common_prefix(const lp_sft_tokens *ex, size_t n) {
+    size_t L = ex[0].n - 1;
+    for (size_t j = 1; j <= L; j++)
+        if (ex[0].mask[j]) L = j - 1;
+    for (size_t i = 1; i < n && L >= LP_SFT_MIN_PREFIX; i++) {
+        size_t k = 0, lim = ex[i].n - 1 < L ? ex[i].n - 1 : L;
+        while (k < lim && ex[i].ids[k] == ex[0].ids[k] && !ex[i].mask[k + 1]) k++;
+        L = k;
+    }
+    return L >= LP_SFT_MIN_PREFIX ? (int)L : 0;
 }
 
 int lp_sft_batcher_create(lp_sft_batcher **out, const lp_sft_tokens *ex, size_t n, int B, int T,
@@ -55,6 +76,7 @@ int lp_sft_batcher_create(lp_sft_batcher **out, const lp_sft_tokens *ex, size_t 
                           (flags & LP_SFT_PACK) != 0,
                           (flags & LP_SFT_SHUFFLE) != 0,
                           (flags & LP_SFT_ONCE) != 0,
+                          0,
                           pad,
                           seed,
                           fp,
@@ -73,6 +95,7 @@ int lp_sft_batcher_create(lp_sft_batcher **out, const lp_sft_tokens *ex, size_t 
         lp_sft_batcher_destroy(b);
         return lp_errf(err, errsz, "sft batches: out of memory");
     }
+    if (b->pack && (flags & LP_SFT_SHARE_PREFIX)) b->pre = common_prefix(ex, n);
     make_order(b->order, n, seed, 0, b->shuffle);
     *out = b;
     return 0;
@@ -97,15 +120,15 @@ static void advance(lp_sft_batcher *b) {
     }
 }
 
-/* Writes one example at ids/targets/seg + at; a token is a target of the
- * token before it when its mask says so. */
-static int64_t place(lp_sft_batcher *b, const lp_sft_tokens *e, size_t at, int32_t seg) {
+/* Writes tokens [from, n) of one example at ids/targets/seg + at; a token
+ * is a target of the token before it when its mask says so. */
+static int64_t place(lp_sft_batcher *b, const lp_sft_tokens *e, size_t from, size_t at, int32_t seg) {
     int64_t nt = 0;
-    memcpy(b->ids + at, e->ids, e->n * sizeof *e->ids);
-    for (size_t j = 0; j < e->n; j++) {
+    memcpy(b->ids + at, e->ids + from, (e->n - from) * sizeof *e->ids);
+    for (size_t j = from; j < e->n; j++, at++) {
         int tgt = j + 1 < e->n && e->mask[j + 1];
-        b->targets[at + j] = tgt ? e->ids[j + 1] : -1;
-        b->seg[at + j] = seg;
+        b->targets[at] = tgt ? e->ids[j + 1] : -1;
+        b->seg[at] = seg;
         nt += tgt;
     }
     return nt;
@@ -137,17 +160,26 @@ int lp_sft_batcher_next(lp_sft_batcher *b, lp_sft_batch *o, char *err, size_t er
         b->targets[i] = -1;
         b->seg[i] = -1;
     }
+    const size_t P = (size_t)b->pre;
     for (int r = 0; r < B && !(b->once && b->epoch > 0); r++) {
         size_t used = 0;
         int32_t seg = 0;
+        if (P) {
+            /* every example starts with the prefix: the first one's tokens
+             * (no targets, by common_prefix) */
+            place(b, peek(b), 0, (size_t)r * Tb, SEG_SHARED);
+            for (size_t j = 0; j < P; j++) b->targets[(size_t)r * Tb + j] = -1;
+            used = P;
+        }
         do {
             const lp_sft_tokens *e = peek(b);
-            o->targets_n += place(b, e, (size_t)r * Tb + used, seg++);
+            o->targets_n += place(b, e, P, (size_t)r * Tb + used, seg++);
             o->tokens += (int64_t)e->n;
             o->examples++;
-            used += e->n;
+            used += e->n - P;
             advance(b);
-        } while (b->pack && !(b->once && b->epoch > 0) && used + peek(b)->n <= (size_t)T);
+        } while (b->pack && !(b->once && b->epoch > 0) && used + peek(b)->n - P <= (size_t)T);
+        o->row_tokens += (int64_t)used;
     }
     o->B = B;
     o->T = Tb;
@@ -165,6 +197,7 @@ void lp_sft_batcher_rewind(lp_sft_batcher *b) {
 
 uint64_t lp_sft_batcher_epoch(const lp_sft_batcher *b) { return b->epoch; }
 uint64_t lp_sft_batcher_position(const lp_sft_batcher *b) { return b->pos; }
+int lp_sft_batcher_prefix(const lp_sft_batcher *b) { return b->pre; }
 
 uint64_t lp_sft_batcher_count(const lp_sft_batcher *b, double epochs) {
     if (!(epochs > 0)) return 0;
@@ -177,16 +210,17 @@ uint64_t lp_sft_batcher_count(const lp_sft_batcher *b, double epochs) {
     uint64_t seen = 0, rows = 0, epoch = 0;
     size_t pos = 0;
     make_order(order, b->n, b->seed, 0, b->shuffle);
+    const size_t P = (size_t)b->pre;
     while (seen < want) {
-        size_t used = 0;
+        size_t used = P;
         do {
-            used += b->ex[order[pos]].n;
+            used += b->ex[order[pos]].n - P;
             seen++;
             if (++pos == b->n) {
                 pos = 0;
                 make_order(order, b->n, b->seed, ++epoch, b->shuffle);
             }
-        } while (used + b->ex[order[pos]].n <= (size_t)b->T);
+        } while (used + b->ex[order[pos]].n - P <= (size_t)b->T);
         rows++;
     }
     free(order);
@@ -202,11 +236,17 @@ static uint64_t get64(const uint8_t *p) {
     return v;
 }
 
+/* packing, shuffle, and the shared prefix's length (bits 32..63: a row
+ * layout saved with one prefix is not resumed with another) */
+static uint64_t state_flags(const lp_sft_batcher *b) {
+    return (uint64_t)b->pack | (uint64_t)b->shuffle << 1 | (uint64_t)(uint32_t)b->pre << 32;
+}
+
 void lp_sft_batcher_state_save(const lp_sft_batcher *b, uint8_t st[LP_SFT_BATCHER_STATE_SIZE]) {
     memset(st, 0, LP_SFT_BATCHER_STATE_SIZE);
     put64(st, (uint64_t)STATE_MAGIC | (uint64_t)1 << 32);
     put64(st + 8, (uint64_t)(uint32_t)b->B | (uint64_t)(uint32_t)b->T << 32);
-    put64(st + 16, (uint64_t)b->pack | (uint64_t)b->shuffle << 1);
+    put64(st + 16, state_flags(b));
     put64(st + 24, b->seed);
     put64(st + 32, b->n);
     put64(st + 40, b->fingerprint);
@@ -219,13 +259,15 @@ int lp_sft_batcher_state_restore(lp_sft_batcher *b, const uint8_t *st, size_t si
         return lp_errf(err, errsz, "sft batch state: not a version 1 state of %d bytes",
                        LP_SFT_BATCHER_STATE_SIZE);
     uint64_t bt = get64(st + 8), flags = get64(st + 16);
-    if ((int)(uint32_t)bt != b->B || (int)(uint32_t)(bt >> 32) != b->T ||
-        flags != ((uint64_t)b->pack | (uint64_t)b->shuffle << 1) || get64(st + 24) != b->seed)
-        return lp_errf(err, errsz,
-                       "sft batch state: saved with B=%d T=%d seed=%llu packing=%d, this run has B=%d T=%d "
-                       "seed=%llu packing=%d",
-                       (int)(uint32_t)bt, (int)(uint32_t)(bt >> 32), (unsigned long long)get64(st + 24),
-                       (int)(flags & 1), b->B, b->T, (unsigned long long)b->seed, b->pack);
+    if ((int)(uint32_t)bt != b->B || (int)(uint32_t)(bt >> 32) != b->T || flags != state_flags(b) ||
+        get64(st + 24) != b->seed)
+        return lp_errf(
+            err, errsz,
+            "sft batch state: saved with B=%d T=%d seed=%llu packing=%d shared prefix=%d, this run "
+            "has B=%d T=%d seed=%llu packing=%d shared prefix=%d",
+            (int)(uint32_t)bt, (int)(uint32_t)(bt >> 32), (unsigned long long)get64(st + 24),
+            (int)(flags & 1), (int)(uint32_t)(flags >> 32), b->B, b->T, (unsigned long long)b->seed, b->pack,
+            b->pre);
     if (get64(st + 32) != b->n || get64(st + 40) != b->fingerprint)
         return lp_errf(err, errsz,
                        "sft batch state: saved over %llu examples with other tokens, this run has %zu: the "

@@ -249,7 +249,20 @@ def seg_cases():
     yield "arbitrary starts", (1, 67, 36, 4), st
 
 
-def attention_seg_ref(qkv, st, Bb, Tt, Cc, H):
+# shared prefix (lpk_attn_fwd_prefix): rows of a prefix then segments, the
+# prefix crossing query blocks and strips (70 > 64), one row without one,
+# one segment starting right at the prefix end, and arbitrary starts
+def prefix_cases():
+    seg = np.repeat(np.arange(5), [70, 30, 1, 20, 29])[None, :]
+    seg = np.concatenate([seg, np.repeat([0, 1, 2], [5, 96, 49])[None, :], np.repeat([0, 1], [3, 147])[None, :]])
+    yield "prefix", (3, 150, 128, 2), starts_of(seg), np.array([70, 0, 3], np.int32)
+    seg = np.concatenate([[0] * 9, rng.integers(0, 3, 20).cumsum() + 1])[None, :]
+    yield "prefix odd", (1, 29, 24, 3), starts_of(seg), np.array([9], np.int32)
+    st = np.array([[rng.integers(0, t + 1) for t in range(67)]], np.int32)
+    yield "prefix arbitrary starts", (1, 67, 36, 4), st, np.array([13], np.int32)
+
+
+def attention_seg_ref(qkv, st, Bb, Tt, Cc, H, pre=None):
     qt = T(qkv).requires_grad_()
     q, k, v = qt.split(Cc, 2)
     hs = Cc // H
@@ -257,6 +270,8 @@ def attention_seg_ref(qkv, st, Bb, Tt, Cc, H):
     v = v.view(Bb, Tt, H, hs).transpose(1, 2)
     j = torch.arange(Tt)
     allowed = (j[None, None, :] <= j[None, :, None]) & (j[None, None, :] >= torch.tensor(st)[:, :, None])
+    if pre is not None:  # keys of the row's prefix, up to the query
+        allowed |= (j[None, None, :] <= j[None, :, None]) & (j[None, None, :] < torch.tensor(pre)[:, None, None])
     att = (q @ k.transpose(-1, -2)) / math.sqrt(hs)
     att = att.masked_fill(~allowed[:, None], float("-inf"))
     return qt, (att.softmax(-1) @ v).transpose(1, 2).reshape(Bb, Tt, Cc), att
@@ -278,6 +293,35 @@ for name, (Bb, Tt, Cc, H), st in seg_cases():
         dqkv = np.zeros_like(qkv)
         assert lib.lpk_attn_bwd_seg(cx, P(dqkv), P(dout), P(qkv), P(out), P(lse), I(st), Bb, Tt, Cc, H) == 0
         check(f"attention {name} {cname} bwd T={Tt}", dqkv, qt.grad, tb)
+for name, (Bb, Tt, Cc, H), st, pre in prefix_cases():
+    qkv = f32(rng.standard_normal((Bb, Tt, 3 * Cc)))
+    st = np.ascontiguousarray(st, np.int32)
+    qt, yt, att = attention_seg_ref(qkv, st, Bb, Tt, Cc, H, pre)
+    dout = f32(rng.standard_normal((Bb, Tt, Cc)))
+    yt.backward(T(dout))
+    for cname, cx, tf, tb in (("fp32", ctx, 1e-5, 1e-5), ("bf16 precision", ctx16, 1.5e-2, 3e-2)):
+        if cx is ctx16 and not bf16_attn:
+            continue
+        out = np.zeros((Bb, Tt, Cc), np.float32); lse = np.zeros((Bb, H, Tt), np.float32)
+        assert lib.lpk_attn_fwd_prefix(cx, P(out), P(lse), P(qkv), I(st), I(pre), Bb, Tt, Cc, H) == 0
+        check(f"attention {name} {cname} fwd T={Tt}", out, yt.detach(), tf)
+        check(f"attention {name} {cname} lse T={Tt}", lse, att.logsumexp(-1).detach(), tf / 10)
+        dqkv = np.zeros_like(qkv)
+        assert lib.lpk_attn_bwd_prefix(cx, P(dqkv), P(dout), P(qkv), P(out), P(lse), I(st), I(pre), Bb, Tt, Cc,
+                                       H) == 0
+        check(f"attention {name} {cname} bwd T={Tt}", dqkv, qt.grad, tb)
+# a prefix of 0 everywhere is the segment kernels' bits
+qkv = f32(rng.standard_normal((1, 40, 3 * 32))); st = starts_of(np.repeat([0, 1], [15, 25])[None, :])
+o1 = np.zeros((1, 40, 32), np.float32); l1 = np.zeros((1, 2, 40), np.float32); o2 = o1.copy(); l2 = l1.copy()
+lib.lpk_attn_fwd_seg(ctx, P(o1), P(l1), P(qkv), I(st), 1, 40, 32, 2)
+lib.lpk_attn_fwd_prefix(ctx, P(o2), P(l2), P(qkv), I(st), I(np.zeros(1, np.int32)), 1, 40, 32, 2)
+check("attention prefix 0 = segments (bits)", o2, o1, 0)
+r = lib.lpk_attn_fwd_prefix(ctx, P(o2), P(l2), P(qkv), I(st), I(np.array([41], np.int32)), 1, 40, 32, 2)
+lib.lpk_ctx_error.restype = C.c_char_p
+msg = lib.lpk_ctx_error(ctx).decode()
+print(f"bad prefix -> {r}, '{msg}'")
+if r == 0 or "prefix[0] = 41" not in msg:
+    failures.append("attention bad prefix")
 # NULL start: the plain kernels' bits
 qkv = f32(rng.standard_normal((2, 150, 3 * 128)))
 o1 = np.zeros((2, 150, 128), np.float32); l1 = np.zeros((2, 2, 150), np.float32)

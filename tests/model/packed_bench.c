@@ -4,8 +4,12 @@
  *  - a training step (forward, LM loss, backward, clipping, AdamW) of the
  *    quickstart model (n_layer 4, n_head 4, n_embd 192, vocab 2048) at
  *    B=8, T=256, plain against packed;
- * each in fp32 and bf16 precision, median of the repetitions.
- * Usage: packed_bench [threads] [steps] */
+ * each in fp32 and bf16 precision, median of the repetitions: wall time
+ * and the process's CPU time (all threads; the steadier measure of work
+ * on a shared machine).
+ * Usage: packed_bench [threads] [steps] [attn]; attn: the attention
+ * alone (with a kernel library of API 2.0, which has no segment entries,
+ * the causal figure alone). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +23,12 @@ enum { B = 8, T = 256, C = 192, H = 4, L = 4, V = 2048 };
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
@@ -66,8 +76,9 @@ static float *dev_rand(lpk_ctx *c, size_t n, unsigned *s) {
     return d;
 }
 
-/* median ms of attention forward + backward with start (NULL: causal) */
-static double time_attention(lpk_ctx *c, const int32_t *start_host, int reps) {
+/* median ms of attention forward + backward with start (NULL: causal),
+ * wall and CPU (*cpu); -1 when the backend cannot */
+static double time_attention(lpk_ctx *c, const int32_t *start_host, int reps, double *cpu) {
     unsigned s = 1;
     const size_t NC = (size_t)B * T * C;
     float *qkv = dev_rand(c, 3 * NC, &s), *dout = dev_rand(c, NC, &s);
@@ -78,25 +89,30 @@ static double time_attention(lpk_ctx *c, const int32_t *start_host, int reps) {
         start = lpk_alloc(c, (size_t)B * T * sizeof(int32_t));
         lpk_copy_in(c, start, start_host, (size_t)B * T * sizeof(int32_t));
     }
-    double *ms = malloc(sizeof(double) * reps);
+    double *ms = malloc(sizeof(double) * reps), *cms = malloc(sizeof(double) * reps);
     for (int r = -2; r < reps; r++) {
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         if (lpk_attn_fwd_seg(c, out, lse, qkv, start, B, T, C, H) ||
             lpk_attn_bwd_seg(c, dqkv, dout, qkv, out, lse, start, B, T, C, H)) {
             fprintf(stderr, "attention: %s\n", lpk_ctx_error(c));
-            exit(1);
+            reps = 1;
+            ms[0] = cms[0] = -1;
+            break;
         }
         if (r >= 0) ms[r] = (now() - t0) * 1e3;
+        if (r >= 0) cms[r] = (cpu_now() - c0) * 1e3;
     }
     double med = median(ms, reps);
+    *cpu = median(cms, reps);
     free(ms);
+    free(cms);
     void *bufs[] = {qkv, dout, out, lse, dqkv, start};
     for (int i = 0; i < 6; i++) lpk_free(c, bufs[i]);
     return med;
 }
 
-/* median ms of a training step, packed when seg != NULL */
-static double time_step(lpk_ctx *c, const int32_t *seg, int steps, double *loss_out) {
+/* median ms of a training step, packed when seg != NULL; wall and CPU */
+static double time_step(lpk_ctx *c, const int32_t *seg, int steps, double *loss_out, double *cpu) {
     lp_model_config cfg = {.n_layer = L, .n_head = H, .n_embd = C, .vocab_size = V, .n_ctx = T};
     char err[256];
     lp_model *m = lp_model_create(&cfg, c, err, sizeof err);
@@ -115,9 +131,9 @@ static double time_step(lpk_ctx *c, const int32_t *seg, int steps, double *loss_
     /* next token within the segment; padding and segment ends carry none */
     for (int i = 0; i < B * T; i++)
         tgt[i] = (i + 1) % T && (!seg || (seg[i] >= 0 && seg[i + 1] == seg[i])) ? tok[i + 1] : -1;
-    double *ms = malloc(sizeof(double) * steps), loss = 0;
+    double *ms = malloc(sizeof(double) * steps), *cms = malloc(sizeof(double) * steps), loss = 0;
     for (int r = -1; r < steps; r++) {
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         lp_model_zero_grad(m);
         if (lp_model_forward_packed(m, tok, seg, B, T) || lp_model_lm_loss(m, tgt, NULL, 0, NULL, &loss) ||
             lp_model_backward(m)) {
@@ -127,10 +143,13 @@ static double time_step(lpk_ctx *c, const int32_t *seg, int steps, double *loss_
         float coef = lp_model_clip_coef(m, 1.0, NULL);
         lp_adamw_step(opt, 3e-4f, coef);
         if (r >= 0) ms[r] = (now() - t0) * 1e3;
+        if (r >= 0) cms[r] = (cpu_now() - c0) * 1e3;
     }
     double med = median(ms, steps);
+    *cpu = median(cms, steps);
     *loss_out = loss;
     free(ms);
+    free(cms);
     free(tok);
     free(tgt);
     lp_adamw_destroy(opt);
@@ -140,6 +159,7 @@ static double time_step(lpk_ctx *c, const int32_t *seg, int steps, double *loss_
 
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 0, steps = argc > 2 ? atoi(argv[2]) : 5;
+    const int attn_only = argc > 3 && !strcmp(argv[3], "attn");
     int32_t *seg = malloc(sizeof(int32_t) * B * T), *start = malloc(sizeof(int32_t) * B * T);
     int useful = make_segments(seg, start);
     printf("B=%d T=%d C=%d H=%d; packed rows: segments of 108..132 tokens, %d of %d tokens useful (%.1f%%)\n",
@@ -156,14 +176,21 @@ int main(int argc, char **argv) {
         const char *pn = bf ? "bf16" : "fp32";
         printf("%s precision, backend %s, %d threads%s\n", pn, lpk_ctx_backend_name(c), lpk_ctx_threads(c),
                bf && !lpk_ctx_has_native_bf16(c) ? " (bf16 products not native: fp32 attention kernel)" : "");
-        double ac = time_attention(c, NULL, 20), ap = time_attention(c, start, 20);
-        printf("  attention fwd+bwd: causal %.2f ms, packed %.2f ms (%.2fx)\n", ac, ap, ac / ap);
-        double lc, lpk;
-        double sc = time_step(c, NULL, steps, &lc), sp = time_step(c, seg, steps, &lpk);
+        double acc, apc, ac = time_attention(c, NULL, 20, &acc), ap = time_attention(c, start, 20, &apc);
         printf(
-            "  training step: plain %.1f ms (%.0f tokens/s, loss %.3f), packed %.1f ms (%.0f tokens/s, %.0f "
-            "useful tokens/s, loss %.3f)\n",
-            sc, B * T / (sc / 1e3), lc, sp, B * T / (sp / 1e3), useful / (sp / 1e3), lpk);
+            "  attention fwd+bwd: causal %.2f ms (CPU %.2f), packed %.2f ms (CPU %.2f): %.2fx wall, %.2fx "
+            "CPU\n",
+            ac, acc, ap, apc, ac / ap, acc / apc);
+        if (attn_only) {
+            lpk_ctx_destroy(c);
+            continue;
+        }
+        double lc, lpk, scc, spc;
+        double sc = time_step(c, NULL, steps, &lc, &scc), sp = time_step(c, seg, steps, &lpk, &spc);
+        printf(
+            "  training step: plain %.1f ms (CPU %.1f; %.0f tokens/s, loss %.3f), packed %.1f ms (CPU %.1f; "
+            "%.0f tokens/s, %.0f useful tokens/s, loss %.3f)\n",
+            sc, scc, B * T / (sc / 1e3), lc, sp, spc, B * T / (sp / 1e3), useful / (sp / 1e3), lpk);
         printf("RESULT %s attn_causal_ms %.3f attn_packed_ms %.3f step_plain_ms %.2f step_packed_ms %.2f\n",
                pn, ac, ap, sc, sp);
         lpk_ctx_destroy(c);

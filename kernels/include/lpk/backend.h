@@ -133,6 +133,15 @@ typedef struct lpk_backend {
                         int B, int T, int C, int H);
     int (*attn_bwd_seg)(lpk_backend_state *st, float *dqkv, const float *dout, const float *qkv,
                         const float *out, const float *lse, const int32_t *start, int B, int T, int C, int H);
+    /* 2.2: the same with a shared prefix per row (lpk_attn_fwd_prefix);
+     * start and prefix are never NULL here (the dispatch code sends NULL
+     * prefix to attn_fwd_seg). Appended rather than changing the 2.1
+     * entries, so 2.1 tables (and test backends) stay valid. */
+    int (*attn_fwd_prefix)(lpk_backend_state *st, float *out, float *lse, const float *qkv,
+                           const int32_t *start, const int32_t *prefix, int B, int T, int C, int H);
+    int (*attn_bwd_prefix)(lpk_backend_state *st, float *dqkv, const float *dout, const float *qkv,
+                           const float *out, const float *lse, const int32_t *start, const int32_t *prefix,
+                           int B, int T, int C, int H);
 } lpk_backend;
 
 /* The size of a table of API version 2.0, the smallest the loader takes: a

@@ -26,8 +26,9 @@ extern "C" {
 
 #define LPK_API_VERSION 2
 /* Entries appended to the backend table since version 2.0 (lpk/backend.h):
- * 1 = the segment attention (lpk_attn_fwd_seg / lpk_attn_bwd_seg). */
-#define LPK_API_MINOR 1
+ * 1 = the segment attention (lpk_attn_fwd_seg / lpk_attn_bwd_seg),
+ * 2 = with a shared prefix (lpk_attn_fwd_prefix / lpk_attn_bwd_prefix). */
+#define LPK_API_MINOR 2
 
 typedef enum { LPK_F32 = 0, LPK_BF16 = 1 } lpk_dtype;
 
@@ -196,6 +197,19 @@ int lpk_attn_fwd_seg(lpk_ctx *ctx, float *out, float *lse, const float *qkv, con
                      int T, int C, int H);
 int lpk_attn_bwd_seg(lpk_ctx *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
                      const float *lse, const int32_t *start, int B, int T, int C, int H);
+/* Segments after a shared prefix (packed examples behind one common
+ * prompt preamble): prefix[b] (device memory, int32 [B], 0..T) is the
+ * length of row b's prefix, and query t of row b sees key j <= t iff
+ * j < prefix[b] or j >= start[b*T + t]: the prefix's own queries (start
+ * 0) are plain causal, and every later segment sees the prefix and then
+ * itself. NULL prefix is lpk_attn_fwd_seg; NULL start is plain causal. A
+ * backend older than API 2.2 refuses a non-NULL prefix as not
+ * implemented. */
+int lpk_attn_fwd_prefix(lpk_ctx *ctx, float *out, float *lse, const float *qkv, const int32_t *start,
+                        const int32_t *prefix, int B, int T, int C, int H);
+int lpk_attn_bwd_prefix(lpk_ctx *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
+                        const float *lse, const int32_t *start, const int32_t *prefix, int B, int T, int C,
+                        int H);
 /* One new query per sequence against a KV cache laid out [B, maxT, C]:
  * q[b] (row stride ldq) attends to cache positions 0..len[b]-1. */
 int lpk_attn_decode(lpk_ctx *ctx, float *out, const float *q, int ldq, const float *kcache,

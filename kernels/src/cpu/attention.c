@@ -42,6 +42,19 @@ static int use_bf16(cpu_state *ctx) {
  * zeros, so results are unchanged. */
 #define STRIP 8
 
+/* Where the score products start: AVX-512 smallmm runs 32-wide tiles from
+ * its first column and finishes the rest in scalar code, so a start on a
+ * tile edge (the end is one too) keeps whole tiles; the vectorised generic
+ * loop needs only whole 8-float vectors (AVX2 build, B=8, T=256, C=192,
+ * H=4, segments of 120, fwd + bwd: 32 would run 10 % more instructions,
+ * callgrind). The products that run over keys as their sum (P . V)
+ * start at the exact first key. */
+#ifdef __AVX512F__
+#define KEY_ALIGN 32
+#else
+#define KEY_ALIGN 8
+#endif
+
 /* keys a strip of query rows needs, rounded up to whole 32-wide tiles */
 static inline int strip_keys(int i0, int r0, int rr, int nk) {
     int n = (i0 + r0 + rr + 31) & ~31;
@@ -49,39 +62,54 @@ static inline int strip_keys(int i0, int r0, int rr, int nk) {
 }
 
 /* S[R, nk] += A[R, hs] . Bt[hs, nk] for the keys each row sees */
-static void causal_scores(const int32_t *st, int i0, int R, int nk, int hs, const float *A, ptrdiff_t lda,
-                          const float *Bt, ptrdiff_t ldb, float *S, ptrdiff_t lds) {
+static void causal_scores(const int32_t *st, int pre, int i0, int R, int nk, int hs, const float *A,
+                          ptrdiff_t lda, const float *Bt, ptrdiff_t ldb, float *S, ptrdiff_t lds) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
-        int rr = R - r0 < STRIP ? R - r0 : STRIP, ks = attn_first_key(st, i0 + r0, rr);
+        int rr = R - r0 < STRIP ? R - r0 : STRIP, ks = attn_first_key(st, pre, i0 + r0, rr, KEY_ALIGN);
         smallmm(rr, strip_keys(i0, r0, rr, nk) - ks, hs, A + r0 * lda, lda, 1, Bt + ks, ldb,
                 S + r0 * lds + ks, lds);
     }
 }
 
 /* O[R, hs] += P[R, nk] . V[nk, hs], each row over the keys it sees */
-static void causal_rows(const int32_t *st, int i0, int R, int nk, int hs, const float *P, ptrdiff_t ldp,
-                        const float *V, ptrdiff_t ldv, float *O, ptrdiff_t ldo) {
+static void causal_rows(const int32_t *st, int pre, int i0, int R, int nk, int hs, const float *P,
+                        ptrdiff_t ldp, const float *V, ptrdiff_t ldv, float *O, ptrdiff_t ldo) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
-        int rr = R - r0 < STRIP ? R - r0 : STRIP, ks = attn_first_key(st, i0 + r0, rr);
+        int rr = R - r0 < STRIP ? R - r0 : STRIP, ks = attn_first_key(st, pre, i0 + r0, rr, 1);
         int kmax = i0 + r0 + rr < nk ? i0 + r0 + rr : nk;
         smallmm(rr, hs, kmax - ks, P + r0 * ldp + ks, ldp, 1, V + ks * ldv, ldv, O + r0 * ldo, ldo);
     }
 }
 
-/* G[nk, hs] += P^T[nk, R] . X[R, hs]: keys from k0 (the block's first)
- * before the block see every row, a key in the diagonal block only the
- * rows at or after it */
-static void causal_keys(int k0, int i0, int R, int nk, int hs, const float *P, ptrdiff_t ldp, const float *X,
-                        ptrdiff_t ldx, float *G, ptrdiff_t ldg) {
-    if (i0 > k0) smallmm(i0 - k0, hs, R, P + k0, 1, ldp, X, ldx, G + k0 * ldg, ldg);
+/* G[nk, hs] += P^T[nk, R] . X[R, hs]: keys before the block see every row
+ * (with segments: keys from k0, the block's first, in 32-key strips, each
+ * over the rows up to the last that may see it), a key in the diagonal
+ * block only the rows at or after it (and up to that last row) */
+static void causal_keys(const int32_t *st, int pre, int k0, int i0, int R, int nk, int hs, const float *P,
+                        ptrdiff_t ldp, const float *X, ptrdiff_t ldx, float *G, ptrdiff_t ldg) {
+    if (!st) {
+        if (i0 > 0) smallmm(i0, hs, R, P, 1, ldp, X, ldx, G, ldg);
+    } else {
+        for (int j0 = k0; j0 < i0; j0 += 32) {
+            int jj = i0 - j0 < 32 ? i0 - j0 : 32, nr = attn_rows_seeing(st, pre, i0, R, j0, j0 + jj - 1);
+            if (nr > 0) smallmm(jj, hs, nr, P + j0, 1, ldp, X, ldx, G + j0 * ldg, ldg);
+        }
+    }
     for (int j0 = i0; j0 < nk; j0 += STRIP) {
         int jj = nk - j0 < STRIP ? nk - j0 : STRIP, rs = j0 - i0;
-        smallmm(jj, hs, R - rs, P + rs * ldp + j0, 1, ldp, X + rs * ldx, ldx, G + j0 * ldg, ldg);
+        int nr = attn_rows_seeing(st, pre, i0, R, j0, j0 + jj - 1);
+        if (nr > rs)
+            smallmm(jj, hs, nr - rs, P + rs * ldp + j0, 1, ldp, X + rs * ldx, ldx, G + j0 * ldg, ldg);
     }
 }
 
-int cpu_attn_check_start(cpu_state *ctx, const char *what, const int32_t *start, int B, int T) {
-    for (int b = 0; b < B; b++)
+int cpu_attn_check_start(cpu_state *ctx, const char *what, const int32_t *start, const int32_t *prefix, int B,
+                         int T) {
+    for (int b = 0; b < B; b++) {
+        if (prefix && (prefix[b] < 0 || prefix[b] > T)) {
+            cpu_error(ctx, "%s: prefix[%d] = %d, expected 0..%d", what, b, prefix[b], T);
+            return -1;
+        }
         for (int t = 0; t < T; t++) {
             int s = start[(size_t)b * T + t];
             if (s < 0 || s > t) {
@@ -90,13 +118,14 @@ int cpu_attn_check_start(cpu_state *ctx, const char *what, const int32_t *start,
                 return -1;
             }
         }
+    }
     return 0;
 }
 
-int cpu_attn_fwd_seg(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start, int B,
-                     int T, int C, int H) {
-    if (start && cpu_attn_check_start(ctx, "attention", start, B, T)) return -1;
-    if (use_bf16(ctx)) return cpu_attn_fwd_bf16(ctx, out, lse, qkv, start, B, T, C, H);
+int cpu_attn_fwd_prefix(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start,
+                        const int32_t *prefix, int B, int T, int C, int H) {
+    if (start && cpu_attn_check_start(ctx, "attention", start, prefix, B, T)) return -1;
+    if (use_bf16(ctx)) return cpu_attn_fwd_bf16(ctx, out, lse, qkv, start, prefix, B, T, C, H);
     const int hs = C / H;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
@@ -115,18 +144,20 @@ int cpu_attn_fwd_seg(cpu_state *ctx, float *out, float *lse, const float *qkv, c
             int b = bh / H, h = bh % H;
             const float *base = qkv + (size_t)b * T * ld;
             const int32_t *st = start ? start + (size_t)b * T : NULL;
+            const int pre = st && prefix ? prefix[b] : 0;
             transpose_f32(kt, T, base + C + h * hs, ld, T, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
-                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, k0 = attn_first_key(st, i0, R);
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R,
+                    k0 = attn_first_key(st, pre, i0, R, KEY_ALIGN);
                 for (int r = 0; r < R; r++) memset(S + (size_t)r * T + k0, 0, sizeof(float) * (nk - k0));
-                causal_scores(st, i0, R, nk, hs, base + i0 * ld + h * hs, ld, kt, T, S, T);
+                causal_scores(st, pre, i0, R, nk, hs, base + i0 * ld + h * hs, ld, kt, T, S, T);
                 for (int r = 0; r < R; r++) {
-                    lse[(size_t)bh * T + i0 + r] =
-                        attn_softmax_seg(S + (size_t)r * T, k0, st ? st[i0 + r] : 0, i0 + r + 1, nk, scale);
+                    lse[(size_t)bh * T + i0 + r] = attn_softmax_seg(
+                        S + (size_t)r * T, k0, pre, st ? st[i0 + r] : 0, i0 + r + 1, nk, scale);
                     float *o = out + ((size_t)b * T + i0 + r) * C + h * hs;
                     memset(o, 0, sizeof(float) * hs);
                 }
-                causal_rows(st, i0, R, nk, hs, S, T, base + 2 * C + h * hs, ld,
+                causal_rows(st, pre, i0, R, nk, hs, S, T, base + 2 * C + h * hs, ld,
                             out + ((size_t)b * T + i0) * C + h * hs, C);
             }
         }
@@ -134,8 +165,13 @@ int cpu_attn_fwd_seg(cpu_state *ctx, float *out, float *lse, const float *qkv, c
     return 0;
 }
 
+int cpu_attn_fwd_seg(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start, int B,
+                     int T, int C, int H) {
+    return cpu_attn_fwd_prefix(ctx, out, lse, qkv, start, NULL, B, T, C, H);
+}
+
 int cpu_attn_fwd(cpu_state *ctx, float *out, float *lse, const float *qkv, int B, int T, int C, int H) {
-    return cpu_attn_fwd_seg(ctx, out, lse, qkv, NULL, B, T, C, H);
+    return cpu_attn_fwd_prefix(ctx, out, lse, qkv, NULL, NULL, B, T, C, H);
 }
 
 /* Zeroes one head's dq, dk, dv (hs wide at offsets 0, C, 2C) in T rows of
@@ -149,10 +185,11 @@ static inline void attn_zero_head_grads(float *d, int T, ptrdiff_t ld, int C, in
     }
 }
 
-int cpu_attn_bwd_seg(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
-                     const float *lse, const int32_t *start, int B, int T, int C, int H) {
-    if (start && cpu_attn_check_start(ctx, "attention backward", start, B, T)) return -1;
-    if (use_bf16(ctx)) return cpu_attn_bwd_bf16(ctx, dqkv, dout, qkv, out, lse, start, B, T, C, H);
+int cpu_attn_bwd_prefix(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
+                        const float *lse, const int32_t *start, const int32_t *prefix, int B, int T, int C,
+                        int H) {
+    if (start && cpu_attn_check_start(ctx, "attention backward", start, prefix, B, T)) return -1;
+    if (use_bf16(ctx)) return cpu_attn_bwd_bf16(ctx, dqkv, dout, qkv, out, lse, start, prefix, B, T, C, H);
     const int hs = C / H;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
@@ -177,30 +214,40 @@ int cpu_attn_bwd_seg(cpu_state *ctx, float *dqkv, const float *dout, const float
             const float *gob = dout + (size_t)b * T * C + h * hs;
             const float *ob = out + (size_t)b * T * C + h * hs;
             const int32_t *st = start ? start + (size_t)b * T : NULL;
+            const int pre = st && prefix ? prefix[b] : 0;
             transpose_f32(kt, T, base + C + h * hs, ld, T, hs);
             transpose_f32(vt, T, base + 2 * C + h * hs, ld, T, hs);
             attn_zero_head_grads(dbase + h * hs, T, ld, C, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
-                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, k0 = attn_first_key(st, i0, R);
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R,
+                    k0 = attn_first_key(st, pre, i0, R, KEY_ALIGN);
                 attn_block_prep(P, dP, T, k0, R, nk, gob + (size_t)i0 * C, ob + (size_t)i0 * C, C, hs, Dr);
-                causal_scores(st, i0, R, nk, hs, base + i0 * ld + h * hs, ld, kt, T, P, T);
-                causal_scores(st, i0, R, nk, hs, gob + (size_t)i0 * C, C, vt, T, dP, T);
+                causal_scores(st, pre, i0, R, nk, hs, base + i0 * ld + h * hs, ld, kt, T, P, T);
+                causal_scores(st, pre, i0, R, nk, hs, gob + (size_t)i0 * C, C, vt, T, dP, T);
                 for (int r = 0; r < R; r++)
-                    attn_dscore_seg(P + (size_t)r * T, dP + (size_t)r * T, k0, st ? st[i0 + r] : 0,
+                    attn_dscore_seg(P + (size_t)r * T, dP + (size_t)r * T, k0, pre, st ? st[i0 + r] : 0,
                                     i0 + r + 1, nk, scale, lse[(size_t)bh * T + i0 + r], Dr[r]);
                 /* dQ = dS K ; dK += dS^T Q ; dV += P^T dO */
-                causal_rows(st, i0, R, nk, hs, dP, T, base + C + h * hs, ld, dbase + i0 * ld + h * hs, ld);
-                causal_keys(k0, i0, R, nk, hs, dP, T, base + i0 * ld + h * hs, ld, dbase + C + h * hs, ld);
-                causal_keys(k0, i0, R, nk, hs, P, T, gob + (size_t)i0 * C, C, dbase + 2 * C + h * hs, ld);
+                causal_rows(st, pre, i0, R, nk, hs, dP, T, base + C + h * hs, ld, dbase + i0 * ld + h * hs,
+                            ld);
+                causal_keys(st, pre, k0, i0, R, nk, hs, dP, T, base + i0 * ld + h * hs, ld,
+                            dbase + C + h * hs, ld);
+                causal_keys(st, pre, k0, i0, R, nk, hs, P, T, gob + (size_t)i0 * C, C, dbase + 2 * C + h * hs,
+                            ld);
             }
         }
     }
     return 0;
 }
 
+int cpu_attn_bwd_seg(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
+                     const float *lse, const int32_t *start, int B, int T, int C, int H) {
+    return cpu_attn_bwd_prefix(ctx, dqkv, dout, qkv, out, lse, start, NULL, B, T, C, H);
+}
+
 int cpu_attn_bwd(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
                  const float *lse, int B, int T, int C, int H) {
-    return cpu_attn_bwd_seg(ctx, dqkv, dout, qkv, out, lse, NULL, B, T, C, H);
+    return cpu_attn_bwd_prefix(ctx, dqkv, dout, qkv, out, lse, NULL, NULL, B, T, C, H);
 }
 
 int cpu_attn_decode(cpu_state *ctx, float *out, const float *q, int ldq, const float *kcache,

@@ -135,17 +135,18 @@ static void mm16_store(int M, int N, int Kp, const float *A, ptrdiff_t sam, ptrd
 
 /* Causal strips, as in attention.c: 8 query rows (or keys) at a time, each
  * over the keys (or query rows) it can see, from the strip's first start
- * (st, attn_rows.h; a multiple of 32, so key pairs stay aligned); skipped
- * terms are zeros. */
+ * (st, attn_rows.h) rounded down to a key pair; skipped terms are zeros.
+ * The tiles mask their ragged edges, so no start costs more than whole
+ * tiles would. */
 #define STRIP 8
 
 /* S[R, nk] = Q[R] . Kcol for the keys each strip of rows sees (pairs
  * along the head dimension, hp of them); columns a strip does not reach
  * are left as they are: the row softmax zeroes them */
-static void causal_scores16(const int32_t *st, int i0, int R, int nk, int hp, const float *Q, ptrdiff_t ldq,
-                            const float *Kcol, ptrdiff_t ldk, float *S, ptrdiff_t lds) {
+static void causal_scores16(const int32_t *st, int pre, int i0, int R, int nk, int hp, const float *Q,
+                            ptrdiff_t ldq, const float *Kcol, ptrdiff_t ldk, float *S, ptrdiff_t lds) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
-        int rr = R - r0 < STRIP ? R - r0 : STRIP, ks = attn_first_key(st, i0 + r0, rr);
+        int rr = R - r0 < STRIP ? R - r0 : STRIP, ks = attn_first_key(st, pre, i0 + r0, rr, 2);
         int n = (i0 + r0 + rr + 31) & ~31;
         mm16_store(rr, (n < nk ? n : nk) - ks, hp, Q + r0 * ldq, ldq, 1, Kcol + ks, ldk, S + r0 * lds + ks,
                    lds);
@@ -154,10 +155,10 @@ static void causal_scores16(const int32_t *st, int i0, int R, int nk, int hp, co
 
 /* O[R, hs] = P[R] . V over the key pairs each strip of rows sees (a
  * query block's output rows get no other contribution: stored) */
-static void causal_rows16(const int32_t *st, int i0, int R, int nk, int hs, const float *P, ptrdiff_t ldp,
-                          const float *Vip, float *O, ptrdiff_t ldo) {
+static void causal_rows16(const int32_t *st, int pre, int i0, int R, int nk, int hs, const float *P,
+                          ptrdiff_t ldp, const float *Vip, float *O, ptrdiff_t ldo) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
-        int rr = R - r0 < STRIP ? R - r0 : STRIP, kp = attn_first_key(st, i0 + r0, rr) / 2;
+        int rr = R - r0 < STRIP ? R - r0 : STRIP, kp = attn_first_key(st, pre, i0 + r0, rr, 2) / 2;
         int n = i0 + r0 + rr < nk ? i0 + r0 + rr : nk;
         mm16_store(rr, hs, (n + 1) / 2 - kp, P + r0 * ldp + kp, ldp, 1, Vip + (size_t)kp * hs, hs,
                    O + r0 * ldo, ldo);
@@ -166,23 +167,35 @@ static void causal_rows16(const int32_t *st, int i0, int R, int nk, int hs, cons
 
 /* G[nk, hs] (+)= P^T . X, P in row pairs (word (rp, j) at rp * nk + j,
  * filled from column k0, the block's first key), X in row pairs [rp][hs]:
- * diagonal keys only from the row pair that sees them. Keys before the
- * block add to what earlier blocks wrote; the block's own keys get their
- * first contribution here, so they are stored and G needs no zeroing
- * beforehand. */
-static void causal_keys16(int k0, int i0, int R, int nk, int hs, const float *Pip, const float *Xip, float *G,
-                          ptrdiff_t ldg) {
+ * diagonal keys only from the row pair that sees them. With segments,
+ * each strip of keys stops at the pair of the last row that may see it
+ * (attn_rows_seeing; the row after it, sharing that pair, sees none of
+ * the strip: zeros) and keys before the block run in 32-key strips from
+ * k0. Keys before the block add to what earlier blocks wrote; the block's
+ * own keys get their first contribution here, so they are stored (zeros
+ * when no row sees them) and G needs no zeroing beforehand. */
+static void causal_keys16(const int32_t *st, int pre, int k0, int i0, int R, int nk, int hs, const float *Pip,
+                          const float *Xip, float *G, ptrdiff_t ldg) {
     int rp = (R + 1) / 2;
-    if (i0 > k0) mm16(i0 - k0, hs, rp, Pip + k0, 1, nk, Xip, hs, G + k0 * ldg, ldg);
+    if (!st) {
+        if (i0 > 0) mm16(i0, hs, rp, Pip, 1, nk, Xip, hs, G, ldg);
+    } else {
+        for (int j0 = k0; j0 < i0; j0 += 32) {
+            int jj = i0 - j0 < 32 ? i0 - j0 : 32,
+                np = (attn_rows_seeing(st, pre, i0, R, j0, j0 + jj - 1) + 1) / 2;
+            if (np > 0) mm16(jj, hs, np, Pip + j0, 1, nk, Xip, hs, G + j0 * ldg, ldg);
+        }
+    }
     for (int j0 = i0; j0 < nk; j0 += STRIP) {
         int jj = nk - j0 < STRIP ? nk - j0 : STRIP, rs = (j0 - i0) / 2;
-        mm16_store(jj, hs, rp - rs, Pip + (size_t)rs * nk + j0, 1, nk, Xip + (size_t)rs * hs, hs,
-                   G + j0 * ldg, ldg);
+        int np = (attn_rows_seeing(st, pre, i0, R, j0, j0 + jj - 1) + 1) / 2;
+        mm16_store(jj, hs, np > rs ? np - rs : 0, Pip + (size_t)rs * nk + j0, 1, nk, Xip + (size_t)rs * hs,
+                   hs, G + j0 * ldg, ldg);
     }
 }
 
-int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start, int B,
-                      int T, int C, int H) {
+int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start,
+                      const int32_t *prefix, int B, int T, int C, int H) {
     const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
@@ -207,17 +220,19 @@ int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, 
             int b = bh / H, h = bh % H;
             const float *base = qkv + (size_t)b * T * ld;
             const int32_t *st = start ? start + (size_t)b * T : NULL;
+            const int pre = st && prefix ? prefix[b] : 0;
             pack_rows(q16, hp, base + h * hs, ld, T, hs);
             pack_cols(kcol, tmp, base + C + h * hs, ld, T, hs);
             pack_ipair(vip, hs, base + 2 * C + h * hs, ld, T, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
-                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, k0 = attn_first_key(st, i0, R);
-                causal_scores16(st, i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, S, T);
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, k0 = attn_first_key(st, pre, i0, R, 2);
+                causal_scores16(st, pre, i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, S, T);
                 for (int r = 0; r < R; r++)
-                    lse[(size_t)bh * T + i0 + r] =
-                        attn_softmax_seg(S + (size_t)r * T, k0, st ? st[i0 + r] : 0, i0 + r + 1, nk, scale);
+                    lse[(size_t)bh * T + i0 + r] = attn_softmax_seg(
+                        S + (size_t)r * T, k0, pre, st ? st[i0 + r] : 0, i0 + r + 1, nk, scale);
                 pack_rows(p16 + k0 / 2, tp, S + k0, T, R, nk - k0);
-                causal_rows16(st, i0, R, nk, hs, p16, tp, vip, out + ((size_t)b * T + i0) * C + h * hs, C);
+                causal_rows16(st, pre, i0, R, nk, hs, p16, tp, vip, out + ((size_t)b * T + i0) * C + h * hs,
+                              C);
             }
         }
     }
@@ -225,7 +240,8 @@ int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, 
 }
 
 int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
-                      const float *lse, const int32_t *start, int B, int T, int C, int H) {
+                      const float *lse, const int32_t *start, const int32_t *prefix, int B, int T, int C,
+                      int H) {
     const int hs = C / H, hp = (hs + 1) / 2, tp = (T + 1) / 2, qp = QB / 2;
     const float scale = 1.0f / sqrtf((float)hs);
     const ptrdiff_t ld = (ptrdiff_t)3 * C;
@@ -263,19 +279,20 @@ int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout, const floa
             const float *gob = dout + (size_t)b * T * C + h * hs;
             const float *ob = out + (size_t)b * T * C + h * hs;
             const int32_t *st = start ? start + (size_t)b * T : NULL;
+            const int pre = st && prefix ? prefix[b] : 0;
             pack_rows(q16, hp, base + h * hs, ld, T, hs);
             pack_rows(g16, hp, gob, C, T, hs);
             pack_cols(kcol, tmp, base + C + h * hs, ld, T, hs);
             pack_cols(vcol, tmp, base + 2 * C + h * hs, ld, T, hs);
             pack_ipair(kip, hs, base + C + h * hs, ld, T, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
-                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, k0 = attn_first_key(st, i0, R);
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, k0 = attn_first_key(st, pre, i0, R, 2);
                 attn_block_prep(NULL, NULL, T, k0, R, nk, gob + (size_t)i0 * C, ob + (size_t)i0 * C, C, hs,
                                 Dr);
-                causal_scores16(st, i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, P, T);
-                causal_scores16(st, i0, R, nk, hp, g16 + (size_t)i0 * hp, hp, vcol, T, dP, T);
+                causal_scores16(st, pre, i0, R, nk, hp, q16 + (size_t)i0 * hp, hp, kcol, T, P, T);
+                causal_scores16(st, pre, i0, R, nk, hp, g16 + (size_t)i0 * hp, hp, vcol, T, dP, T);
                 for (int r = 0; r < R; r++)
-                    attn_dscore_seg(P + (size_t)r * T, dP + (size_t)r * T, k0, st ? st[i0 + r] : 0,
+                    attn_dscore_seg(P + (size_t)r * T, dP + (size_t)r * T, k0, pre, st ? st[i0 + r] : 0,
                                     i0 + r + 1, nk, scale, lse[(size_t)bh * T + i0 + r], Dr[r]);
                 /* the block's columns from k0; word (rp, j) of the pair
                  * layouts at rp * nk + j */
@@ -285,9 +302,9 @@ int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout, const floa
                 pack_ipair(qip, hs, base + i0 * ld + h * hs, ld, R, hs);
                 pack_ipair(gip, hs, gob + (size_t)i0 * C, C, R, hs);
                 /* dQ = dS K ; dK += dS^T Q ; dV += P^T dO */
-                causal_rows16(st, i0, R, nk, hs, ds16, tp, kip, dbase + i0 * ld + h * hs, ld);
-                causal_keys16(k0, i0, R, nk, hs, dsip, qip, dbase + C + h * hs, ld);
-                causal_keys16(k0, i0, R, nk, hs, pip, gip, dbase + 2 * C + h * hs, ld);
+                causal_rows16(st, pre, i0, R, nk, hs, ds16, tp, kip, dbase + i0 * ld + h * hs, ld);
+                causal_keys16(st, pre, k0, i0, R, nk, hs, dsip, qip, dbase + C + h * hs, ld);
+                causal_keys16(st, pre, k0, i0, R, nk, hs, pip, gip, dbase + 2 * C + h * hs, ld);
             }
         }
     }
@@ -298,15 +315,17 @@ int cpu_attn_bf16_available(void) { return 1; }
 
 #else
 
-int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start, int B,
-                      int T, int C, int H) {
-    (void)out, (void)lse, (void)qkv, (void)start, (void)B, (void)T, (void)C, (void)H;
+int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start,
+                      const int32_t *prefix, int B, int T, int C, int H) {
+    (void)out, (void)lse, (void)qkv, (void)start, (void)prefix, (void)B, (void)T, (void)C, (void)H;
     cpu_error(ctx, "attention: built without AVX512-BF16");
     return -1;
 }
 int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
-                      const float *lse, const int32_t *start, int B, int T, int C, int H) {
-    (void)dqkv, (void)dout, (void)qkv, (void)out, (void)lse, (void)start, (void)B, (void)T, (void)C, (void)H;
+                      const float *lse, const int32_t *start, const int32_t *prefix, int B, int T, int C,
+                      int H) {
+    (void)dqkv, (void)dout, (void)qkv, (void)out, (void)lse, (void)start, (void)prefix, (void)B, (void)T,
+        (void)C, (void)H;
     cpu_error(ctx, "attention: built without AVX512-BF16");
     return -1;
 }

@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
 #include "vmath.h"
 
 #ifdef __AVX512F__
@@ -112,39 +111,93 @@ static inline void attn_block_prep(float *P, float *dP, size_t ld, int k0, int R
 
 /* ---- segments (packed sequences) -------------------------------------
  * st[t] (NULL: 0) is the first key query t sees. Products start at the
- * first key a strip or block of rows needs, rounded down to a 32-wide
- * tile, so keys before every row's start cost nothing; the row functions
- * below zero the columns from that tile edge up to the row's own start,
- * which the products then read as exact zeros. With st NULL every offset
- * is 0 and the plain causal path runs unchanged. */
+ * first key a strip or block of rows needs, rounded down to what the
+ * product's layout wants (whole register tiles, bf16 pairs), so keys
+ * before every row's start cost nothing; the row functions below zero the
+ * columns from the block's first key (rounded the most) up to the row's
+ * own start, which the products then read as exact zeros. With st NULL
+ * every offset is 0 and the plain causal path runs unchanged. */
 
-/* first key any of the rows [a, a + n) sees, rounded down to 32 */
-static inline int attn_first_key(const int32_t *st, int a, int n) {
-    if (!st) return 0;
+/* ---- shared prefix: with pre > 0 (the row's first pre tokens are a
+ * prefix every later query sees too) query t sees keys [0, min(pre, t+1))
+ * and [st[t], t]. Such rows run their products from key 0 (the keys in
+ * the gap between the prefix and a query's start are zeros, as before a
+ * start without prefix): simple, and a packed row with a prefix still
+ * costs at most a plain causal one. */
+
+/* first key any of the rows [a, a + n) sees, rounded down to a multiple
+ * of align (a power of two) */
+static inline int attn_first_key(const int32_t *st, int pre, int a, int n, int align) {
+    if (!st || pre > 0) return 0;
     int s = st[a];
     for (int i = 1; i < n; i++) s = st[a + i] < s ? st[a + i] : s;
-    return s & ~31;
+    return s & -align;
 }
 
-/* attn_softmax_row for a query seeing keys [lo, n) of a row whose
- * columns [k0, nk) the products read (k0 <= lo < n <= nk) */
-static inline float attn_softmax_seg(float *s, int k0, int lo, int n, int nk, float scale) {
+/* rows of the block [i0, i0 + R) that may see a key of [j0, j]: all but
+ * the tail whose starts lie past j (for packed rows, the later examples');
+ * every row sees a prefix key; the key-side products stop there */
+static inline int attn_rows_seeing(const int32_t *st, int pre, int i0, int R, int j0, int j) {
+    if (!st || j0 < pre) return R;
+    while (R > 0 && st[i0 + R - 1] > j) R--;
+    return R;
+}
+
+/* a query seeing the prefix [0, pre) and then [lo, n), pre < lo: one
+ * softmax over both ranges, zeros in the gap and from n to nk */
+static inline float attn_softmax_two(float *s, int pre, int lo, int n, int nk, float scale) {
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int j = 0; j < pre; j++) mx = s[j] > mx ? s[j] : mx;
+#pragma omp simd reduction(max : mx)
+    for (int j = lo; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+    mx *= scale;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < pre; j++) {
+        float e = lpk_expf(s[j] * scale - mx);
+        s[j] = e;
+        sum += e;
+    }
+#pragma omp simd reduction(+ : sum)
+    for (int j = lo; j < n; j++) {
+        float e = lpk_expf(s[j] * scale - mx);
+        s[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int j = 0; j < pre; j++) s[j] *= inv;
+#pragma omp simd
+    for (int j = lo; j < n; j++) s[j] *= inv;
+    memset(s + pre, 0, sizeof(float) * (lo - pre));
+    if (nk > n) memset(s + n, 0, sizeof(float) * (nk - n));
+    return mx + logf(sum);
+}
+
+/* attn_softmax_row for a query seeing keys [lo, n) (and the prefix
+ * [0, pre) when pre > 0) of a row whose columns [k0, nk) the products read
+ * (k0 <= lo < n <= nk; k0 = 0 when pre > 0) */
+static inline float attn_softmax_seg(float *s, int k0, int pre, int lo, int n, int nk, float scale) {
+    if (pre > 0 && lo > pre) return attn_softmax_two(s, pre, lo, n, nk, scale);
+    if (pre > 0) lo = 0;
     if (lo > k0) memset(s + k0, 0, sizeof(float) * (lo - k0));
     return attn_softmax_row(s + lo, n - lo, nk - lo, scale);
 }
 
 /* attn_dscore_row for the same row */
-static inline void attn_dscore_seg(float *p, float *dp, int k0, int lo, int n, int nk, float scale, float lse,
-                                   float D) {
-    if (lo > k0) {
-        memset(p + k0, 0, sizeof(float) * (lo - k0));
-        memset(dp + k0, 0, sizeof(float) * (lo - k0));
+static inline void attn_dscore_seg(float *p, float *dp, int k0, int pre, int lo, int n, int nk, float scale,
+                                   float lse, float D) {
+    if (pre > 0 && lo > pre) {
+        attn_dscore_row(p, dp, pre, lo, scale, lse, D); /* zeros the gap */
+    } else {
+        if (pre > 0) lo = 0;
+        if (lo > k0) {
+            memset(p + k0, 0, sizeof(float) * (lo - k0));
+            memset(dp + k0, 0, sizeof(float) * (lo - k0));
+        }
     }
     attn_dscore_row(p + lo, dp + lo, n - lo, nk - lo, scale, lse, D);
 }
-
-/* Checks 0 <= start[b*T + t] <= t; 0, or -1 with the error reported. The
- * array is read in place: on this backend device memory is host memory. */
-int cpu_attn_check_start(cpu_state *ctx, const char *what, const int32_t *start, int B, int T);
 
 #endif

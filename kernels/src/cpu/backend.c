@@ -145,6 +145,8 @@ static const lpk_backend cpu_table = {
     .sync = cpu_sync,
     .attn_fwd_seg = cpu_attn_fwd_seg,
     .attn_bwd_seg = cpu_attn_bwd_seg,
+    .attn_fwd_prefix = cpu_attn_fwd_prefix,
+    .attn_bwd_prefix = cpu_attn_bwd_prefix,
 };
 
 __attribute__((visibility("default"))) const lpk_backend *lpk_backend_entry(void) { return &cpu_table; }

@@ -89,13 +89,24 @@ int cpu_attn_fwd_seg(cpu_state *ctx, float *out, float *lse, const float *qkv, c
                      int T, int C, int H);
 int cpu_attn_bwd_seg(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
                      const float *lse, const int32_t *start, int B, int T, int C, int H);
+/* Checks 0 <= start[b*T + t] <= t and 0 <= prefix[b] <= T (prefix may be NULL); 0, or -1 with the error reported. The
+ * array is read in place: on this backend device memory is host memory. */
+int cpu_attn_check_start(cpu_state *ctx, const char *what, const int32_t *start, const int32_t *prefix, int B,
+                         int T);
+/* start and prefix (each NULL: none) as lpk_attn_fwd_prefix */
+int cpu_attn_fwd_prefix(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start,
+                        const int32_t *prefix, int B, int T, int C, int H);
+int cpu_attn_bwd_prefix(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
+                        const float *lse, const int32_t *start, const int32_t *prefix, int B, int T, int C,
+                        int H);
 /* bf16-product variants (attention_bf16.c), used in bf16 precision when the
  * CPU has AVX512-BF16 and the build targets it; start already checked */
 int cpu_attn_bf16_available(void);
-int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start, int B,
-                      int T, int C, int H);
+int cpu_attn_fwd_bf16(cpu_state *ctx, float *out, float *lse, const float *qkv, const int32_t *start,
+                      const int32_t *prefix, int B, int T, int C, int H);
 int cpu_attn_bwd_bf16(cpu_state *ctx, float *dqkv, const float *dout, const float *qkv, const float *out,
-                      const float *lse, const int32_t *start, int B, int T, int C, int H);
+                      const float *lse, const int32_t *start, const int32_t *prefix, int B, int T, int C,
+                      int H);
 int cpu_attn_decode(cpu_state *ctx, float *out, const float *q, int ldq, const float *kcache,
                     const float *vcache, const int32_t *len, int B, int maxT, int C, int H);
 

@@ -171,7 +171,16 @@ void lp_packed_free(lp_packed *p);
  * Padded: one example a row, rows as long as the micro-batch's longest
  * example, seg NULL (causal attention keeps right padding out of every
  * real token). The examples must stay valid and unchanged while the
- * batcher lives; every example must have 1..T tokens. */
+ * batcher lives; every example must have 1..T tokens.
+ * Shared prefix (LP_SFT_SHARE_PREFIX with LP_SFT_PACK): the longest token
+ * prefix common to all examples (a template's preamble), cut so that every
+ * example keeps at least one prompt token after it (the prefix's last
+ * token then predicts a prompt token for every example: no target on a
+ * prefix position), opens each packed row once, with seg LP_SEG_SHARED
+ * (model.h: -2), and the row's examples follow without it (seg 0, 1, ..);
+ * lp_model_forward_packed lets each see the prefix, so every example
+ * computes what it would whole. Used only when at least
+ * LP_SFT_MIN_PREFIX tokens long, else plain packing. */
 typedef struct lp_sft_batcher lp_sft_batcher;
 
 typedef struct lp_sft_batch {
@@ -180,16 +189,22 @@ typedef struct lp_sft_batch {
                                    * example when it is a training target, else -1 */
     const int32_t *seg;           /* [B*T] when packed, NULL when padded */
     int64_t examples;             /* examples in the micro-batch */
-    int64_t tokens;               /* tokens that are not padding */
+    int64_t tokens;               /* tokens of the examples, whole (a shared
+                                   * prefix counts in every example) */
     int64_t targets_n;            /* tokens with a target */
+    int64_t row_tokens;           /* tokens the rows hold that are not padding
+                                   * (a shared prefix once a row) */
 } lp_sft_batch;
 
 enum {
-    LP_SFT_PACK = 1,    /* pack rows (else pad) */
-    LP_SFT_SHUFFLE = 2, /* a new order every epoch (else file order) */
-    LP_SFT_ONCE = 4,    /* one pass (validation): the last micro-batch ends
+    LP_SFT_PACK = 1,         /* pack rows (else pad) */
+    LP_SFT_SHUFFLE = 2,      /* a new order every epoch (else file order) */
+    LP_SFT_ONCE = 4,         /* one pass (validation): the last micro-batch ends
                          * with empty rows, then next() returns 1 */
+    LP_SFT_SHARE_PREFIX = 8, /* with LP_SFT_PACK: the examples' common
+                              * prefix once a row (see above) */
 };
+#define LP_SFT_MIN_PREFIX 4
 int lp_sft_batcher_create(lp_sft_batcher **out, const lp_sft_tokens *ex, size_t n, int B, int T,
                           unsigned flags, int32_t pad, uint64_t seed, char *err, size_t errsz);
 void lp_sft_batcher_destroy(lp_sft_batcher *b);
@@ -201,12 +216,15 @@ void lp_sft_batcher_rewind(lp_sft_batcher *b);
 uint64_t lp_sft_batcher_epoch(const lp_sft_batcher *b);
 /* Examples of the current epoch already handed out. */
 uint64_t lp_sft_batcher_position(const lp_sft_batcher *b);
+/* Length of the shared prefix each packed row opens with (0: none). */
+int lp_sft_batcher_prefix(const lp_sft_batcher *b);
 /* Micro-batches that epochs [0, epochs) take, from the start (exact: the
  * packing of each epoch's order is simulated). */
 uint64_t lp_sft_batcher_count(const lp_sft_batcher *b, double epochs);
 
 /* The exact position as bytes, for checkpoints; restore refuses a state
- * from another seed, shape, packing mode or example set. */
+ * from another seed, shape, packing mode (shared prefix included) or
+ * example set. */
 #define LP_SFT_BATCHER_STATE_SIZE 64
 void lp_sft_batcher_state_save(const lp_sft_batcher *b, uint8_t state[LP_SFT_BATCHER_STATE_SIZE]);
 int lp_sft_batcher_state_restore(lp_sft_batcher *b, const uint8_t *state, size_t size, char *err,

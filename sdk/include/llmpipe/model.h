@@ -116,7 +116,15 @@ int lp_model_forward(lp_model *m, const int32_t *tokens, int B, int T);
  * outputs are for the loss to ignore). T may exceed n_ctx; a segment
  * longer than n_ctx is an error. seg == NULL is exactly lp_model_forward.
  * The heads and lp_model_backward work on it unchanged (the backward
- * gives the packed forward's gradients). */
+ * gives the packed forward's gradients).
+ * Shared prefix: a row may start with tokens of seg LP_SEG_SHARED (its
+ * prefix, P of them: causal among themselves, positions 0..P-1); every
+ * later segment of the row then sees the prefix before itself, with
+ * positions continuing at P, so each computes what it would alone behind
+ * the prefix, and the backward sums into the prefix's activations the
+ * gradients of every segment that saw it. Shared tokens anywhere but at a
+ * row's start are an error. */
+#define LP_SEG_SHARED (-2)
 int lp_model_forward_packed(lp_model *m, const int32_t *tokens, const int32_t *seg, int B, int T);
 /* Final LayerNorm output [B, T, n_embd] of the last forward (device
  * memory; lp_model_hidden_copy for the host). */
