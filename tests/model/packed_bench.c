@@ -7,9 +7,10 @@
  * each in fp32 and bf16 precision, median of the repetitions: wall time
  * and the process's CPU time (all threads; the steadier measure of work
  * on a shared machine).
- * Usage: packed_bench [threads] [steps] [attn]; attn: the attention
- * alone (with a kernel library of API 2.0, which has no segment entries,
- * the causal figure alone). */
+ * Usage: packed_bench [threads] [steps] [attn|plain|packed]; attn: the
+ * attention alone (with a kernel library of API 2.0, which has no segment
+ * entries, the causal figure alone); plain, packed: that fp32 training step
+ * alone (for an instruction count under callgrind). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,20 @@ int main(int argc, char **argv) {
     const int attn_only = argc > 3 && !strcmp(argv[3], "attn");
     int32_t *seg = malloc(sizeof(int32_t) * B * T), *start = malloc(sizeof(int32_t) * B * T);
     int useful = make_segments(seg, start);
+    if (argc > 3 && (!strcmp(argv[3], "plain") || !strcmp(argv[3], "packed"))) {
+        char err[256];
+        lpk_ctx *c = lpk_ctx_create(&(lpk_ctx_opts){.num_threads = threads}, err, sizeof err);
+        if (!c) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        double loss, cpu, ms = time_step(c, strcmp(argv[3], "plain") ? seg : NULL, steps, &loss, &cpu);
+        printf("fp32 %s training step: %.1f ms (CPU %.1f), loss %.3f\n", argv[3], ms, cpu, loss);
+        lpk_ctx_destroy(c);
+        free(seg);
+        free(start);
+        return 0;
+    }
     printf("B=%d T=%d C=%d H=%d; packed rows: segments of 108..132 tokens, %d of %d tokens useful (%.1f%%)\n",
            B, T, C, H, useful, B * T, 100.0 * useful / (B * T));
     for (int bf = 0; bf < 2; bf++) {

@@ -61,13 +61,26 @@ static inline int strip_keys(int i0, int r0, int rr, int nk) {
     return n < nk ? n : nk;
 }
 
+/* With a shared prefix (pre > 0) a strip's rows that start past it need
+ * two key ranges, the prefix [0, pre) and [ks, end): the gap between holds
+ * the row's earlier examples, which its rows never see. A range pair that
+ * touches (ks <= the prefix rounded up) runs as one from key 0. */
+static inline int round_up(int x, int align) { return (x + align - 1) & -align; }
+
 /* S[R, nk] += A[R, hs] . Bt[hs, nk] for the keys each row sees */
 static void causal_scores(const int32_t *st, int pre, int i0, int R, int nk, int hs, const float *A,
                           ptrdiff_t lda, const float *Bt, ptrdiff_t ldb, float *S, ptrdiff_t lds) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
-        int rr = R - r0 < STRIP ? R - r0 : STRIP, ks = attn_first_key(st, pre, i0 + r0, rr, KEY_ALIGN);
-        smallmm(rr, strip_keys(i0, r0, rr, nk) - ks, hs, A + r0 * lda, lda, 1, Bt + ks, ldb,
-                S + r0 * lds + ks, lds);
+        int rr = R - r0 < STRIP ? R - r0 : STRIP, ks = attn_first_key(st, 0, i0 + r0, rr, KEY_ALIGN);
+        int end = strip_keys(i0, r0, rr, nk);
+        if (pre > 0 && ks > 0) {
+            int pe = round_up(pre, KEY_ALIGN) < end ? round_up(pre, KEY_ALIGN) : end;
+            if (pe >= ks)
+                ks = 0;
+            else
+                smallmm(rr, pe, hs, A + r0 * lda, lda, 1, Bt, ldb, S + r0 * lds, lds);
+        }
+        smallmm(rr, end - ks, hs, A + r0 * lda, lda, 1, Bt + ks, ldb, S + r0 * lds + ks, lds);
     }
 }
 
@@ -75,22 +88,31 @@ static void causal_scores(const int32_t *st, int pre, int i0, int R, int nk, int
 static void causal_rows(const int32_t *st, int pre, int i0, int R, int nk, int hs, const float *P,
                         ptrdiff_t ldp, const float *V, ptrdiff_t ldv, float *O, ptrdiff_t ldo) {
     for (int r0 = 0; r0 < R; r0 += STRIP) {
-        int rr = R - r0 < STRIP ? R - r0 : STRIP, ks = attn_first_key(st, pre, i0 + r0, rr, 1);
+        int rr = R - r0 < STRIP ? R - r0 : STRIP, ks = attn_first_key(st, 0, i0 + r0, rr, 1);
         int kmax = i0 + r0 + rr < nk ? i0 + r0 + rr : nk;
+        if (pre > 0 && ks > 0) {
+            if (pre >= ks)
+                ks = 0;
+            else
+                smallmm(rr, hs, pre, P + r0 * ldp, ldp, 1, V, ldv, O + r0 * ldo, ldo);
+        }
         smallmm(rr, hs, kmax - ks, P + r0 * ldp + ks, ldp, 1, V + ks * ldv, ldv, O + r0 * ldo, ldo);
     }
 }
 
 /* G[nk, hs] += P^T[nk, R] . X[R, hs]: keys before the block see every row
- * (with segments: keys from k0, the block's first, in 32-key strips, each
- * over the rows up to the last that may see it), a key in the diagonal
- * block only the rows at or after it (and up to that last row) */
+ * (with segments: the prefix's keys every row, then keys from k0, the
+ * block's first, in 32-key strips, each over the rows up to the last that
+ * may see it), a key in the diagonal block only the rows at or after it
+ * (and up to that last row) */
 static void causal_keys(const int32_t *st, int pre, int k0, int i0, int R, int nk, int hs, const float *P,
                         ptrdiff_t ldp, const float *X, ptrdiff_t ldx, float *G, ptrdiff_t ldg) {
     if (!st) {
         if (i0 > 0) smallmm(i0, hs, R, P, 1, ldp, X, ldx, G, ldg);
     } else {
-        for (int j0 = k0; j0 < i0; j0 += 32) {
+        int np = pre < i0 ? pre : i0;
+        if (np > 0) smallmm(np, hs, R, P, 1, ldp, X, ldx, G, ldg);
+        for (int j0 = k0 > np ? k0 : np; j0 < i0; j0 += 32) {
             int jj = i0 - j0 < 32 ? i0 - j0 : 32, nr = attn_rows_seeing(st, pre, i0, R, j0, j0 + jj - 1);
             if (nr > 0) smallmm(jj, hs, nr, P + j0, 1, ldp, X, ldx, G + j0 * ldg, ldg);
         }
@@ -100,6 +122,20 @@ static void causal_keys(const int32_t *st, int pre, int k0, int i0, int R, int n
         int nr = attn_rows_seeing(st, pre, i0, R, j0, j0 + jj - 1);
         if (nr > rs)
             smallmm(jj, hs, nr - rs, P + rs * ldp + j0, 1, ldp, X + rs * ldx, ldx, G + j0 * ldg, ldg);
+    }
+}
+
+/* The columns a query block's products read: [0, *kp) (the prefix's, 0
+ * when none apart) and [*k0, nk), k0 the first start of the block's rows
+ * rounded down (0 when the two ranges touch) */
+static void block_keys(const int32_t *st, int pre, int i0, int R, int *kp, int *k0) {
+    *k0 = attn_first_key(st, 0, i0, R, KEY_ALIGN);
+    *kp = 0;
+    if (pre > 0 && *k0 > 0) {
+        if (round_up(pre, KEY_ALIGN) >= *k0)
+            *k0 = 0;
+        else
+            *kp = round_up(pre, KEY_ALIGN);
     }
 }
 
@@ -147,13 +183,16 @@ int cpu_attn_fwd_prefix(cpu_state *ctx, float *out, float *lse, const float *qkv
             const int pre = st && prefix ? prefix[b] : 0;
             transpose_f32(kt, T, base + C + h * hs, ld, T, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
-                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R,
-                    k0 = attn_first_key(st, pre, i0, R, KEY_ALIGN);
-                for (int r = 0; r < R; r++) memset(S + (size_t)r * T + k0, 0, sizeof(float) * (nk - k0));
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, kp, k0;
+                block_keys(st, pre, i0, R, &kp, &k0);
+                for (int r = 0; r < R; r++) {
+                    memset(S + (size_t)r * T, 0, sizeof(float) * kp);
+                    memset(S + (size_t)r * T + k0, 0, sizeof(float) * (nk - k0));
+                }
                 causal_scores(st, pre, i0, R, nk, hs, base + i0 * ld + h * hs, ld, kt, T, S, T);
                 for (int r = 0; r < R; r++) {
                     lse[(size_t)bh * T + i0 + r] = attn_softmax_seg(
-                        S + (size_t)r * T, k0, pre, st ? st[i0 + r] : 0, i0 + r + 1, nk, scale);
+                        S + (size_t)r * T, kp ? 0 : k0, pre, st ? st[i0 + r] : 0, i0 + r + 1, nk, scale);
                     float *o = out + ((size_t)b * T + i0 + r) * C + h * hs;
                     memset(o, 0, sizeof(float) * hs);
                 }
@@ -219,14 +258,19 @@ int cpu_attn_bwd_prefix(cpu_state *ctx, float *dqkv, const float *dout, const fl
             transpose_f32(vt, T, base + 2 * C + h * hs, ld, T, hs);
             attn_zero_head_grads(dbase + h * hs, T, ld, C, hs);
             for (int i0 = 0; i0 < T; i0 += QB) {
-                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R,
-                    k0 = attn_first_key(st, pre, i0, R, KEY_ALIGN);
+                int R = T - i0 < QB ? T - i0 : QB, nk = i0 + R, kp, k0;
+                block_keys(st, pre, i0, R, &kp, &k0);
                 attn_block_prep(P, dP, T, k0, R, nk, gob + (size_t)i0 * C, ob + (size_t)i0 * C, C, hs, Dr);
+                for (int r = 0; r < R; r++) {
+                    memset(P + (size_t)r * T, 0, sizeof(float) * kp);
+                    memset(dP + (size_t)r * T, 0, sizeof(float) * kp);
+                }
                 causal_scores(st, pre, i0, R, nk, hs, base + i0 * ld + h * hs, ld, kt, T, P, T);
                 causal_scores(st, pre, i0, R, nk, hs, gob + (size_t)i0 * C, C, vt, T, dP, T);
                 for (int r = 0; r < R; r++)
-                    attn_dscore_seg(P + (size_t)r * T, dP + (size_t)r * T, k0, pre, st ? st[i0 + r] : 0,
-                                    i0 + r + 1, nk, scale, lse[(size_t)bh * T + i0 + r], Dr[r]);
+                    attn_dscore_seg(P + (size_t)r * T, dP + (size_t)r * T, kp ? 0 : k0, pre,
+                                    st ? st[i0 + r] : 0, i0 + r + 1, nk, scale, lse[(size_t)bh * T + i0 + r],
+                                    Dr[r]);
                 /* dQ = dS K ; dK += dS^T Q ; dV += P^T dO */
                 causal_rows(st, pre, i0, R, nk, hs, dP, T, base + C + h * hs, ld, dbase + i0 * ld + h * hs,
                             ld);
