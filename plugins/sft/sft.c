@@ -333,12 +333,22 @@ static int run(void *state, char *err, size_t n) {
         lp_stage_trainer_start(h, s->tr, s->ckdir, err, n))
         return -1;
     const sft_examples *e = &s->ex;
+    char layout[96];
+    int pre = lp_sft_batcher_prefix(s->train);
+    if (!s->packed)
+        snprintf(layout, sizeof layout, "padded");
+    else if (pre > 0)
+        snprintf(layout, sizeof layout, "packed behind a shared %d-token prompt prefix", pre);
+    else
+        snprintf(layout, sizeof layout, "packed");
+    /* epochs the budget covers, from the exact count of one epoch's micro-batches */
+    uint64_t per_epoch = lp_sft_batcher_count(s->train, 1.0);
+    double epochs = per_epoch ? (double)o.max_steps * s->n_micro / (double)per_epoch : 0.0;
     lp_stage_logf(h, LP_LOG_INFO,
                   "%zu training records (%lld response tokens), %zu held out; %lld steps of %d x %d x %d "
                   "micro-batches, %s, %.2f epochs; %zu parameters, %d threads, %s",
                   e->n_train, (long long)e->target_tokens, e->n_val, (long long)o.max_steps, s->B, s->T,
-                  s->n_micro, s->packed ? "packed" : "padded", s->p.o.max_steps ? 0.0 : s->p.epochs,
-                  lp_model_numel(s->m), lpk_ctx_threads(s->ctx), s->p.precision);
+                  s->n_micro, layout, epochs, lp_model_numel(s->m), lpk_ctx_threads(s->ctx), s->p.precision);
     if (s->tasks && s->p.eval_at_start && lp_trainer_steps_done(s->tr) == 0 &&
         exact_match(s, s->m, 0, err, n))
         return -1;
