@@ -4,6 +4,8 @@
 #include "host/cli_text.h"
 #include "host/cli_watch.h"
 
+int lp_cli_score(int argc, char **argv);
+
 const lp_cli_command lp_cli_commands[] = {
     {"run", lp_cli_run,
      "run a chain: run CONFIG [--resume] [--only STAGE] "
@@ -30,5 +32,8 @@ const lp_cli_command lp_cli_commands[] = {
     {"eval", lp_cli_eval,
      "exact match of a model on task files: eval "
      "--model DIR --tasks FILE"},
+    {"score", lp_cli_score,
+     "reward-model scores: score --model DIR "
+     "(--prompt TEXT --response TEXT... | --pairs FILE)"},
     {0, 0, 0},
 };
