@@ -45,7 +45,7 @@ static int push(list *l, rm_item *it) {
     return 0;
 }
 
-/* Tokenizes record r into it; 1 when a response is too long for max_len. */
+/* Tokenizes record r into it; 1 when a sequence kept only its end. */
 static int tokenize(rm_item *it, const lp_record *r, int ranked, const rm_params *p, lp_tokenizer *tok,
                     int max_len, char *err, size_t n) {
     memset(it, 0, sizeof *it);
@@ -53,18 +53,21 @@ static int tokenize(rm_item *it, const lp_record *r, int ranked, const rm_params
     it->seq = calloc((size_t)it->k, sizeof *it->seq);
     it->len = calloc((size_t)it->k, sizeof *it->len);
     if (!it->seq || !it->len) return lp_errf(err, n, "reward: out of memory");
+    int cut = 0;
     it->margin = !ranked && r->has_margin ? (float)(r->margin * p->margin_scale) : 0.0f;
     for (int i = 0; i < it->k; i++) {
         const char *resp = ranked ? r->responses[i] : (i == 0 ? r->chosen : r->rejected);
         lp_sft_tokens t;
         if (lp_response_tokenize(tok, r->prompt, resp, 0, &t, err, n)) return -1;
-        int too_long = t.n > (size_t)max_len;
+        /* the task and the answer are at the end; the closing token stays */
+        size_t keep = t.n > (size_t)max_len ? (size_t)max_len : t.n;
+        memmove(t.ids, t.ids + (t.n - keep), keep * sizeof *t.ids);
+        cut |= keep < t.n;
         it->seq[i] = t.ids;
-        it->len[i] = (int32_t)t.n;
+        it->len[i] = (int32_t)keep;
         free(t.mask);
-        if (too_long) return 1;
     }
-    return 0;
+    return cut;
 }
 
 static int load_file(list *out, const char *path, const rm_params *p, lp_tokenizer *tok, int max_len,
@@ -87,12 +90,12 @@ static int load_file(list *out, const char *path, const rm_params *p, lp_tokeniz
         const lp_record *r = lp_dataset_get(d, i);
         rm_item it;
         int t = tokenize(&it, r, ranked, p, tok, max_len, err, n);
-        if (t) {
+        if (t < 0) {
             item_free(&it);
-            if (t < 0) rc = -1;
-            e->skipped_long++;
+            rc = -1;
             continue;
         }
+        e->truncated += t;
         const char *f = lp_record_tag(fam, i, r->line), *w = lp_record_tag(flaw, i, r->line);
         it.family = f ? strdup(f) : NULL;
         it.flaw = w ? strdup(w) : NULL;
@@ -120,9 +123,7 @@ int rm_examples_load(rm_examples *e, const rm_params *p, lp_tokenizer *tok, int 
     e->val = va.v;
     e->n_val = va.n;
     if (rc) return -1;
-    if (!e->n_train)
-        return lp_errf(err, n, "reward: %s: no training records left (%zu too long for %d tokens)", p->data,
-                       e->skipped_long, max_len);
+    if (!e->n_train) return lp_errf(err, n, "reward: %s: no training records (all held out)", p->data);
     for (size_t i = 0; i < e->n_train; i++)
         for (int j = 0; j < e->train[i].k; j++) e->tokens += e->train[i].len[j];
     return 0;

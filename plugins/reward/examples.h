@@ -22,13 +22,13 @@ typedef struct rm_item {
 typedef struct rm_examples {
     rm_item *train, *val;
     size_t n_train, n_val;
-    size_t skipped_long, bad;
-    int64_t tokens; /* of the training set */
+    size_t truncated, bad; /* records that kept the end of a sequence; malformed */
+    int64_t tokens;        /* of the training set */
     char first_bad[512];
 } rm_examples;
 
 /* Reads p->data (and p->eval_data) of p->data_kind, tokenized with tok,
- * records longer than max_len skipped and counted. */
+ * sequences longer than max_len keep their last max_len tokens (counted). */
 int rm_examples_load(rm_examples *e, const rm_params *p, lp_tokenizer *tok, int max_len, uint64_t seed,
                      char *err, size_t n);
 void rm_examples_free(rm_examples *e);

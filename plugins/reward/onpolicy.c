@@ -102,7 +102,7 @@ int rm_onpolicy_sample(rm_onpolicy *op, lp_model *m, lp_tokenizer *tok, const lp
                 break;
             }
             /* what the reward model is shown: the prompt's end when it is over-long */
-            size_t keep = t.n > (size_t)n_ctx ? (size_t)n_ctx : t.n;
+            size_t keep = t.n > (size_t)o->keep ? (size_t)o->keep : t.n;
             memmove(t.ids, t.ids + (t.n - keep), keep * sizeof *t.ids);
             op->seq[at] = t.ids;
             op->len[at] = (int32_t)keep;

@@ -28,6 +28,7 @@ typedef struct rm_onpolicy_opts {
     int per_prompt, max_new, batch;
     float temperature;
     uint64_t seed;
+    int keep; /* the reward model's context: a sample keeps its last `keep` tokens */
 } rm_onpolicy_opts;
 
 int rm_onpolicy_sample(rm_onpolicy *op, lp_model *m, lp_tokenizer *tok, const lp_dataset *tasks,

@@ -17,9 +17,10 @@ static const lp_param_spec own[] = {
     {"eval_batch", LP_PARAM_INT, "32", 0, "sequences scored together in evaluation"},
     {"eval_at_start", LP_PARAM_BOOL, "false", 0, "evaluate the starting model before the first step too"},
     {"batch_size", LP_PARAM_INT, "16", 0, "records (pairs or ranked lists) per step"},
-    {"max_len", LP_PARAM_INT, "0", 0,
-     "tokens of prompt + response + end-of-text at most (0: the model's n_ctx); longer records are "
-     "skipped and counted"},
+    {"context", LP_PARAM_INT, "0", 0,
+     "tokens the reward model reads (0: the starting model's n_ctx): a longer prompt + response + "
+     "end-of-text keeps its last `context` tokens, and the exported model's n_ctx is `context`, so "
+     "`llmpipe score` and PPO, which keep the end of an over-long input, score what training saw"},
     {"skip_bad", LP_PARAM_BOOL, "false", 0, "skip and count malformed records instead of failing"},
     {"epochs", LP_PARAM_FLOAT, "1", 0, "passes over the training records when max_steps is 0"},
     {"margin_scale", LP_PARAM_FLOAT, "1", 0,
@@ -58,7 +59,7 @@ int rm_params_read(const lp_host_services *h, rm_params *p, char *err, size_t er
         h->param_float(H, "val_fraction", &p->val_fraction) || h->param_int(H, "eval_max", &p->eval_max) ||
         h->param_int(H, "eval_batch", &p->eval_batch) ||
         h->param_bool(H, "eval_at_start", &p->eval_at_start) ||
-        h->param_int(H, "batch_size", &p->batch_size) || h->param_int(H, "max_len", &p->max_len) ||
+        h->param_int(H, "batch_size", &p->batch_size) || h->param_int(H, "context", &p->context) ||
         h->param_bool(H, "skip_bad", &p->skip_bad) || h->param_float(H, "epochs", &p->epochs) ||
         h->param_float(H, "margin_scale", &p->margin_scale) || h->param_float(H, "head_std", &p->head_std) ||
         h->param_string(H, "onpolicy_tasks", &p->onpolicy_tasks) ||
@@ -73,8 +74,8 @@ int rm_params_read(const lp_host_services *h, rm_params *p, char *err, size_t er
         bad = "data_kind \"pref\" or \"ranked\"";
     else if (!(p->val_fraction >= 0 && p->val_fraction < 1))
         bad = "0 <= val_fraction < 1";
-    else if (p->batch_size < 1 || p->max_len < 0 || p->eval_max < 1 || p->eval_batch < 1)
-        bad = "batch_size >= 1, max_len >= 0, eval_max >= 1, eval_batch >= 1";
+    else if (p->batch_size < 1 || p->context < 0 || p->eval_max < 1 || p->eval_batch < 1)
+        bad = "batch_size >= 1, context >= 0, eval_max >= 1, eval_batch >= 1";
     else if (p->o.max_steps == 0 && !(p->epochs > 0))
         bad = "max_steps > 0 or epochs > 0";
     else if (!(p->margin_scale >= 0) || !(p->head_std >= 0))

@@ -11,7 +11,7 @@ typedef struct rm_params {
     const char *data, *data_kind, *eval_data, *model, *tokenizer, *precision;
     const char *onpolicy_tasks;
     double val_fraction, epochs, head_std, margin_scale, onpolicy_temperature;
-    int64_t batch_size, max_len, eval_max, eval_batch;
+    int64_t batch_size, context, eval_max, eval_batch;
     int64_t onpolicy_prompts, onpolicy_samples, onpolicy_max_new;
     int skip_bad, eval_at_start;
     lp_trainer_opts o; /* shared trainer parameters; max_steps 0 = from epochs */

@@ -240,10 +240,41 @@ static int open_model(rm *s, char *err, size_t n) {
     if (!(s->ctx = lp_stage_kernel_ctx(h, s->p.precision, err, n)) ||
         !(s->m = lp_model_create(&cfg, s->ctx, err, n)) || lp_model_import_ex(s->m, s->start, &io, err, n))
         return -1;
-    s->max_len = (int)(s->p.max_len ? s->p.max_len : cfg.n_ctx);
+    s->max_len = (int)(s->p.context ? s->p.context : cfg.n_ctx);
     if (s->max_len > cfg.n_ctx || s->max_len < 2)
-        return lp_errf(err, n, "reward: max_len %d: expected 2..%d (the model's n_ctx)", s->max_len,
+        return lp_errf(err, n, "reward: context %d: expected 2..%d (the starting model's n_ctx)", s->max_len,
                        cfg.n_ctx);
+    return 0;
+}
+
+/* The same model with a context of max_len tokens: the position table's
+ * first rows, every other parameter as it is. */
+static int shrink_context(rm *s, char *err, size_t n) {
+    lp_model_config cfg = *lp_model_get_config(s->m);
+    if (s->max_len == cfg.n_ctx) return 0;
+    cfg.n_ctx = s->max_len;
+    lp_model *small = lp_model_create(&cfg, s->ctx, err, n);
+    if (!small) return -1;
+    size_t cap = 0;
+    for (int i = 0; i < lp_model_num_params(s->m); i++)
+        if (lp_model_param(s->m, i)->numel > cap) cap = lp_model_param(s->m, i)->numel;
+    float *buf = malloc(cap * sizeof *buf);
+    int rc = buf ? 0 : lp_errf(err, n, "reward: out of memory");
+    for (int i = 0; i < lp_model_num_params(s->m) && !rc; i++) {
+        const lp_param *a = lp_model_param(s->m, i), *b = lp_model_param(small, i);
+        if (strcmp(a->name, b->name) || (a->numel != b->numel && strcmp(a->name, "transformer.wpe.weight")))
+            rc = lp_errf(err, n, "reward: context: parameter %s does not match %s", a->name, b->name);
+        /* wpe is [n_ctx, n_embd] row-major: its first rows are a prefix */
+        else if (lp_model_param_read(s->m, i, buf) || lp_model_param_write(small, i, buf))
+            rc = lp_errf(err, n, "reward: context: %s", lp_model_error(s->m));
+    }
+    free(buf);
+    if (rc) {
+        lp_model_destroy(small);
+        return -1;
+    }
+    lp_model_destroy(s->m);
+    s->m = small;
     return 0;
 }
 
@@ -255,9 +286,9 @@ static int open_data(rm *s, char *err, size_t n) {
     if (s->ex.bad)
         lp_stage_logf(h, LP_LOG_WARN, "skipped %zu malformed records (skip_bad); the first: %s", s->ex.bad,
                       s->ex.first_bad);
-    if (s->ex.skipped_long)
-        lp_stage_logf(h, LP_LOG_WARN, "skipped %zu records longer than %d tokens", s->ex.skipped_long,
-                      s->max_len);
+    if (s->ex.truncated)
+        lp_stage_logf(h, LP_LOG_INFO, "%zu records longer than the context of %d tokens kept their end",
+                      s->ex.truncated, s->max_len);
     if (rm_order_init(&s->order, s->ex.n_train, seed) || !(s->sb = lp_score_batch_create()))
         return lp_errf(err, n, "reward: out of memory");
     int kmax = 2;
@@ -290,9 +321,13 @@ static int open_data(rm *s, char *err, size_t n) {
         }
     if (p->onpolicy_tasks[0] && p->onpolicy_prompts > 0) {
         if (lp_dataset_load(&s->tasks, p->onpolicy_tasks, LP_DATA_PROMPTS, 0, err, n)) return -1;
-        rm_onpolicy_opts oo = {(size_t)p->onpolicy_prompts,    (int)p->onpolicy_samples,
-                               (int)p->onpolicy_max_new,       (int)p->eval_batch,
-                               (float)p->onpolicy_temperature, seed ^ 0x0b5e7ull};
+        rm_onpolicy_opts oo = {(size_t)p->onpolicy_prompts,
+                               (int)p->onpolicy_samples,
+                               (int)p->onpolicy_max_new,
+                               (int)p->eval_batch,
+                               (float)p->onpolicy_temperature,
+                               seed ^ 0x0b5e7ull,
+                               s->max_len};
         double t0 = lp_mono_s();
         /* before any step or resume: these are the starting model's answers */
         if (rm_onpolicy_sample(&s->op, s->m, s->tok, s->tasks, &oo, err, n)) return -1;
@@ -382,7 +417,7 @@ static void final_report(rm *s, double secs, double tps, const lp_reward_norm *n
                       {"train_tokens_per_s", tps},
                       {"reward_mean", nm->mean},
                       {"reward_std", nm->std},
-                      {"records_skipped_long", (double)s->ex.skipped_long},
+                      {"records_truncated", (double)s->ex.truncated},
                       {"records_skipped_bad", (double)s->ex.bad}};
     h->emit_metrics(h->host, steps, fm, sizeof fm / sizeof fm[0]);
 }
@@ -390,7 +425,8 @@ static void final_report(rm *s, double secs, double tps, const lp_reward_norm *n
 static int run(void *state, char *err, size_t n) {
     rm *s = state;
     const lp_host_services *h = s->h;
-    if (open_model(s, err, n) || open_data(s, err, n)) return -1;
+    /* the on-policy answers come from the starting model's full context */
+    if (open_model(s, err, n) || open_data(s, err, n) || shrink_context(s, err, n)) return -1;
     lp_trainer_opts o = s->p.o;
     if (!o.max_steps) {
         double steps = ceil(s->p.epochs * (double)s->ex.n_train / (double)s->p.batch_size);

@@ -180,7 +180,7 @@ int main(void) {
     snprintf(
         params, sizeof params,
         "batch_size = 3; max_steps = 8; lr = 3e-3; eval_every = 4; data_kind = \"ranked\"; data = \"%s\"; "
-        "val_fraction = 0.25;",
+        "val_fraction = 0.25; context = 40;",
         ranked);
     h = host(workC, params, model, outC);
     REQUIRE(h != NULL, "host");
@@ -193,6 +193,11 @@ int main(void) {
     CHECK(logged(h, "fully in order") == 2, "ordered share logged");
     CHECK(lp_reward_norm_load(outC, &nm, err, sizeof err) == 1 && !strcmp(nm.source, "heldout"),
           "normalisation over held-out responses without on-policy tasks (%s)", nm.source);
+    e = lp_fake_host_last(h, LP_FAKE_METRIC, "records_truncated");
+    CHECK(e && e->value > 0, "records longer than the context of 40 kept their end (%g)", e ? e->value : -1);
+    lp_model_config oc;
+    CHECK(lp_model_folder_config(outC, &oc, err, sizeof err) == 0 && oc.n_ctx == 40 && oc.scalar_head,
+          "the exported reward model has n_ctx 40 and a scalar head (%d)", oc.n_ctx);
     lp_fake_host_destroy(h);
 
     /* ---- refusals */
@@ -205,10 +210,8 @@ int main(void) {
     CHECK(lp_fake_host_run(h, err, sizeof err) != 0 && strstr(err, "chosen"), "ranked file as pairs: %s",
           err);
     CHECK(lp_fake_host_set(h, "data_kind", "\"ranked\"", err, sizeof err) == 0, "%s", err);
-    CHECK(lp_fake_host_set(h, "max_len", "500", err, sizeof err) == 0, "%s", err);
-    CHECK(lp_fake_host_run(h, err, sizeof err) != 0 && strstr(err, "max_len 500"), "%s", err);
-    CHECK(lp_fake_host_set(h, "max_len", "10", err, sizeof err) == 0, "%s", err);
-    CHECK(lp_fake_host_run(h, err, sizeof err) != 0 && strstr(err, "too long"), "all too long: %s", err);
+    CHECK(lp_fake_host_set(h, "context", "500", err, sizeof err) == 0, "%s", err);
+    CHECK(lp_fake_host_run(h, err, sizeof err) != 0 && strstr(err, "context 500"), "%s", err);
     lp_fake_host_destroy(h);
     h = lp_fake_host_create(lp_plugin_entry(), workC, params, err, sizeof err);
     REQUIRE(h != NULL, "%s", err);
