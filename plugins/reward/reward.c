@@ -345,15 +345,18 @@ static int open_data(rm *s, char *err, size_t n) {
  * answers when there are any (what PPO will score), else the held-out
  * responses, else the training responses. */
 static int normalisation(rm *s, lp_reward_norm *nm, char *err, size_t n) {
+    int fresh = s->eval_step == lp_trainer_steps_done(s->tr);
     if (s->op.n) {
         double acc;
         long pairs;
-        if (rm_onpolicy_rank(&s->op, s->m, (int)s->p.eval_batch, s->eot, &acc, &pairs, err, n)) return -1;
+        /* the final evaluation has just scored them with these weights */
+        if (!fresh && rm_onpolicy_rank(&s->op, s->m, (int)s->p.eval_batch, s->eot, &acc, &pairs, err, n))
+            return -1;
         return lp_reward_norm_compute(s->op.scores, s->op.n, "onpolicy", nm, err, n);
     }
     if (s->n_eval_seq) {
-        if (lp_score_sequences(s->m, s->eval_seqs, s->eval_lens, s->n_eval_seq, (int)s->p.eval_batch, s->eot,
-                               s->eval_scores, err, n))
+        if (!fresh && lp_score_sequences(s->m, s->eval_seqs, s->eval_lens, s->n_eval_seq,
+                                         (int)s->p.eval_batch, s->eot, s->eval_scores, err, n))
             return -1;
         return lp_reward_norm_compute(s->eval_scores, s->n_eval_seq, "heldout", nm, err, n);
     }
