@@ -14,7 +14,9 @@ void rm_onpolicy_free(rm_onpolicy *op) {
     for (size_t i = 0; i < op->n; i++) {
         free(op->seq ? op->seq[i] : NULL);
         free(op->family ? op->family[i] : NULL);
+        free(op->answer ? op->answer[i] : NULL);
     }
+    free(op->answer);
     free(op->seq);
     free(op->len);
     free(op->right);
@@ -37,14 +39,15 @@ int rm_onpolicy_sample(rm_onpolicy *op, lp_model *m, lp_tokenizer *tok, const lp
     op->right = calloc(op->n ? op->n : 1, sizeof *op->right);
     op->family = calloc(op->n ? op->n : 1, sizeof *op->family);
     op->scores = calloc(op->n ? op->n : 1, sizeof *op->scores);
+    op->answer = calloc(op->n ? op->n : 1, sizeof *op->answer);
     /* whole prompts a batch: rows of one prompt stay together */
     int per_batch = o->batch / S > 0 ? o->batch / S : 1, rows = per_batch * S;
     int32_t *prompts = malloc((size_t)rows * (size_t)max_prompt * sizeof *prompts);
     int32_t *lens = malloc((size_t)rows * sizeof *lens);
     int32_t *out = malloc((size_t)rows * (size_t)max_new * sizeof *out);
     int32_t *out_lens = malloc((size_t)rows * sizeof *out_lens);
-    if (!op->seq || !op->len || !op->right || !op->family || !op->scores || !prompts || !lens || !out ||
-        !out_lens) {
+    if (!op->seq || !op->len || !op->right || !op->family || !op->scores || !op->answer || !prompts ||
+        !lens || !out || !out_lens) {
         free(prompts);
         free(lens);
         free(out);
@@ -110,7 +113,7 @@ int rm_onpolicy_sample(rm_onpolicy *op, lp_model *m, lp_tokenizer *tok, const lp
             op->right[at] = lp_eval_score(r, answer) > 0;
             op->n_right += op->right[at];
             op->family[at] = strdup(r->family ? r->family : "other");
-            free(answer);
+            op->answer[at] = answer;
         }
     }
     free(prompts);
@@ -147,4 +150,20 @@ int rm_onpolicy_rank(rm_onpolicy *op, lp_model *m, int batch, int32_t pad, doubl
     *pairs = all;
     if (all) *acc = (double)good / (double)all;
     return 0;
+}
+
+int rm_onpolicy_misses(const rm_onpolicy *op, size_t *right, size_t *wrong, int max) {
+    int k = 0, S = op->per_prompt;
+    for (size_t p = 0; S > 0 && p < op->n / (size_t)S && k < max; p++)
+        for (int i = 0; i < S && k < max; i++)
+            for (int j = 0; j < S && k < max; j++) {
+                size_t a = p * (size_t)S + (size_t)i, b = p * (size_t)S + (size_t)j;
+                if (op->right[a] && !op->right[b] && !(op->scores[a] > op->scores[b])) {
+                    right[k] = a;
+                    wrong[k++] = b;
+                    /* one pair a task: the examples should differ */
+                    i = j = S;
+                }
+            }
+    return k;
 }

@@ -19,6 +19,7 @@ typedef struct rm_onpolicy {
     int32_t *len;
     int *right;                  /* 1 right, 0 wrong */
     char **family;               /* of each sample's task */
+    char **answer;               /* the decoded answer */
     float *scores;               /* of the last rm_onpolicy_rank */
     long n_right, prompts_mixed; /* prompts with both a right and a wrong answer */
 } rm_onpolicy;
@@ -38,5 +39,8 @@ int rm_onpolicy_sample(rm_onpolicy *op, lp_model *m, lp_tokenizer *tok, const lp
 int rm_onpolicy_rank(rm_onpolicy *op, lp_model *m, int batch, int32_t pad, double *acc, long *pairs,
                      char *err, size_t n);
 void rm_onpolicy_free(rm_onpolicy *op);
+/* Up to max (right, wrong) pairs of one task that the last rank put in the
+ * wrong order: their sample indices in right[] and wrong[]; returns the count. */
+int rm_onpolicy_misses(const rm_onpolicy *op, size_t *right, size_t *wrong, int max);
 
 #endif

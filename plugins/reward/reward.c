@@ -411,6 +411,17 @@ static void final_report(rm *s, double secs, double tps, const lp_reward_norm *n
             h, LP_LOG_INFO,
             "on-policy: a right answer above a wrong one in %.1f%% of %ld pairs (%ld tasks with both)",
             100.0 * s->onpolicy_acc, s->onpolicy_pairs, s->op.prompts_mixed);
+    size_t ri[3], wi[3];
+    int misses = s->op.n ? rm_onpolicy_misses(&s->op, ri, wi, 3) : 0;
+    for (int i = 0; i < misses; i++) {
+        char *a = lp_utf8_sanitize(s->op.answer[ri[i]], strlen(s->op.answer[ri[i]]));
+        char *b = lp_utf8_sanitize(s->op.answer[wi[i]], strlen(s->op.answer[wi[i]]));
+        lp_stage_logf(
+            h, LP_LOG_INFO, "on-policy miss [%s]: right \"%s\" (%.3f) not above wrong \"%s\" (%.3f)",
+            s->op.family[ri[i]], a ? a : "?", s->op.scores[ri[i]], b ? b : "?", s->op.scores[wi[i]]);
+        free(a);
+        free(b);
+    }
     lp_stage_logf(h, LP_LOG_INFO, "normalisation over %lld %s scores: mean %.4f, std %.4f", (long long)nm->n,
                   nm->source, nm->mean, nm->std);
     lp_metric fm[] = {{"final_accuracy", s->n_eval ? lp_pref_tally_accuracy(&s->by_flaw, -1) : NAN},
