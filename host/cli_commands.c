@@ -4,6 +4,8 @@
 #include "host/cli_text.h"
 #include "host/cli_watch.h"
 
+int lp_cli_score(int argc, char **argv);
+
 const lp_cli_command lp_cli_commands[] = {
     {"run", lp_cli_run,
      "run a chain: run CONFIG [--resume] [--only STAGE] "
@@ -34,5 +36,8 @@ const lp_cli_command lp_cli_commands[] = {
      "a model's answer, streamed: generate --model DIR "
      "--prompt TEXT|--instruction TEXT"},
     {"chat", lp_cli_chat, "talk to a model: chat --model DIR"},
+    {"score", lp_cli_score,
+     "reward-model scores: score --model DIR "
+     "(--prompt TEXT --response TEXT... | --pairs FILE)"},
     {0, 0, 0},
 };
