@@ -232,27 +232,39 @@ int main(void) {
           last ? last->value : -1);
     lp_fake_host_destroy(h);
 
-    /* ---- over-long pairs: truncated and counted, or skipped */
+    /* ---- over-long pairs: a response longer than the context truncated and
+     * counted, or the pair skipped; a prompt that fills the context skipped */
+    char longtext[8000] = "", text[20000];
+    for (int i = 0; i < 150; i++) strcat(longtext, "very long answer ");
+    snprintf(text, sizeof text,
+             "{\"prompt\": \"### Instruction:\\nSay hi\\n\\n### Response:\\n\", \"chosen\": \"hi\", "
+             "\"rejected\": \"%s\"}\n"
+             "{\"prompt\": \"### Instruction:\\n%s\\n\\n### Response:\\n\", \"chosen\": \"a\", "
+             "\"rejected\": \"b\"}\n"
+             "{\"prompt\": \"### Instruction:\\nSay yes\\n\\n### Response:\\n\", \"chosen\": \"yes\", "
+             "\"rejected\": \"no\"}\n",
+             longtext, longtext);
+    REQUIRE(write_text("long.jsonl", text) == 0, "write");
+    char longp[4400];
+    path_of(longp, sizeof longp, "long.jsonl");
     lp_remove_tree(workC);
-    snprintf(
-        params, sizeof params,
-        "batch_size = 2; max_steps = 2; eval_every = 0; data = \"%s\"; val_fraction = 0.0; seq_len = 40;",
-        pref);
+    snprintf(params, sizeof params,
+             "batch_size = 2; max_steps = 2; eval_every = 0; data = \"%s\"; val_fraction = 0.0;", longp);
     h = host(workC, params, model, outC);
     REQUIRE(h != NULL, "host");
-    CHECK(lp_fake_host_run(h, err, sizeof err) == 0, "seq_len 40: %s", err);
+    CHECK(lp_fake_host_run(h, err, sizeof err) == 0, "over-long: %s", err);
     last = lp_fake_host_last(h, LP_FAKE_METRIC, "sequences_truncated");
-    double truncated = last ? last->value : -1;
-    CHECK(truncated > 0, "some sequences cut to 40 tokens (%g)", truncated);
+    CHECK(last && last->value == 1, "the long response cut and counted (%g)", last ? last->value : -1);
+    last = lp_fake_host_last(h, LP_FAKE_METRIC, "pairs_train");
+    CHECK(last && last->value == 2, "the long-prompt pair left out (%g pairs)", last ? last->value : -1);
     lp_fake_host_destroy(h);
     lp_remove_tree(workC);
     strcat(params, " overlong = \"skip\";");
     h = host(workC, params, model, outC);
     REQUIRE(h != NULL, "host");
-    int rc = lp_fake_host_run(h, err, sizeof err);
+    CHECK(lp_fake_host_run(h, err, sizeof err) == 0, "over-long, skip: %s", err);
     last = lp_fake_host_last(h, LP_FAKE_METRIC, "pairs_skipped_long");
-    CHECK(rc == 0 ? (last && last->value > 0) : strstr(err, "no training pair fits") != NULL,
-          "over-long pairs skipped and counted (%g): %s", last ? last->value : -1, rc ? err : "");
+    CHECK(last && last->value == 2, "both over-long pairs skipped and counted (%g)", last ? last->value : -1);
     lp_fake_host_destroy(h);
 
     /* ---- a malformed record: file:line, or skipped and counted */
@@ -304,6 +316,7 @@ int main(void) {
     CHECK(lp_fake_host_run(h, err, sizeof err) != 0 && strstr(err, "model"), "no model: %s", err);
     lp_fake_host_destroy(h);
     /* the model parameter instead of an input artifact */
+    snprintf(params, sizeof params, "batch_size = 2; max_steps = 2; eval_every = 0; data = \"%s\";", pref);
     char mp[4600];
     snprintf(mp, sizeof mp, "\"%s\"", model);
     h = host(workC, params, NULL, outC);
