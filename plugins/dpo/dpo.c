@@ -74,7 +74,21 @@ static int seq_logprobs(dpo *s, lp_model *m, const dpo_pair *pairs, const size_t
  * micro-batch at a time in file order. */
 static int ref_pass(dpo *s, lp_model *ref, const dpo_pair *pairs, size_t count, double *oc, double *or_,
                     char *err, size_t n) {
+    const lp_host_services *h = s->h;
+    double t0 = lp_mono_s(), next_log = t0 + 30;
     for (size_t at = 0; at < count; at += (size_t)s->B) {
+        /* the pass can take minutes on a CPU: a stop is honoured here too
+         * (nothing is saved yet; a resume starts the pass again) */
+        if (h->cancelled(h->host))
+            return lp_errf(err, n,
+                           "stopped on request during the reference pass (%zu of %zu pairs); `llmpipe run "
+                           "--resume` starts it again",
+                           at, count);
+        if (lp_mono_s() >= next_log) {
+            lp_stage_logf(h, LP_LOG_INFO, "reference pass: %zu of %zu pairs (%.0f s)", at, count,
+                          lp_mono_s() - t0);
+            next_log = lp_mono_s() + 30;
+        }
         int k = (int)(count - at < (size_t)s->B ? count - at : (size_t)s->B);
         for (int b = 0; b < k; b++) s->idx[b] = at + (size_t)b;
         if (seq_logprobs(s, ref, pairs, s->idx, k, "reference", err, n)) return -1;

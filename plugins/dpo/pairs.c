@@ -141,6 +141,7 @@ int dpo_pairs_load(dpo_pairs *e, const dpo_params *p, lp_tokenizer *tok, int T, 
         for (size_t i = 0; i < n; i++) {
             uint64_t draw = lp_mix64(seed ^ lp_mix64(i + 1 + ((uint64_t)f << 40)));
             int held = !vds && p->val_fraction > 0 && draw < cut && va.n < (size_t)p->val_max;
+            if (!held && p->max_pairs && tr.n >= (size_t)p->max_pairs) continue;
             if (add_record(e, p, tok, lp_dataset_get(ds[f], i), T, held ? &va : &tr, !held, err, errsz))
                 goto out;
         }
@@ -153,6 +154,13 @@ int dpo_pairs_load(dpo_pairs *e, const dpo_params *p, lp_tokenizer *tok, int T, 
             lp_sft_tokens_free(&va.v[i].r);
         }
         va.n = (size_t)p->val_max;
+    }
+    if (p->max_pairs && tr.n > (size_t)p->max_pairs) { /* a ranked list's pairs overshoot */
+        for (size_t i = (size_t)p->max_pairs; i < tr.n; i++) {
+            lp_sft_tokens_free(&tr.v[i].c);
+            lp_sft_tokens_free(&tr.v[i].r);
+        }
+        tr.n = (size_t)p->max_pairs;
     }
     if (!tr.n) {
         lp_errf(err, errsz, "%s: no training pair fits seq_len %d (%zu over-long)",

@@ -23,6 +23,8 @@ static const lp_param_spec own[] = {
     {"val_fraction", LP_PARAM_FLOAT, "0.05", 0,
      "share of the records held out when val_data is not given (a ranked list stays whole)"},
     {"val_max", LP_PARAM_INT, "400", 0, "at most this many held-out pairs"},
+    {"max_pairs", LP_PARAM_INT, "0", 0,
+     "at most this many training pairs, the first ones in file order (pairs, then ranked lists; 0: all)"},
     {"eval_tasks", LP_PARAM_STRING, "\"\"", 0,
      "held-out tasks (prompt, family or reference; `llmpipe data synth`'s eval.jsonl) for exact match at "
      "every eval_every and at the end (\"\": none)"},
@@ -72,9 +74,9 @@ int dpo_params_read(const lp_host_services *h, dpo_params *p, char *err, size_t 
         h->param_float(H, "beta", &p->loss.beta) ||
         h->param_float(H, "label_smoothing", &p->loss.label_smoothing) ||
         h->param_string(H, "val_data", &p->val_data) || h->param_float(H, "val_fraction", &p->val_fraction) ||
-        h->param_int(H, "val_max", &p->val_max) || h->param_string(H, "eval_tasks", &p->eval_tasks) ||
-        h->param_int(H, "eval_limit", &p->eval_limit) || h->param_int(H, "eval_max_new", &p->eval_max_new) ||
-        h->param_int(H, "eval_batch", &p->eval_batch) ||
+        h->param_int(H, "val_max", &p->val_max) || h->param_int(H, "max_pairs", &p->max_pairs) ||
+        h->param_string(H, "eval_tasks", &p->eval_tasks) || h->param_int(H, "eval_limit", &p->eval_limit) ||
+        h->param_int(H, "eval_max_new", &p->eval_max_new) || h->param_int(H, "eval_batch", &p->eval_batch) ||
         h->param_bool(H, "eval_at_start", &p->eval_at_start) || h->param_int(H, "samples", &p->samples) ||
         h->param_int(H, "seq_len", &p->seq_len) || h->param_int(H, "batch_size", &p->batch_size) ||
         h->param_int(H, "pairs_per_step", &p->pairs_per_step) ||
@@ -103,8 +105,9 @@ int dpo_params_read(const lp_host_services *h, dpo_params *p, char *err, size_t 
     else if (p->o.max_steps == 0 && !(p->epochs > 0))
         bad = "max_steps > 0 or epochs > 0";
     else if (p->eval_limit < 0 || p->eval_max_new < 1 || p->eval_batch < 1 || p->samples < 0 ||
-             p->val_max < 1)
-        bad = "eval_limit >= 0, eval_max_new >= 1, eval_batch >= 1, samples >= 0, val_max >= 1";
+             p->val_max < 1 || p->max_pairs < 0)
+        bad =
+            "eval_limit >= 0, eval_max_new >= 1, eval_batch >= 1, samples >= 0, val_max >= 1, max_pairs >= 0";
     if (bad) return lp_errf(err, errsz, "stage '%s': parameters: expected %s", h->stage_name(H), bad);
     return 0;
 }

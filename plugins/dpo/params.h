@@ -15,7 +15,7 @@ typedef struct dpo_params {
     lp_pref_loss_cfg loss;
     double val_fraction, epochs;
     int64_t batch_size, pairs_per_step, seq_len;
-    int64_t eval_limit, eval_max_new, eval_batch, samples, val_max;
+    int64_t eval_limit, eval_max_new, eval_batch, samples, val_max, max_pairs;
     int skip_bad, eval_at_start;
     int64_t debug_step_sleep_ms;
     lp_trainer_opts o; /* shared trainer parameters; max_steps 0 = from epochs */

@@ -208,13 +208,15 @@ int main(void) {
     path_of(outC, sizeof outC, "outC");
     snprintf(params, sizeof params,
              "batch_size = 2; max_steps = 3; eval_every = 0; data = \"%s\"; loss = \"ipo\"; beta = 0.1; "
-             "val_fraction = 0.0;",
+             "val_fraction = 0.0; max_pairs = 10;",
              pref);
     h = host(workC, params, model, outC);
     REQUIRE(h != NULL, "host");
     CHECK(lp_fake_host_run(h, err, sizeof err) == 0, "ipo: %s", err);
     l1 = metric_at(h, "loss", 1);
     CHECK(fabs(l1 - 25.0) < 1e-2, "IPO starts at 1/(4 beta^2) = 25 (%.6f)", l1);
+    last = lp_fake_host_last(h, LP_FAKE_METRIC, "pairs_train");
+    CHECK(last && last->value == 10, "max_pairs 10 (%g)", last ? last->value : -1);
     lp_fake_host_destroy(h);
     lp_remove_tree(workC);
     snprintf(
