@@ -202,6 +202,23 @@ int main(void) {
           lp_fake_host_count(h, LP_FAKE_METRIC, "loss"));
     lp_fake_host_destroy(h);
 
+    /* ---- a stop during the reference pass: a clean stop, and a resume
+     * that starts the pass again */
+    lp_remove_tree(workB);
+    h = host(workB, params, model, outB);
+    REQUIRE(h != NULL, "host");
+    lp_fake_host_cancel(h, 1);
+    CHECK(lp_fake_host_run(h, err, sizeof err) != 0 &&
+              strstr(err, "stopped on request during the reference pass"),
+          "stop in the reference pass: %s", err);
+    CHECK(lp_fake_host_put_count(h) == 0, "no output after a stop");
+    lp_fake_host_cancel(h, 0);
+    lp_fake_host_clear(h);
+    lp_fake_host_resuming(h, 1);
+    CHECK(lp_fake_host_run(h, err, sizeof err) == 0, "resumed run: %s", err);
+    CHECK(same_file(p, q), "the same final weights as the uninterrupted run");
+    lp_fake_host_destroy(h);
+
     /* ---- the other losses; ranked lists alone, adjacent pairs */
     char workC[4400], outC[4400];
     path_of(workC, sizeof workC, "workC");
