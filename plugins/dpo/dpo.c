@@ -385,7 +385,7 @@ static void final_report(dpo *s, double secs, double tps) {
         lp_stage_logf(
             h, LP_LOG_INFO,
             "held-out pairs: implicit-reward accuracy %.1f%% (margin %.3f); policy ranks chosen first "
-            "%.1f%% (%.1f%% at the start); chosen log-prob %.2f (%.2f at the start), rejected %.2f "
+            "%.1f%% (%.1f%% at this run's first evaluation); chosen log-prob %.2f (%.2f), rejected %.2f "
             "(%.2f)",
             100 * s->val_last.accuracy, s->val_last.margin, 100 * s->val_last.logp_accuracy,
             100 * s->val_first.logp_accuracy, s->val_last.chosen_logp, s->val_first.chosen_logp,
