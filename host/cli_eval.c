@@ -34,11 +34,18 @@ typedef struct answers_out {
 static void write_answer(void *user, const lp_record *task, const char *answer, int correct) {
     answers_out *o = user;
     if (o->f == NULL) return;
+    /* an answer can end inside a character (byte-level tokens): JSON needs
+     * valid UTF-8, so such bytes are written as U+FFFD */
+    char *clean = lp_utf8_sanitize(answer, strlen(answer));
     json_t *j = json_pack("{s:s, s:s?, s:s?, s:s, s:b}", "prompt", task->prompt, "family", task->family,
-                          "reference", task->reference, "answer", answer, "correct", correct > 0);
-    char *line = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
-    fprintf(o->f, "%s\n", line);
+                          "reference", task->reference, "answer", clean ? clean : "", "correct", correct > 0);
+    char *line = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    if (line)
+        fprintf(o->f, "%s\n", line);
+    else
+        fprintf(stderr, "llmpipe eval: the answer to the task of line %d could not be written\n", task->line);
     free(line);
+    free(clean);
     json_decref(j);
 }
 

@@ -67,6 +67,8 @@ static void check_mode(const lp_sft_tokens *ex, unsigned flags, int V) {
     double l1 = loss_grads(ex, &c, flags, g1);
     CHECK(l1 == l0 && !memcmp(g0, g1, nparams * sizeof *g0),
           "%s: prompt labels changed: loss %.9g -> %.9g, gradients equal", mode, l0, l1);
+    printf("%s: %zu prompt labels changed: loss %.9g -> %.9g, %zu gradients %s\n", mode, np - 1, l0, l1,
+           nparams, memcmp(g0, g1, nparams * sizeof *g0) ? "differ" : "bit for bit equal");
     lp_sft_tokens_free(&c);
     /* one response token's label, then the end-of-text's */
     size_t which[2] = {np + 1, ex->n - 1};
@@ -76,6 +78,8 @@ static void check_mode(const lp_sft_tokens *ex, unsigned flags, int V) {
         l1 = loss_grads(ex, &c, flags, g1);
         double diff = 0;
         for (size_t i = 0; i < nparams; i++) diff = fmax(diff, fabs((double)g0[i] - g1[i]));
+        printf("%s: %s label changed: loss %.9g -> %.9g, largest gradient change %.3g\n", mode,
+               k ? "end-of-text" : "response", l0, l1, diff);
         CHECK(l1 != l0 && diff > 1e-6, "%s: %s label changed: loss %.9g -> %.9g, max gradient change %.3g",
               mode, k ? "end-of-text" : "response", l0, l1, diff);
         lp_sft_tokens_free(&c);
