@@ -47,8 +47,8 @@ typedef struct dpo {
     int have_em, n_samples;
     lp_trainer *tr;
     int B, T, n_micro, eot;
-    lp_stage_inputs in;
-    char tok_path[4096], tok_json[4200], ckdir[4200];
+    char start[4096]; /* the starting model folder, also the reference */
+    char tok_json[4200], ckdir[4200];
 } dpo;
 
 static int model_fail(lp_model *m, const char *what, char *err, size_t n) {
@@ -106,7 +106,7 @@ static int compute_ref(dpo *s, char *err, size_t n) {
     lp_model *ref = lp_model_create_frozen(&cfg, s->ctx, err, n);
     if (!ref) return -1;
     size_t nt = s->d.n_train;
-    int rc = lp_model_import(ref, s->in.model, err, n) ||
+    int rc = lp_model_import(ref, s->start, err, n) ||
              ref_pass(s, ref, s->d.train, nt, s->ref_c, s->ref_r, err, n) ||
              ref_pass(s, ref, s->d.val, s->d.n_val, s->ref_c + nt, s->ref_r + nt, err, n);
     lp_model_destroy(ref); /* the cache is all the reference is needed for */
@@ -297,33 +297,20 @@ static int create(const lp_host_services *h, void **state, char *err, size_t n) 
     return 0;
 }
 
-/* Policy, tokenizer and kernel context from the input model folder. */
+/* Policy, tokenizer and kernel context from the starting model folder (the
+ * SFT stage's). */
 static int open_model(dpo *s, char *err, size_t n) {
     const lp_host_services *h = s->h;
-    if (lp_stage_find_inputs(h, 0, LP_INPUT_MODEL, &s->in, err, n)) return -1;
-    if (!s->in.model[0]) snprintf(s->in.model, sizeof s->in.model, "%s", s->p.model);
-    if (!s->in.model[0] || lp_stage_classify(s->in.model) != LP_INPUT_MODEL)
-        return lp_errf(err, n,
-                       "dpo: no starting model: give an input artifact with a model (the SFT stage's) or set "
-                       "model to a model folder (got \"%s\")",
-                       s->in.model);
-    const char *dirs[] = {s->in.model};
-    if (lp_stage_find_tokenizer(h, s->p.tokenizer, dirs, 1, s->tok_path, sizeof s->tok_path, err, n) ||
-        lp_tokenizer_open(&s->tok, s->tok_path, err, n))
-        return -1;
-    if ((s->eot = lp_tokenizer_eot(s->tok)) < 0)
-        return lp_errf(err, n, "dpo: the tokenizer %s has no %s token to close responses with", s->tok_path,
-                       LP_EOT_TOKEN);
-    snprintf(s->tok_json, sizeof s->tok_json, "%s/tokenizer.json", h->work_dir(h->host));
-    if (lp_mkdir_p(h->work_dir(h->host), err, n) || lp_tokenizer_save(s->tok, s->tok_json, err, n)) return -1;
-    lp_model_config cfg;
-    if (lp_model_folder_config(s->in.model, &cfg, err, n)) return -1;
-    if (lp_tokenizer_vocab_size(s->tok) > cfg.vocab_size)
-        return lp_errf(err, n, "dpo: the tokenizer has %d tokens, the model %s only %d",
-                       lp_tokenizer_vocab_size(s->tok), s->in.model, cfg.vocab_size);
+    lp_stage_start st;
+    if (lp_stage_open_start(h, LP_INPUT_MODEL, s->p.model, s->p.tokenizer, &st, err, n)) return -1;
+    s->tok = st.tok;
+    s->eot = st.eot;
+    snprintf(s->tok_json, sizeof s->tok_json, "%s", st.tok_json);
+    snprintf(s->start, sizeof s->start, "%s", st.dir);
+    lp_model_config cfg = st.cfg;
     cfg.scalar_head = 0;
     if (!(s->ctx = lp_stage_kernel_ctx(h, s->p.precision, err, n)) ||
-        !(s->m = lp_model_create(&cfg, s->ctx, err, n)) || lp_model_import(s->m, s->in.model, err, n))
+        !(s->m = lp_model_create(&cfg, s->ctx, err, n)) || lp_model_import(s->m, st.dir, err, n))
         return -1;
     s->T = (int)(s->p.seq_len ? s->p.seq_len : cfg.n_ctx);
     if (s->T > cfg.n_ctx || s->T < 2)

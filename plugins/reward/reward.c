@@ -44,8 +44,7 @@ typedef struct rm {
     lp_dataset *tasks;
     rm_onpolicy op;
     lp_trainer *tr;
-    lp_stage_inputs in;
-    char start[4096], tok_path[4096], tok_json[4200], ckdir[4200];
+    char start[4096], tok_json[4200], ckdir[4200];
 } rm;
 
 static int model_fail(rm *s, const char *what, char *err, size_t n) {
@@ -211,30 +210,15 @@ static int create(const lp_host_services *h, void **state, char *err, size_t n) 
  * the kernel context. */
 static int open_model(rm *s, char *err, size_t n) {
     const lp_host_services *h = s->h;
-    if (lp_stage_find_inputs(h, 0, LP_INPUT_MODEL | LP_INPUT_REWARD_MODEL, &s->in, err, n)) return -1;
-    const char *dir = s->in.model[0] ? s->in.model : s->in.reward_model[0] ? s->in.reward_model : s->p.model;
-    snprintf(s->start, sizeof s->start, "%s", dir);
-    lp_input_kind kind = s->start[0] ? lp_stage_classify(s->start) : 0;
-    if (kind != LP_INPUT_MODEL && kind != LP_INPUT_REWARD_MODEL)
-        return lp_errf(
-            err, n,
-            "reward: no starting model: give an input artifact with a model (the SFT stage's) or set "
-            "model to a model folder (got \"%s\")",
-            s->start);
-    const char *dirs[] = {s->start};
-    if (lp_stage_find_tokenizer(h, s->p.tokenizer, dirs, 1, s->tok_path, sizeof s->tok_path, err, n) ||
-        lp_tokenizer_open(&s->tok, s->tok_path, err, n))
+    lp_stage_start st;
+    if (lp_stage_open_start(h, LP_INPUT_MODEL | LP_INPUT_REWARD_MODEL, s->p.model, s->p.tokenizer, &st, err,
+                            n))
         return -1;
-    if ((s->eot = lp_tokenizer_eot(s->tok)) < 0)
-        return lp_errf(err, n, "reward: the tokenizer %s has no %s token to close responses with",
-                       s->tok_path, LP_EOT_TOKEN);
-    snprintf(s->tok_json, sizeof s->tok_json, "%s/tokenizer.json", h->work_dir(h->host));
-    if (lp_mkdir_p(h->work_dir(h->host), err, n) || lp_tokenizer_save(s->tok, s->tok_json, err, n)) return -1;
-    lp_model_config cfg;
-    if (lp_model_folder_config(s->start, &cfg, err, n)) return -1;
-    if (lp_tokenizer_vocab_size(s->tok) > cfg.vocab_size)
-        return lp_errf(err, n, "reward: the tokenizer has %d tokens, the model %s only %d",
-                       lp_tokenizer_vocab_size(s->tok), s->start, cfg.vocab_size);
+    s->tok = st.tok;
+    s->eot = st.eot;
+    snprintf(s->tok_json, sizeof s->tok_json, "%s", st.tok_json);
+    snprintf(s->start, sizeof s->start, "%s", st.dir);
+    lp_model_config cfg = st.cfg;
     cfg.scalar_head = 1;
     lp_import_opts io = {(float)s->p.head_std, h->seed(h->host) ^ 0x5eedull};
     if (!(s->ctx = lp_stage_kernel_ctx(h, s->p.precision, err, n)) ||

@@ -72,6 +72,26 @@ lp_input_kind lp_stage_classify(const char *dir);
 int lp_stage_find_tokenizer(const lp_host_services *h, const char *override, const char *const *dirs, int n,
                             char *out, size_t outsz, char *err, size_t errsz);
 
+/* ---- the starting model of a fine-tuning stage ---------------------------- */
+
+typedef struct lp_stage_start {
+    char dir[4096];      /* the model folder */
+    char tok_path[4096]; /* where the tokenizer was read */
+    char tok_json[4200]; /* <work_dir>/tokenizer.json, the copy outputs carry */
+    lp_tokenizer *tok;   /* the caller destroys it */
+    int eot;             /* end-of-text, which closes every response */
+    lp_model_config cfg; /* the folder's config.json */
+} lp_stage_start;
+
+/* The input artifact of one of `kinds` (LP_INPUT_MODEL and / or
+ * LP_INPUT_REWARD_MODEL, in that order of preference), else the folder
+ * `fallback` (a stage's `model` parameter); its tokenizer (`tokenizer` when
+ * non-empty), which must have end-of-text and fit the model's vocabulary,
+ * saved to <work_dir>/tokenizer.json; and its config. The model itself is
+ * the stage's to create (heads and import options differ). */
+int lp_stage_open_start(const lp_host_services *h, unsigned kinds, const char *fallback,
+                        const char *tokenizer, lp_stage_start *st, char *err, size_t errsz);
+
 /* ---- output ------------------------------------------------------------- */
 
 /* Exports m as a model folder <work_dir>/output (lp_model_export_as with
