@@ -23,6 +23,7 @@
 #include "llmpipe/tokenizer.h"
 #include "tests/support/check.h"
 #include "tests/support/fake_host.h"
+#include "tests/support/tiny_model.h"
 
 const lp_stage_desc *lp_plugin_entry(void);
 
@@ -37,47 +38,6 @@ static int write_text(const char *name, const char *text) {
     if (!f) return -1;
     fputs(text, f);
     return fclose(f);
-}
-
-/* A tokenizer trained on the synthetic tasks and the template, and a
- * randomly initialised model folder that uses it. */
-static int make_model(const char *dir, char *err, size_t n) {
-    char corpus[4400], pref[4400], tpl[4400], tj[4400];
-    path_of(corpus, sizeof corpus, "synth/sft.jsonl");
-    path_of(pref, sizeof pref, "synth/pref.jsonl");
-    path_of(tpl, sizeof tpl, "template.txt");
-    FILE *f = fopen(tpl, "w");
-    if (!f) return -1;
-    for (int i = 0; i < 40; i++)
-        fprintf(f, "%s%s", lp_alpaca_template()->with_input, lp_alpaca_template()->no_input);
-    fclose(f);
-    const char *files[] = {corpus, pref, tpl};
-    lp_tokenizer *t;
-    lp_tok_train_opts to = {.vocab_size = 500, .min_frequency = 2};
-    if (lp_tokenizer_train(&t, files, 3, &to, err, n)) return -1;
-    path_of(tj, sizeof tj, "tokenizer.json");
-    if (lp_tokenizer_save(t, tj, err, n)) return -1;
-    lp_model_config cfg = {
-        .n_layer = 1, .n_head = 2, .n_embd = 32, .n_ctx = 128, .vocab_size = lp_tokenizer_vocab_size(t)};
-    lpk_ctx_opts ko = {.backend = "cpu", .num_threads = 1};
-    lpk_ctx *ctx = lpk_ctx_create(&ko, err, n);
-    lp_model *m = ctx ? lp_model_create(&cfg, ctx, err, n) : NULL;
-    int rc = -1;
-    if (m && !lp_model_init_gpt2(m, 5)) rc = lp_model_export(m, dir, lp_tokenizer_eot(t), tj, err, n);
-    lp_model_destroy(m);
-    lpk_ctx_destroy(ctx);
-    lp_tokenizer_destroy(t);
-    return rc;
-}
-
-static int same_file(const char *a, const char *b) {
-    size_t na, nb;
-    char err[256];
-    char *x = lp_read_file(a, &na, err, sizeof err), *y = lp_read_file(b, &nb, err, sizeof err);
-    int same = x && y && na == nb && !memcmp(x, y, na);
-    free(x);
-    free(y);
-    return same;
 }
 
 static lp_fake_host *host(const char *work, const char *params, const char *model, const char *out) {
@@ -126,7 +86,13 @@ int main(void) {
     REQUIRE(lp_synth_write(synth, &so, err, sizeof err) == 0, "%s", err);
     path_of(model, sizeof model, "model");
     mkdir(model, 0755);
-    REQUIRE(make_model(model, err, sizeof err) == 0, "%s", err);
+    char tf[2][4400];
+    const char *tfp[2];
+    snprintf(tf[0], sizeof tf[0], "%s/synth/sft.jsonl", tmp);
+    tfp[0] = tf[0];
+    snprintf(tf[1], sizeof tf[1], "%s/synth/pref.jsonl", tmp);
+    tfp[1] = tf[1];
+    REQUIRE(lp_test_tiny_model(model, tmp, tfp, 2, err, sizeof err) == 0, "%s", err);
     path_of(pref, sizeof pref, "synth/pref.jsonl");
     path_of(ranked, sizeof ranked, "synth/ranked.jsonl");
     path_of(evalp, sizeof evalp, "synth/eval.jsonl");
@@ -196,7 +162,7 @@ int main(void) {
     CHECK(lp_fake_host_run(h, err, sizeof err) == 0, "resumed run: %s", err);
     char q[4600];
     snprintf(q, sizeof q, "%s/model.safetensors", outB);
-    CHECK(same_file(p, q), "resumed weights equal the uninterrupted run's bit for bit");
+    CHECK(lp_test_same_file(p, q), "resumed weights equal the uninterrupted run's bit for bit");
     CHECK(log_has(h, "reference log-probabilities of") == 0, "the resume reads the reference cache");
     CHECK(lp_fake_host_count(h, LP_FAKE_METRIC, "loss") == 5, "steps 6-10 after the resume (%zu)",
           lp_fake_host_count(h, LP_FAKE_METRIC, "loss"));
@@ -216,7 +182,7 @@ int main(void) {
     lp_fake_host_clear(h);
     lp_fake_host_resuming(h, 1);
     CHECK(lp_fake_host_run(h, err, sizeof err) == 0, "resumed run: %s", err);
-    CHECK(same_file(p, q), "the same final weights as the uninterrupted run");
+    CHECK(lp_test_same_file(p, q), "the same final weights as the uninterrupted run");
     lp_fake_host_destroy(h);
 
     /* ---- the other losses; ranked lists alone, adjacent pairs */

@@ -22,52 +22,13 @@
 #include "llmpipe/tokenizer.h"
 #include "tests/support/check.h"
 #include "tests/support/fake_host.h"
+#include "tests/support/tiny_model.h"
 
 const lp_stage_desc *lp_plugin_entry(void);
 
 static char tmp[4096];
 
 static void path_of(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", tmp, name); }
-
-/* A tokenizer trained on the synthetic tasks and the template, and a
- * randomly initialised LM folder (what the SFT stage hands on) using it. */
-static int make_model(const char *dir, char *err, size_t n) {
-    char corpus[4400], tpl[4400], tj[4400];
-    path_of(corpus, sizeof corpus, "synth/sft.jsonl");
-    path_of(tpl, sizeof tpl, "template.txt");
-    FILE *f = fopen(tpl, "w");
-    if (!f) return -1;
-    for (int i = 0; i < 40; i++)
-        fprintf(f, "%s%s", lp_alpaca_template()->with_input, lp_alpaca_template()->no_input);
-    fclose(f);
-    const char *files[] = {corpus, tpl};
-    lp_tokenizer *t;
-    lp_tok_train_opts to = {.vocab_size = 500, .min_frequency = 2};
-    if (lp_tokenizer_train(&t, files, 2, &to, err, n)) return -1;
-    path_of(tj, sizeof tj, "tokenizer.json");
-    if (lp_tokenizer_save(t, tj, err, n)) return -1;
-    lp_model_config cfg = {
-        .n_layer = 1, .n_head = 2, .n_embd = 32, .n_ctx = 128, .vocab_size = lp_tokenizer_vocab_size(t)};
-    lpk_ctx_opts ko = {.backend = "cpu", .num_threads = 1};
-    lpk_ctx *ctx = lpk_ctx_create(&ko, err, n);
-    lp_model *m = ctx ? lp_model_create(&cfg, ctx, err, n) : NULL;
-    int rc = -1;
-    if (m && !lp_model_init_gpt2(m, 5)) rc = lp_model_export(m, dir, lp_tokenizer_eot(t), tj, err, n);
-    lp_model_destroy(m);
-    lpk_ctx_destroy(ctx);
-    lp_tokenizer_destroy(t);
-    return rc;
-}
-
-static int same_file(const char *a, const char *b) {
-    size_t na, nb;
-    char err[256];
-    char *x = lp_read_file(a, &na, err, sizeof err), *y = lp_read_file(b, &nb, err, sizeof err);
-    int same = x && y && na == nb && !memcmp(x, y, na);
-    free(x);
-    free(y);
-    return same;
-}
 
 static lp_fake_host *host(const char *work, const char *params, const char *model, const char *out) {
     char err[2048];
@@ -105,7 +66,11 @@ int main(void) {
     REQUIRE(lp_synth_write(synth, &so, err, sizeof err) == 0, "%s", err);
     path_of(model, sizeof model, "model");
     mkdir(model, 0755);
-    REQUIRE(make_model(model, err, sizeof err) == 0, "%s", err);
+    char tf[1][4400];
+    const char *tfp[1];
+    snprintf(tf[0], sizeof tf[0], "%s/synth/sft.jsonl", tmp);
+    tfp[0] = tf[0];
+    REQUIRE(lp_test_tiny_model(model, tmp, tfp, 1, err, sizeof err) == 0, "%s", err);
     path_of(pref, sizeof pref, "synth/pref.jsonl");
     path_of(ranked, sizeof ranked, "synth/ranked.jsonl");
     path_of(evalp, sizeof evalp, "synth/eval.jsonl");
@@ -167,10 +132,10 @@ int main(void) {
     CHECK(lp_fake_host_run(h, err, sizeof err) == 0, "resumed run: %s", err);
     char q[4600];
     snprintf(q, sizeof q, "%s/model.safetensors", outB);
-    CHECK(same_file(p, q), "resumed weights equal the uninterrupted run's bit for bit");
+    CHECK(lp_test_same_file(p, q), "resumed weights equal the uninterrupted run's bit for bit");
     snprintf(p, sizeof p, "%s/%s", outA, LP_REWARD_NORM_FILE);
     snprintf(q, sizeof q, "%s/%s", outB, LP_REWARD_NORM_FILE);
-    CHECK(same_file(p, q), "and the same normalisation");
+    CHECK(lp_test_same_file(p, q), "and the same normalisation");
     lp_fake_host_destroy(h);
 
     /* ---- ranked lists: K-wise loss, ordered-list share */
