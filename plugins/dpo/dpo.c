@@ -44,7 +44,7 @@ typedef struct dpo {
     int have_val;
     lp_dataset *tasks;
     lp_eval_result first_em, last_em;
-    int have_em, n_samples;
+    int have_em;
     lp_trainer *tr;
     int B, T, n_micro, eot;
     char start[4096]; /* the starting model folder, also the reference */
@@ -197,44 +197,13 @@ static int val_pairs(dpo *s, lp_model *m, int64_t step, double *vl, char *err, s
     return 0;
 }
 
-static void log_sample(void *user, const lp_record *task, const char *answer, int correct) {
-    dpo *s = user;
-    if (s->n_samples >= s->p.samples) return;
-    s->n_samples++;
-    /* the task is the part of the rendered prompt after the instruction header */
-    const char *q = strstr(task->prompt, "### Instruction:\n");
-    q = q ? q + 17 : task->prompt;
-    size_t len = strcspn(q, "#");
-    while (len && (q[len - 1] == '\n' || q[len - 1] == ' ')) len--;
-    char *clean = lp_utf8_sanitize(answer, strlen(answer));
-    lp_stage_logf(s->h, LP_LOG_INFO, "sample [%s] %.*s -> %s (%s)", task->family ? task->family : "other",
-                  (int)len, q, clean ? clean : answer, correct > 0 ? "right" : "wrong");
-    free(clean);
-}
-
 /* Exact match on the held-out tasks, published as metrics at step. */
 static int exact_match(dpo *s, lp_model *m, int64_t step, char *err, size_t n) {
     lp_eval_opts o = {(int)s->p.eval_batch, (int)s->p.eval_max_new, (size_t)s->p.eval_limit};
-    lp_eval_result r;
-    memset(&r, 0, sizeof r);
-    s->n_samples = 0;
-    double t0 = lp_mono_s();
-    if (lp_eval_run(m, s->tok, s->tasks, s->p.eval_tasks, &o, &r, log_sample, s, err, n)) return -1;
-    lp_metric mt[LP_EVAL_MAX_FAMILIES + 1];
-    char names[LP_EVAL_MAX_FAMILIES][64];
-    size_t k = 0;
-    mt[k++] = (lp_metric){"exact_match", lp_eval_accuracy(&r, -1)};
-    for (int i = 0; i < r.families; i++) {
-        snprintf(names[i], sizeof names[i], "exact_match/%s", r.name[i]);
-        mt[k++] = (lp_metric){names[i], lp_eval_accuracy(&r, i)};
-    }
-    s->h->emit_metrics(s->h->host, step, mt, k);
-    long total = 0;
-    for (int i = 0; i < r.families; i++) total += r.n[i];
-    lp_stage_logf(s->h, LP_LOG_INFO, "step %lld: exact match %.1f%% on %ld held-out tasks (%.1f s)",
-                  (long long)step, 100.0 * lp_eval_accuracy(&r, -1), total, lp_mono_s() - t0);
-    if (!s->have_em) s->first_em = r;
-    s->last_em = r;
+    if (lp_stage_exact_match(s->h, m, s->tok, s->tasks, s->p.eval_tasks, &o, (int)s->p.samples, step,
+                             &s->last_em, err, n))
+        return -1;
+    if (!s->have_em) s->first_em = s->last_em;
     s->have_em = 1;
     return 0;
 }

@@ -26,7 +26,7 @@ typedef struct sft {
     lp_sft_batcher *train, *val;
     lp_dataset *tasks;
     lp_eval_result last_em;
-    int have_em, n_samples;
+    int have_em;
     lp_trainer *tr;
     int B, T, n_micro, eot;
     /* the micro-batches of the current step, drawn at its first micro-step
@@ -104,60 +104,12 @@ static int val_loss(sft *s, lp_model *m, double *out, char *err, size_t n) {
     return 0;
 }
 
-/* The task part of a rendered prompt: its lines after "### Instruction:"
- * up to "### Response:", section headers left out, joined by " | ". */
-static void task_text(const char *prompt, char *out, size_t n) {
-    const char *q = strstr(prompt, "### Instruction:\n");
-    q = q ? q + 17 : prompt;
-    size_t k = 0;
-    out[0] = 0;
-    while (*q && strncmp(q, "### Response:", 13)) {
-        size_t len = strcspn(q, "\n");
-        if (len && strncmp(q, "### ", 4)) {
-            k += (size_t)snprintf(out + k, n - k, "%s%.*s", k ? " | " : "", (int)len, q);
-            if (k >= n) {
-                out[n - 1] = 0;
-                return;
-            }
-        }
-        q += len + (q[len] == '\n');
-    }
-}
-
-static void log_sample(void *user, const lp_record *task, const char *answer, int correct) {
-    sft *s = user;
-    if (s->n_samples >= s->p.samples) return;
-    s->n_samples++;
-    char q[512];
-    task_text(task->prompt, q, sizeof q);
-    char *clean = lp_utf8_sanitize(answer, strlen(answer));
-    lp_stage_logf(s->h, LP_LOG_INFO, "sample [%s] %s -> \"%s\" (%s)", task->family ? task->family : "other",
-                  q, clean ? clean : answer, correct > 0 ? "right" : "wrong");
-    free(clean);
-}
-
 /* Exact match on the held-out tasks, published as metrics at step. */
 static int exact_match(sft *s, lp_model *m, int64_t step, char *err, size_t n) {
     lp_eval_opts o = {(int)s->p.eval_batch, (int)s->p.eval_max_new, (size_t)s->p.eval_limit};
-    lp_eval_result r;
-    memset(&r, 0, sizeof r);
-    s->n_samples = 0;
-    double t0 = lp_mono_s();
-    if (lp_eval_run(m, s->tok, s->tasks, s->p.eval_tasks, &o, &r, log_sample, s, err, n)) return -1;
-    lp_metric mt[LP_EVAL_MAX_FAMILIES + 2];
-    char names[LP_EVAL_MAX_FAMILIES][64];
-    size_t k = 0;
-    mt[k++] = (lp_metric){"exact_match", lp_eval_accuracy(&r, -1)};
-    for (int i = 0; i < r.families; i++) {
-        snprintf(names[i], sizeof names[i], "exact_match/%s", r.name[i]);
-        mt[k++] = (lp_metric){names[i], lp_eval_accuracy(&r, i)};
-    }
-    s->h->emit_metrics(s->h->host, step, mt, k);
-    long total = 0;
-    for (int i = 0; i < r.families; i++) total += r.n[i];
-    lp_stage_logf(s->h, LP_LOG_INFO, "step %lld: exact match %.1f%% on %ld held-out tasks (%.1f s)",
-                  (long long)step, 100.0 * lp_eval_accuracy(&r, -1), total, lp_mono_s() - t0);
-    s->last_em = r;
+    if (lp_stage_exact_match(s->h, m, s->tok, s->tasks, s->p.eval_tasks, &o, (int)s->p.samples, step,
+                             &s->last_em, err, n))
+        return -1;
     s->have_em = 1;
     return 0;
 }

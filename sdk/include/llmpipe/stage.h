@@ -15,6 +15,7 @@
 
 #include "llmpipe/ckpt.h"
 #include "llmpipe/error.h"
+#include "llmpipe/eval.h"
 #include "llmpipe/model.h"
 #include "llmpipe/plugin.h"
 #include "llmpipe/tokenizer.h"
@@ -117,6 +118,16 @@ typedef struct lp_stage_sample_opts {
  * emit_text("sample") and the log. */
 int lp_stage_emit_samples(const lp_host_services *h, lp_model *m, lp_tokenizer *tok,
                           const lp_stage_sample_opts *o, int64_t step, char *err, size_t errsz);
+
+/* ---- held-out exact match ------------------------------------------------ */
+
+/* lp_eval_run on tasks, published at step as "exact_match" and
+ * "exact_match/<family>" metrics, the first `samples` answers logged as
+ * `sample [family] instruction | input -> "answer" (right|wrong)`, and a
+ * summary line; res gets the counts. */
+int lp_stage_exact_match(const lp_host_services *h, lp_model *m, lp_tokenizer *tok, const lp_dataset *tasks,
+                         const char *tasks_path, const lp_eval_opts *opts, int samples, int64_t step,
+                         lp_eval_result *res, char *err, size_t errsz);
 
 /* ---- shared trainer parameters ------------------------------------------
  * lr, min_lr, warmup_steps, weight_decay, beta1, beta2, grad_clip,
