@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "llmpipe/error.h"
+#include "llmpipe/le64.h"
 #include "llmpipe/mix.h"
 
 void dpo_pairs_free(dpo_pairs *e) {
@@ -215,31 +216,22 @@ size_t dpo_order_next(dpo_order *o) {
     return o->perm[o->pos++];
 }
 
-static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 void dpo_order_save(const dpo_order *o, uint8_t st[DPO_ORDER_STATE_SIZE]) {
-    put64(st, o->n);
-    put64(st + 8, o->seed);
-    put64(st + 16, o->epoch);
-    put64(st + 24, o->pos);
+    lp_put_le64(st, o->n);
+    lp_put_le64(st + 8, o->seed);
+    lp_put_le64(st + 16, o->epoch);
+    lp_put_le64(st + 24, o->pos);
 }
 
 int dpo_order_restore(dpo_order *o, const uint8_t *st, size_t len, char *err, size_t errsz) {
-    if (len != DPO_ORDER_STATE_SIZE || get64(st) != o->n || get64(st + 8) != o->seed || get64(st + 24) > o->n)
+    if (len != DPO_ORDER_STATE_SIZE || lp_get_le64(st) != o->n || lp_get_le64(st + 8) != o->seed ||
+        lp_get_le64(st + 24) > o->n)
         return lp_errf(
             err, errsz,
             "dpo: the saved pair order is from another data set or seed (%zu pairs, seed %llu now)", o->n,
             (unsigned long long)o->seed);
-    o->epoch = get64(st + 16);
-    o->pos = (size_t)get64(st + 24);
+    o->epoch = lp_get_le64(st + 16);
+    o->pos = (size_t)lp_get_le64(st + 24);
     shuffle(o);
     return 0;
 }

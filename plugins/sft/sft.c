@@ -124,11 +124,11 @@ static int evaluate(void *user, lp_model *m, double *vl, char *err, size_t n) {
 
 static int save(void *user, lp_state_writer *w, const char *dir, char *err, size_t n) {
     (void)dir;
+    (void)err;
+    (void)n;
     sft *s = user;
     uint8_t st[LP_SFT_BATCHER_STATE_SIZE];
     lp_sft_batcher_state_save(s->train, st);
-    (void)err;
-    (void)n;
     return lp_state_put(w, "sft.batches", st, sizeof st);
 }
 
@@ -251,7 +251,6 @@ static int run(void *state, char *err, size_t n) {
     sft *s = state;
     const lp_host_services *h = s->h;
     if (open_model(s, err, n) || open_data(s, err, n)) return -1;
-    const lp_model_config *cfg = lp_model_get_config(s->m);
     lp_trainer_opts o = s->p.o;
     if (!o.max_steps) {
         uint64_t mb = lp_sft_batcher_count(s->train, s->p.epochs);
@@ -288,7 +287,6 @@ static int run(void *state, char *err, size_t n) {
     if (s->tasks && s->p.eval_at_start && lp_trainer_steps_done(s->tr) == 0 &&
         exact_match(s, s->m, 0, err, n))
         return -1;
-    (void)cfg;
     double t0 = lp_mono_s();
     int64_t tok0 = lp_trainer_tokens_seen(s->tr);
     if (lp_stage_trainer_run(s->tr, err, n)) return -1;

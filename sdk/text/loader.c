@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "llmpipe/data.h"
+#include "llmpipe/le64.h"
 #include "text_internal.h"
 
 #define STATE_MAGIC 0x444c504cu /* "LPLD" */
@@ -111,50 +112,41 @@ void lp_loader_next(lp_loader *l, int32_t *x, int32_t *y) {
 uint64_t lp_loader_windows(const lp_loader *l) { return l->nwin; }
 uint64_t lp_loader_epoch(const lp_loader *l) { return l->epoch; }
 
-static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t get64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* Layout: magic, version, B, T, shuffle, seed, tokens, windows, epoch, pos. */
 int lp_loader_state_save(const lp_loader *l, uint8_t st[LP_LOADER_STATE_SIZE]) {
     memset(st, 0, LP_LOADER_STATE_SIZE);
-    put64(st, (uint64_t)STATE_MAGIC | (uint64_t)1 << 32);
-    put64(st + 8, (uint64_t)(uint32_t)l->B | (uint64_t)(uint32_t)l->T << 32);
-    put64(st + 16, (uint64_t)l->shuffle);
-    put64(st + 24, l->seed);
-    put64(st + 32, l->tokens);
-    put64(st + 40, l->nwin);
-    put64(st + 48, l->epoch);
-    put64(st + 56, l->pos);
+    lp_put_le64(st, (uint64_t)STATE_MAGIC | (uint64_t)1 << 32);
+    lp_put_le64(st + 8, (uint64_t)(uint32_t)l->B | (uint64_t)(uint32_t)l->T << 32);
+    lp_put_le64(st + 16, (uint64_t)l->shuffle);
+    lp_put_le64(st + 24, l->seed);
+    lp_put_le64(st + 32, l->tokens);
+    lp_put_le64(st + 40, l->nwin);
+    lp_put_le64(st + 48, l->epoch);
+    lp_put_le64(st + 56, l->pos);
     return 0;
 }
 
 int lp_loader_state_restore(lp_loader *l, const uint8_t *st, size_t size, char *err, size_t errsz) {
-    if (size != LP_LOADER_STATE_SIZE || get64(st) != ((uint64_t)STATE_MAGIC | (uint64_t)1 << 32))
+    if (size != LP_LOADER_STATE_SIZE || lp_get_le64(st) != ((uint64_t)STATE_MAGIC | (uint64_t)1 << 32))
         return lp_errf(err, errsz, "loader state: not a version 1 loader state of %d bytes",
                        LP_LOADER_STATE_SIZE);
-    uint64_t bt = get64(st + 8);
-    if ((int)(uint32_t)bt != l->B || (int)(uint32_t)(bt >> 32) != l->T || (int)get64(st + 16) != l->shuffle ||
-        get64(st + 24) != l->seed)
+    uint64_t bt = lp_get_le64(st + 8);
+    if ((int)(uint32_t)bt != l->B || (int)(uint32_t)(bt >> 32) != l->T ||
+        (int)lp_get_le64(st + 16) != l->shuffle || lp_get_le64(st + 24) != l->seed)
         return lp_errf(err, errsz,
                        "loader state: saved with B=%d T=%d seed=%llu shuffle=%d, this loader has B=%d T=%d "
                        "seed=%llu shuffle=%d",
-                       (int)(uint32_t)bt, (int)(uint32_t)(bt >> 32), (unsigned long long)get64(st + 24),
-                       (int)get64(st + 16), l->B, l->T, (unsigned long long)l->seed, l->shuffle);
-    if (get64(st + 32) != l->tokens || get64(st + 40) != l->nwin)
+                       (int)(uint32_t)bt, (int)(uint32_t)(bt >> 32), (unsigned long long)lp_get_le64(st + 24),
+                       (int)lp_get_le64(st + 16), l->B, l->T, (unsigned long long)l->seed, l->shuffle);
+    if (lp_get_le64(st + 32) != l->tokens || lp_get_le64(st + 40) != l->nwin)
         return lp_errf(err, errsz,
                        "loader state: saved over %llu tokens, the shards now hold %llu: the dataset changed",
-                       (unsigned long long)get64(st + 32), (unsigned long long)l->tokens);
-    uint64_t pos = get64(st + 56);
+                       (unsigned long long)lp_get_le64(st + 32), (unsigned long long)l->tokens);
+    uint64_t pos = lp_get_le64(st + 56);
     if (pos > l->nwin)
         return lp_errf(err, errsz, "loader state: position %llu beyond %llu windows", (unsigned long long)pos,
                        (unsigned long long)l->nwin);
-    l->epoch = get64(st + 48);
+    l->epoch = lp_get_le64(st + 48);
     l->pos = pos;
     make_order(l);
     return 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "llmpipe/data.h"
+#include "llmpipe/le64.h"
 #include "llmpipe/mix.h"
 #include "text_internal.h"
 
@@ -227,15 +228,6 @@ uint64_t lp_sft_batcher_count(const lp_sft_batcher *b, double epochs) {
     return (rows + (uint64_t)b->B - 1) / (uint64_t)b->B;
 }
 
-static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t get64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* packing, shuffle, and the shared prefix's length (bits 32..63: a row
  * layout saved with one prefix is not resumed with another) */
 static uint64_t state_flags(const lp_sft_batcher *b) {
@@ -244,40 +236,40 @@ static uint64_t state_flags(const lp_sft_batcher *b) {
 
 void lp_sft_batcher_state_save(const lp_sft_batcher *b, uint8_t st[LP_SFT_BATCHER_STATE_SIZE]) {
     memset(st, 0, LP_SFT_BATCHER_STATE_SIZE);
-    put64(st, (uint64_t)STATE_MAGIC | (uint64_t)1 << 32);
-    put64(st + 8, (uint64_t)(uint32_t)b->B | (uint64_t)(uint32_t)b->T << 32);
-    put64(st + 16, state_flags(b));
-    put64(st + 24, b->seed);
-    put64(st + 32, b->n);
-    put64(st + 40, b->fingerprint);
-    put64(st + 48, b->epoch);
-    put64(st + 56, b->pos);
+    lp_put_le64(st, (uint64_t)STATE_MAGIC | (uint64_t)1 << 32);
+    lp_put_le64(st + 8, (uint64_t)(uint32_t)b->B | (uint64_t)(uint32_t)b->T << 32);
+    lp_put_le64(st + 16, state_flags(b));
+    lp_put_le64(st + 24, b->seed);
+    lp_put_le64(st + 32, b->n);
+    lp_put_le64(st + 40, b->fingerprint);
+    lp_put_le64(st + 48, b->epoch);
+    lp_put_le64(st + 56, b->pos);
 }
 
 int lp_sft_batcher_state_restore(lp_sft_batcher *b, const uint8_t *st, size_t size, char *err, size_t errsz) {
-    if (size != LP_SFT_BATCHER_STATE_SIZE || get64(st) != ((uint64_t)STATE_MAGIC | (uint64_t)1 << 32))
+    if (size != LP_SFT_BATCHER_STATE_SIZE || lp_get_le64(st) != ((uint64_t)STATE_MAGIC | (uint64_t)1 << 32))
         return lp_errf(err, errsz, "sft batch state: not a version 1 state of %d bytes",
                        LP_SFT_BATCHER_STATE_SIZE);
-    uint64_t bt = get64(st + 8), flags = get64(st + 16);
+    uint64_t bt = lp_get_le64(st + 8), flags = lp_get_le64(st + 16);
     if ((int)(uint32_t)bt != b->B || (int)(uint32_t)(bt >> 32) != b->T || flags != state_flags(b) ||
-        get64(st + 24) != b->seed)
+        lp_get_le64(st + 24) != b->seed)
         return lp_errf(
             err, errsz,
             "sft batch state: saved with B=%d T=%d seed=%llu packing=%d shared prefix=%d, this run "
             "has B=%d T=%d seed=%llu packing=%d shared prefix=%d",
-            (int)(uint32_t)bt, (int)(uint32_t)(bt >> 32), (unsigned long long)get64(st + 24),
+            (int)(uint32_t)bt, (int)(uint32_t)(bt >> 32), (unsigned long long)lp_get_le64(st + 24),
             (int)(flags & 1), (int)(uint32_t)(flags >> 32), b->B, b->T, (unsigned long long)b->seed, b->pack,
             b->pre);
-    if (get64(st + 32) != b->n || get64(st + 40) != b->fingerprint)
+    if (lp_get_le64(st + 32) != b->n || lp_get_le64(st + 40) != b->fingerprint)
         return lp_errf(err, errsz,
                        "sft batch state: saved over %llu examples with other tokens, this run has %zu: the "
                        "data, template or tokenizer changed",
-                       (unsigned long long)get64(st + 32), b->n);
-    uint64_t pos = get64(st + 56);
+                       (unsigned long long)lp_get_le64(st + 32), b->n);
+    uint64_t pos = lp_get_le64(st + 56);
     if (pos >= b->n)
         return lp_errf(err, errsz, "sft batch state: position %llu beyond %zu examples",
                        (unsigned long long)pos, b->n);
-    b->epoch = get64(st + 48);
+    b->epoch = lp_get_le64(st + 48);
     b->pos = pos;
     make_order(b->order, b->n, b->seed, b->epoch, b->shuffle);
     return 0;
